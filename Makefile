@@ -1,0 +1,60 @@
+# farmhand — `make run` starts a local farm, `make test` runs the whole suite.
+# Both work on a fresh machine: they create .venv and install what they need.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages the tests drive for real: the telnet client, a PostgreSQL server.
+TEST_DEBS := telnet postgresql
+
+.PHONY: run test lint format bench clean sysdeps venv
+
+run: $(VENV)/.run-deps
+	@PY=$(PY) bash scripts/run-local.sh
+
+test: $(VENV)/.dev-deps sysdeps lint
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.dev-deps
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format: $(VENV)/.dev-deps
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: $(VENV)/.dev-deps
+	$(PY) bench/clients_io.py
+	$(PY) bench/agents.py
+
+venv: $(VENV)/.dev-deps
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(VENV)/.run-deps: requirements.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements-dev.txt
+	touch $(VENV)/.run-deps $@
+
+# Installs the Debian packages the suite needs, only when one is missing.
+sysdeps:
+	@missing=""; \
+	command -v telnet >/dev/null 2>&1 || missing="$$missing telnet"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+	  || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
