@@ -1,0 +1,203 @@
+"""JSON-RPC 2.0 messages (SPEC §3): four message types, one parser, and the encoders.
+
+`parse_message` turns one NDJSON line into a message or raises `ProtocolError` (never another
+exception). Batches are not supported. Every `encode_*` returns one line ending in `\\n`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import orjson
+
+from protocol.errors import ErrorCode, ProtocolError, RpcError
+
+JSONRPC_VERSION = "2.0"
+
+RequestId = int | str
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: RequestId
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    id: RequestId
+    result: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResponse:
+    id: RequestId | None
+    error: RpcError
+
+
+Message = Request | Notification | Response | ErrorResponse
+
+_MISSING: Any = object()
+_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+
+
+def _reject(
+    code: ErrorCode, message: str, reason: str, request_id: RequestId | None = None
+) -> NoReturn:
+    raise ProtocolError(code, message, reason, request_id)
+
+
+def parse_message(line: bytes | str) -> Message:
+    """Parse one line into a message; bad input raises `ProtocolError` only.
+
+    Once the `id` has been read, errors carry it in `request_id` so the caller can answer it.
+    """
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        # orjson also rejects invalid UTF-8, lone surrogates, NaN and 65-bit integers here.
+        raise ProtocolError(ErrorCode.PARSE_ERROR, f"invalid JSON: {exc}", "bad_json") from None
+    if type(obj) is not dict:
+        if type(obj) is list:
+            _reject(ErrorCode.INVALID_REQUEST, "batches are not supported", "batch_not_supported")
+        _reject(ErrorCode.INVALID_REQUEST, "a message must be a JSON object", "not_an_object")
+
+    request_id = obj.get("id", _MISSING)
+    has_id = request_id is not _MISSING
+    if not has_id:
+        request_id = None
+    # `type(x) is int` on purpose: bools are ints to isinstance() but never ids.
+    elif request_id is not None and type(request_id) is not int and type(request_id) is not str:
+        _reject(ErrorCode.INVALID_REQUEST, "id must be an integer, a string or null", "bad_id")
+
+    if obj.get("jsonrpc") != JSONRPC_VERSION:
+        _reject(ErrorCode.INVALID_REQUEST, 'jsonrpc must be "2.0"', "bad_version", request_id)
+
+    method = obj.get("method", _MISSING)
+    if method is not _MISSING:
+        if type(method) is not str or not method:
+            _reject(
+                ErrorCode.INVALID_REQUEST,
+                "method must be a non-empty string",
+                "bad_method",
+                request_id,
+            )
+        if "result" in obj or "error" in obj:
+            _reject(
+                ErrorCode.INVALID_REQUEST,
+                "a request cannot carry result or error",
+                "bad_message",
+                request_id,
+            )
+        params = obj.get("params")
+        if params is None:
+            params = {}
+        elif type(params) is not dict:
+            _reject(
+                ErrorCode.INVALID_PARAMS,
+                "params must be an object",
+                "params_not_object",
+                request_id,
+            )
+        if not has_id:
+            return Notification(method, params)
+        if request_id is None:
+            _reject(ErrorCode.INVALID_REQUEST, "a request id must not be null", "bad_id")
+        return Request(request_id, method, params)
+
+    has_result = "result" in obj
+    has_error = "error" in obj
+    if not has_result and not has_error:
+        _reject(
+            ErrorCode.INVALID_REQUEST,
+            "neither a request nor a response",
+            "bad_message",
+            request_id,
+        )
+    if has_result and has_error:
+        _reject(
+            ErrorCode.INVALID_REQUEST,
+            "a response has result or error, not both",
+            "bad_response",
+            request_id,
+        )
+    if not has_id:
+        _reject(ErrorCode.INVALID_REQUEST, "a response must have an id", "bad_id")
+    if has_result:
+        if request_id is None:
+            _reject(ErrorCode.INVALID_REQUEST, "a result needs a non-null id", "bad_id")
+        return Response(request_id, obj["result"])
+    return ErrorResponse(request_id, _parse_error(obj["error"], request_id))
+
+
+def _parse_error(error: Any, request_id: RequestId | None) -> RpcError:
+    """The `error` member as an `RpcError`.
+
+    Codes outside `ErrorCode` become INTERNAL_ERROR with the peer's number kept in
+    `data["code"]`; non-object `data` is kept under `data["value"]`.
+    """
+    if type(error) is not dict:
+        _reject(ErrorCode.INVALID_REQUEST, "error must be an object", "bad_error", request_id)
+    code = error.get("code")
+    message = error.get("message")
+    if type(code) is not int or type(message) is not str:
+        _reject(
+            ErrorCode.INVALID_REQUEST,
+            "error needs an integer code and a string message",
+            "bad_error",
+            request_id,
+        )
+    raw_data = error.get("data")
+    if raw_data is None:
+        data: dict[str, Any] = {}
+    elif type(raw_data) is dict:
+        data = raw_data
+    else:
+        data = {"value": raw_data}
+    reason = data.pop("reason", None)
+    if reason is not None and type(reason) is not str:
+        data["reason_value"] = reason
+        reason = None
+    try:
+        error_code = ErrorCode(code)
+    except ValueError:
+        error_code = ErrorCode.INTERNAL_ERROR
+        data["code"] = code
+    return RpcError(error_code, message, reason, data)
+
+
+def encode(obj: Any) -> bytes:
+    """`obj` as one JSON line. orjson escapes control characters, so no raw `\\n` inside."""
+    return orjson.dumps(obj, option=_DUMPS_OPTIONS)
+
+
+def encode_request(
+    request_id: RequestId, method: str, params: dict[str, Any] | None = None
+) -> bytes:
+    message: dict[str, Any] = {"jsonrpc": JSONRPC_VERSION, "id": request_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return encode(message)
+
+
+def encode_notification(method: str, params: dict[str, Any] | None = None) -> bytes:
+    message: dict[str, Any] = {"jsonrpc": JSONRPC_VERSION, "method": method}
+    if params is not None:
+        message["params"] = params
+    return encode(message)
+
+
+def encode_result(request_id: RequestId | None, result: Any) -> bytes:
+    return encode({"jsonrpc": JSONRPC_VERSION, "id": request_id, "result": result})
+
+
+def encode_error(request_id: RequestId | None, error: RpcError) -> bytes:
+    return encode({"jsonrpc": JSONRPC_VERSION, "id": request_id, "error": error.to_dict()})
