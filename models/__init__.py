@@ -1,0 +1,1 @@
+"""peewee models, database setup and migrations, and the storage thread that owns the database."""

@@ -1,0 +1,87 @@
+"""Database setup: pick SQLite (the default, a WAL file in the data dir) or PostgreSQL by URL.
+
+Models bind to `database_proxy`; the master initialises it once it has opened the real database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import peewee
+
+database_proxy = peewee.DatabaseProxy()
+
+DEFAULT_DB_FILENAME = "farmhand.db"
+
+# WAL lets readers work while the single writer commits; synchronous=normal is durable across an
+# application crash under WAL (only an OS crash can lose the last commits) and avoids an fsync per
+# commit; busy_timeout covers outside tools (sqlite3 CLI, backups) holding the file briefly.
+SQLITE_PRAGMAS: tuple[tuple[str, object], ...] = (
+    ("journal_mode", "wal"),
+    ("busy_timeout", 5000),
+    ("synchronous", "normal"),
+    ("foreign_keys", 1),
+    ("cache_size", -65536),  # 64 MiB page cache: a 100,000-client save must not spill to disk.
+)
+
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def _unsupported(url: str) -> ValueError:
+    return ValueError(
+        f"unsupported database URL {redact_url(url)!r}: use a sqlite:/// path or postgresql://…"
+    )
+
+
+def database_from_url(url: str | None, data_dir: Path) -> peewee.Database:
+    """Build (not connect) the database named by `url`; None or "" means SQLite in `data_dir`."""
+    if not url:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return _sqlite(str(data_dir / DEFAULT_DB_FILENAME))
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///abs/path.db → path "/abs/path.db"; sqlite:///:memory: → path "/:memory:".
+        if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
+            raise _unsupported(url)
+        path = unquote(parts.path)
+        if path == "/:memory:":
+            return _sqlite(":memory:")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return _sqlite(path)
+    if parts.scheme in _POSTGRES_SCHEMES:
+        dbname = unquote(parts.path.lstrip("/"))
+        if not dbname or "/" in dbname:
+            raise _unsupported(url)
+        params: dict[str, Any] = {}
+        if parts.username:
+            params["user"] = unquote(parts.username)
+        if parts.password:
+            params["password"] = unquote(parts.password)
+        if parts.hostname:
+            params["host"] = parts.hostname
+        try:
+            port = parts.port
+        except ValueError:
+            raise _unsupported(url) from None
+        if port:
+            params["port"] = port
+        return peewee.PostgresqlDatabase(dbname, **params)
+    raise _unsupported(url)
+
+
+def _sqlite(path: str) -> peewee.SqliteDatabase:
+    return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS)
+
+
+def redact_url(url: str | None) -> str:
+    """The URL with its password replaced by "***", fit for logs and status output."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
