@@ -1,0 +1,1 @@
+"""The master's services: connections, client registry, API methods, console, reaper."""

@@ -1,0 +1,47 @@
+"""Console: keys [list | create ROLE [NAME] | revoke KEY_ID]."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..tables import format_table, plural
+from .base import Reply, UsageError, command
+
+if TYPE_CHECKING:
+    from core.console import ConsoleConnection
+
+USAGE = "keys [list] | keys create ROLE [NAME] | keys revoke KEY_ID"
+
+
+@command("keys", USAGE, "list, create or revoke agent and API keys")
+def keys(console: ConsoleConnection, args: list[str]) -> Reply:
+    action, rest = (args[0], args[1:]) if args else ("list", [])
+    if action == "list" and not rest:
+        result = console.call("keys.list", {})
+        rows = result["keys"]
+        table = format_table(
+            ["key id", "role", "name", "created", "revoked"],
+            [
+                [
+                    r["key_id"],
+                    r["role"],
+                    r["name"] or "-",
+                    r["created"],
+                    "REVOKED" if r["revoked"] else "-",
+                ]
+                for r in rows
+            ],
+        )
+        return Reply(result, f"{table}\n{plural(len(rows), 'key')}" if rows else "no keys")
+    if action == "create" and 1 <= len(rest) <= 2:
+        params = {"role": rest[0], "name": rest[1] if len(rest) > 1 else ""}
+        result = console.call("keys.create", params)
+        text = (
+            f"created key {result['key_id']} for role {result['role']}:\n  {result['key']}\n"
+            "It is shown only this once: store it now."
+        )
+        return Reply(result, text)
+    if action == "revoke" and len(rest) == 1:
+        result = console.call("keys.revoke", {"key_id": rest[0]})
+        return Reply(result, f"revoked key {result['key_id']}")
+    raise UsageError(f"usage: {USAGE}")

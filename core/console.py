@@ -1,0 +1,109 @@
+"""The operator console dialect: a line-based shell for `telnet` or `nc` on the master's port.
+
+Each line is split like a shell would (quotes work), `--json` anywhere asks for the raw result,
+and the command runs through the same API as JSON-RPC. Errors are one line; the session stays.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from typing import Any
+
+import orjson
+
+from protocol.errors import RpcError
+from protocol.framing import LineTooLong
+from protocol.telnet import ConsoleInput, EndOfInput, Interrupt, Line, encode_output
+from protocol.version import SOFTWARE_VERSION
+
+from .api import Api
+from .commands import Reply, UsageError, lookup
+from .commands.session import suggest
+from .connection import RECV_BYTES, Connection
+
+log = logging.getLogger(__name__)
+
+PROMPT = "farmhand> "
+JSON_FLAG = "--json"
+
+
+class ConsoleConnection(Connection):
+    api: Api
+    end_after_reply = False
+
+    def attach(self, api: Api) -> ConsoleConnection:
+        self.api = api
+        return self
+
+    def call(self, method: str, params: dict[str, Any]) -> Any:
+        return self.api.call(self.session, method, params)
+
+    def now(self) -> float:
+        return self.services.clock.wall()
+
+    def write(self, text: str) -> None:
+        self.send_bytes(encode_output(text))
+
+    def serve(self) -> None:
+        host, port = self.services.listen_address
+        login_hint = "" if self.session.authorized else " Log in first: login KEY."
+        self.write(
+            f"farmhand master {SOFTWARE_VERSION} on {host}:{port}. "
+            f"Type 'help' for commands, 'quit' to leave.{login_hint}\n{PROMPT}"
+        )
+        reader = ConsoleInput(self.services.config.max_line_bytes)
+        try:
+            while not self.closed:
+                try:
+                    data = self.sock.recv(RECV_BYTES)
+                except OSError:
+                    break
+                if not data:
+                    break
+                for event in reader.feed(data):
+                    if isinstance(event, Line):
+                        self._run_line(event.text)
+                    else:
+                        assert isinstance(event, Interrupt | EndOfInput)
+                        self.end_after_reply = True
+                        self.write("\nbye\n")
+                    if self.end_after_reply:
+                        self.close("console session ended")
+                        return
+        except LineTooLong as exc:
+            self.write(f"\nerror: {exc.message}; closing the session\n")
+            self.close("line too long")
+
+    def _run_line(self, line: str) -> None:
+        text = self.execute(line)
+        self.write(f"{text}\n" if self.end_after_reply else f"{text}\n{PROMPT}" if text else PROMPT)
+
+    def execute(self, line: str) -> str:
+        """Run one command line and return what to print (without the prompt)."""
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            return f"error: {exc} (check your quotes)"
+        if not words:
+            return ""
+        name, args = words[0].lower(), words[1:]
+        as_json = JSON_FLAG in args
+        args = [word for word in args if word != JSON_FLAG]
+        found = lookup(name)
+        if found is None:
+            return f"error: unknown command '{name}'{suggest(name)} (type 'help')"
+        if not (self.session.authorized or found.open):
+            return "error: log in first: login KEY"
+        try:
+            reply: Reply = found.run(self, args)
+        except UsageError as exc:
+            return f"error: {exc}"
+        except RpcError as exc:
+            return f"error: {exc.message}"
+        except Exception:
+            log.exception("console %s: command %r failed", self.session.peer, line)
+            return "error: internal error (see the master's log)"
+        if as_json:
+            return orjson.dumps(reply.result).decode()
+        return reply.text

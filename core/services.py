@@ -1,0 +1,28 @@
+"""The master's services in one bag, handed to every method: the composition of core/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.store import Store
+
+from .clock import Clock
+from .config import MasterConfig
+from .events import EventBus
+from .keys import KeyRing
+from .registry import ClientRegistry
+
+
+@dataclass
+class Services:
+    config: MasterConfig
+    clock: Clock
+    store: Store
+    events: EventBus
+    registry: ClientRegistry
+    keys: KeyRing
+    started: float = 0.0
+    # Live connections (core.connection objects), for `status` and for shutdown.
+    connections: set[Any] = field(default_factory=set)
+    listen_address: tuple[str, int] = ("", 0)

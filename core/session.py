@@ -1,0 +1,46 @@
+"""What the master knows about one connection's peer: who it is and what it may do."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from .registry import RuntimeClient
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+@dataclass(eq=False)
+class Session:
+    peer_host: str
+    peer_port: int
+    dialect: str  # "rpc" or "console"
+    # Loopback peers without --require-key: allowed everything without a key (SPEC §2).
+    trusted: bool
+    connection: Any = None
+    authorized: bool = False
+    role: str | None = None
+    key_id: str | None = None
+    client: RuntimeClient | None = None
+    topics: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.authorized = self.trusted
+
+    @property
+    def is_admin(self) -> bool:
+        """May steer the farm: a trusted peer, or one that said hello with an `api` key."""
+        return self.trusted or (self.authorized and self.role == "api")
+
+    @property
+    def peer(self) -> str:
+        return f"{self.peer_host}:{self.peer_port}"

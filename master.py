@@ -1,0 +1,92 @@
+"""farmhand master: the hub every worker, agent, script and operator connects to.
+
+Run `python master.py --help` for the flags; SPEC §1 lists the contract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import gevent
+
+from cli.options import ArgumentParser, add_logging_flag, setup_logging
+from core.app import Master
+from core.config import MasterConfig, load_config_file
+
+log = logging.getLogger("farmhand.master")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = ArgumentParser(
+        prog="master.py",
+        description="The farmhand master: one TCP port for agents, JSON-RPC and the console.",
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 6000; 0 = any)")
+    parser.add_argument("--data-dir", type=Path, help="database and task logs (default ./var)")
+    parser.add_argument(
+        "--db", help="database URL (default SQLite in the data dir; postgresql://… also works)"
+    )
+    parser.add_argument("--config", type=Path, help="TOML file with any of these settings")
+    parser.add_argument("--require-key", action="store_true", help="loopback peers need a key too")
+    parser.add_argument(
+        "--heartbeat-s", type=float, help="agents' heartbeat interval in seconds (default 5)"
+    )
+    parser.add_argument(
+        "--max-connections", type=int, help="connections served at once (default 20000)"
+    )
+    add_logging_flag(parser)
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> MasterConfig:
+    settings = load_config_file(args.config) if "config" in args else {}
+    for field in fields(MasterConfig):
+        if field.name in args:
+            settings[field.name] = getattr(args, field.name)
+    config = MasterConfig(**settings)
+    if not 0 <= config.port < 65536:
+        raise ValueError(f"bad port {config.port}: expected 0-65535")
+    if config.heartbeat_s <= 0:
+        raise ValueError("heartbeat_s must be positive")
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging(getattr(args, "log_level", "info"))
+    try:
+        config = build_config(args)
+    except ValueError as exc:
+        print(f"master.py: error: {exc}", file=sys.stderr)
+        return 2
+    master = Master(config)
+    try:
+        master.start()
+    except OSError as exc:
+        print(
+            f"master.py: error: cannot listen on {config.host}:{config.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    except Exception as exc:
+        log.exception("start failed")
+        print(f"master.py: error: {exc}", file=sys.stderr)
+        return 1
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, master.request_stop)
+    host, port = master.address
+    print(f"farmhand master listening on {host}:{port}", flush=True)
+    master.serve_until_stopped()
+    master.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
