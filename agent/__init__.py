@@ -1,0 +1,1 @@
+"""What every agent shares: connect, hello, heartbeat, reconnect with backoff, order handling."""

@@ -1,0 +1,30 @@
+"""Reconnect delays: exponential with jitter, so a farm of agents does not reconnect in step."""
+
+from __future__ import annotations
+
+import random
+
+
+class Backoff:
+    """0.5, 1, 2, 4 … seconds up to `maximum_s`, each scaled by a random factor in [0.5, 1]."""
+
+    def __init__(
+        self,
+        initial_s: float = 0.5,
+        maximum_s: float = 30.0,
+        factor: float = 2.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.initial_s = initial_s
+        self.maximum_s = maximum_s
+        self.factor = factor
+        self._rng = rng or random.Random()
+        self._attempts = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.maximum_s, self.initial_s * self.factor**self._attempts)
+        self._attempts += 1
+        return ceiling * self._rng.uniform(0.5, 1.0)
+
+    def reset(self) -> None:
+        self._attempts = 0

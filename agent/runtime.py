@@ -1,0 +1,135 @@
+"""The agent runtime every agent program shares: connect, hello, heartbeat, take orders, and
+reconnect with jittered exponential backoff whenever the master goes away.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+from gevent import socket as gsocket
+from gevent.event import Event
+
+from protocol.errors import RpcError
+from protocol.version import PROTOCOL_VERSION, SOFTWARE_VERSION
+
+from .backoff import Backoff
+from .link import MasterLink, OrderHandler
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+class AgentRuntime:
+    def __init__(
+        self,
+        *,
+        master: tuple[str, int],
+        name: str,
+        role: str,
+        key: str | None = None,
+        info: dict[str, Any] | None = None,
+        handlers: dict[str, OrderHandler] | None = None,
+        running: Callable[[], list[str]] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.master = master
+        self.name = name
+        self.role = role
+        self.key = key
+        self.info = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "version": SOFTWARE_VERSION,
+            **(info or {}),
+        }
+        self.handlers = dict(handlers or {})
+        self.running = running or (lambda: [])
+        self.backoff = backoff or Backoff()
+        self.link: MasterLink | None = None
+        self.connected = Event()
+        self.hello_result: dict[str, Any] = {}
+        self._stopping = Event()
+
+    def run(self) -> None:
+        """Stay connected until stop() is called."""
+        while not self._stopping.is_set():
+            try:
+                self._session()
+            except (OSError, RpcError, gevent.Timeout) as exc:
+                log.warning("master %s:%d: %s", *self.master, _describe(exc))
+            if self._stopping.is_set():
+                break
+            delay = self.backoff.next_delay()
+            log.info("reconnecting in %.1fs", delay)
+            self._stopping.wait(delay)
+        log.info("agent %s stopped", self.name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.link is not None:
+            self.link.close()
+
+    def _session(self) -> None:
+        sock = gsocket.create_connection(self.master, timeout=CONNECT_TIMEOUT_S)
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        link = MasterLink(sock, self.handlers)
+        self.link = link
+        reader = gevent.spawn(link.serve)
+        heartbeats: gevent.Greenlet | None = None
+        try:
+            params: dict[str, Any] = {
+                "role": self.role,
+                "name": self.name,
+                "proto": PROTOCOL_VERSION,
+                "info": self.info,
+            }
+            if self.key:
+                params["key"] = self.key
+            self.hello_result = link.call("hello", params)
+            self.backoff.reset()
+            log.info(
+                "connected to %s:%d as %s (client %s, %s)",
+                *self.master,
+                self.name,
+                self.hello_result.get("client_id"),
+                "enabled" if self.hello_result.get("enabled") else "disabled",
+            )
+            self.connected.set()
+            heartbeats = gevent.spawn(
+                self._beat, link, float(self.hello_result.get("heartbeat_s") or 5.0)
+            )
+            reader.join()
+            if not self._stopping.is_set():
+                log.warning("lost the connection to the master")
+        finally:
+            self.connected.clear()
+            if heartbeats is not None:
+                heartbeats.kill()
+            link.close()
+            reader.kill()
+            self.link = None
+
+    def _beat(self, link: MasterLink, interval_s: float) -> None:
+        while not link.closed:
+            gevent.sleep(interval_s)
+            try:
+                link.notify("heartbeat", {"running": self.running()})
+            except RpcError:
+                return
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RpcError):
+        return f"refused: {exc.message}"
+    if isinstance(exc, gevent.Timeout):
+        return "no answer in time"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

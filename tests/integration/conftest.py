@@ -1,0 +1,18 @@
+"""Fixtures for integration tests: a real master process on 127.0.0.1, port 0."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import MasterProcess
+
+
+@pytest.fixture
+def master(tmp_path: Path) -> Iterator[MasterProcess]:
+    """A master with a 0.5 s heartbeat so timeouts happen within a test."""
+    process = MasterProcess(tmp_path / "var", "--heartbeat-s", "0.5")
+    yield process
+    process.stop()
