@@ -1,7 +1,8 @@
 """Peewee models of the master's tables, bound to `database_proxy`.
 
 Times are UTC epoch seconds (floats from time.time()); the API turns them into ISO 8601 at its
-edge. `tags` and `info` hold JSON text written by orjson. Change a table only through a migration.
+edge. `tags`, `info`, `argv`, `env` and `depends_on` hold JSON text written by orjson. Change a
+table only through a migration.
 """
 
 from __future__ import annotations
@@ -59,4 +60,70 @@ class ApiKey(BaseModel):
         table_name = "api_key"
 
 
-ALL_MODELS: tuple[type[BaseModel], ...] = (SchemaVersion, Client, ApiKey)
+class Job(BaseModel):
+    """A submitted job; the master holds it in memory and writes it behind (models/jobstore.py)."""
+
+    # Assigned by the master, like every job-farm id, so a submit needs no round trip for it.
+    id = peewee.IntegerField(primary_key=True)
+    name = peewee.CharField(max_length=200)
+    status = peewee.CharField(max_length=16, index=True)
+    priority = peewee.IntegerField()
+    argv = peewee.TextField()
+    frames = peewee.TextField(default="")  # the spec string as submitted, "" for none
+    chunk = peewee.IntegerField()
+    tags = peewee.TextField(default="[]")
+    max_attempts = peewee.IntegerField()
+    timeout_s = peewee.DoubleField(null=True)
+    env = peewee.TextField(default="{}")
+    cwd = peewee.TextField(null=True)
+    depends_on = peewee.TextField(default="[]")
+    progress_regex = peewee.TextField(null=True)
+    fail_policy = peewee.CharField(max_length=16)
+    created = peewee.DoubleField()
+    updated = peewee.DoubleField()
+    tasks_total = peewee.IntegerField()
+
+    class Meta:
+        table_name = "job"
+
+
+class Task(BaseModel):
+    """One chunk of frames of a job; `attempts` counts failed attempts only."""
+
+    id = peewee.IntegerField(primary_key=True)
+    # No foreign key: it would cost a lookup per inserted task (100,000 at a submit) and the
+    # master already deletes a job's tasks with the job (JobStore.delete_job).
+    job_id = peewee.IntegerField()
+    task_index = peewee.IntegerField()
+    frame_start = peewee.IntegerField(null=True)
+    frame_end = peewee.IntegerField(null=True)
+    status = peewee.CharField(max_length=16)
+    worker = peewee.CharField(max_length=200, null=True)
+    attempt = peewee.CharField(max_length=64, null=True)
+    attempts = peewee.IntegerField(default=0)
+    dispatches = peewee.IntegerField(default=0)
+    exit_code = peewee.IntegerField(null=True)
+    error = peewee.TextField(null=True)
+    progress = peewee.DoubleField(default=0.0)
+    started = peewee.DoubleField(null=True)
+    finished = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "task"
+        # Also serves lookups by job_id alone (its leading column), so job_id has no own index.
+        indexes = ((("job_id", "task_index"), True),)
+
+
+class JobBlocklist(BaseModel):
+    """How often a worker failed a job's tasks; the master stops giving that job to it."""
+
+    job_id = peewee.IntegerField()
+    worker = peewee.CharField(max_length=200)
+    failures = peewee.IntegerField()
+
+    class Meta:
+        table_name = "job_blocklist"
+        primary_key = peewee.CompositeKey("job_id", "worker")
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (SchemaVersion, Client, ApiKey, Job, Task, JobBlocklist)
