@@ -25,7 +25,7 @@ def help_(console: ConsoleConnection, args: list[str]) -> Reply:
     if args:
         found = lookup(args[0])
         if found is None:
-            raise UsageError(f"no command {args[0]!r}{suggest(args[0])}")
+            raise UsageError(f"no command {args[0]!r}{suggest(args[0])} (type 'help' for the list)")
         text = f"usage: {found.usage}\n  {found.summary}"
         return Reply({"command": found.name, "usage": found.usage, "summary": found.summary}, text)
     rows = [
