@@ -38,7 +38,9 @@ class Connection:
         self._wakeup = Event()
         self._closed = False
         session.connection = self
-        self._writer = gevent.spawn(self._write_loop)
+        # Spawned on first use: most agents only send heartbeats, which get no reply, and an
+        # idle greenlet per connection costs ~8 KB (86 MB at 10,000 agents).
+        self._writer: gevent.Greenlet | None = None
 
     @property
     def closed(self) -> bool:
@@ -59,6 +61,11 @@ class Connection:
             return
         self._queue.append(data)
         self._queued_bytes += len(data)
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        if self._writer is None:
+            self._writer = gevent.spawn(self._write_loop)
         self._wakeup.set()
 
     def close(self, reason: str) -> None:
@@ -67,7 +74,7 @@ class Connection:
             return
         self.close_reason = reason
         log.debug("%s: closing: %s", self.session.peer, reason)
-        self._wakeup.set()
+        self._wake_writer()
 
     def _write_loop(self) -> None:
         try:
@@ -103,9 +110,10 @@ class Connection:
         """Called by the server when the reader is done: stop the writer, close the socket."""
         if self.close_reason is None:
             self.close_reason = "peer closed the connection"
-        self._wakeup.set()
-        self._writer.join(timeout=CLOSE_FLUSH_TIMEOUT_S + 0.5)
-        self._writer.kill(block=False)
+        if self._writer is not None:
+            self._wakeup.set()
+            self._writer.join(timeout=CLOSE_FLUSH_TIMEOUT_S + 0.5)
+            self._writer.kill(block=False)
         with contextlib.suppress(OSError):
             self.sock.close()
 
