@@ -36,6 +36,8 @@ class AgentRuntime:
         info: dict[str, Any] | None = None,
         handlers: dict[str, OrderHandler] | None = None,
         running: Callable[[], list[str]] | None = None,
+        hello_params: Callable[[], dict[str, Any]] | None = None,
+        on_connected: Callable[[MasterLink], None] | None = None,
         backoff: Backoff | None = None,
     ) -> None:
         self.master = master
@@ -49,7 +51,12 @@ class AgentRuntime:
             **(info or {}),
         }
         self.handlers = dict(handlers or {})
+        # Attempt ids running now, sent with every heartbeat.
         self.running = running or (lambda: [])
+        # Extra hello params, computed at each (re)connect (a worker sends its `attempts`).
+        self.hello_params = hello_params or (lambda: {})
+        # Runs in its own greenlet after each successful hello (a worker re-sends its reports).
+        self.on_connected = on_connected
         self.backoff = backoff or Backoff()
         self.link: MasterLink | None = None
         self.connected = Event()
@@ -92,6 +99,7 @@ class AgentRuntime:
             }
             if self.key:
                 params["key"] = self.key
+            params.update(self.hello_params())
             self.hello_result = link.call("hello", params)
             self.backoff.reset()
             log.info(
@@ -102,6 +110,8 @@ class AgentRuntime:
                 "enabled" if self.hello_result.get("enabled") else "disabled",
             )
             self.connected.set()
+            if self.on_connected is not None:
+                gevent.spawn(self.on_connected, link)
             heartbeats = gevent.spawn(
                 self._beat, link, float(self.hello_result.get("heartbeat_s") or 5.0)
             )

@@ -10,12 +10,14 @@ import time
 import gevent
 from gevent.event import Event
 
+from models.jobstore import JobStore
 from models.store import Store
 
 from .api import Api
 from .clock import Clock
 from .config import MasterConfig
 from .events import EventBus
+from .jobs.farm import JobFarm
 from .keys import KeyRing
 from .reaper import HeartbeatReaper
 from .registry import ClientRegistry
@@ -34,13 +36,26 @@ class Master:
         clock = clock or Clock()
         store = Store(config.db, config.data_dir)
         events = EventBus()
+        registry = ClientRegistry(events)
+        farm = JobFarm(
+            JobStore(store),
+            events,
+            config.data_dir,
+            wall=clock.wall,
+            mono=clock.mono,
+            heartbeat_timeout_s=config.heartbeat_timeout_s,
+            log_retention_days=config.log_retention_days,
+        )
+        farm.registry = registry
+        registry.watchers.append(farm)
         self.services = Services(
             config=config,
             clock=clock,
             store=store,
             events=events,
-            registry=ClientRegistry(events),
+            registry=registry,
             keys=KeyRing(store),
+            farm=farm,
         )
         self.api = Api(self.services)
         self.server = MasterServer(self.services, self.api)
@@ -68,6 +83,7 @@ class Master:
         services.registry.load(records)
         log.info("loaded %d clients in %.3fs", len(records), time.perf_counter() - began)
         services.keys.load()
+        services.farm.load()
         if self.config.require_key:
             self._ensure_admin_key()
         services.started = services.clock.wall()
@@ -79,6 +95,7 @@ class Master:
         services.listen_address = self.server.address[:2]
         self.saver.start()
         self.reaper.start()
+        services.farm.start()
         log.info("listening on %s:%d", *services.listen_address)
 
     def _ensure_admin_key(self) -> None:
@@ -104,12 +121,15 @@ class Master:
         log.info("stopping: closing the port and %d connections", len(services.connections))
         self.server.close()
         self.reaper.stop()
+        services.farm.stopping = True
+        services.farm.dispatcher.stop()
         for connection in list(services.connections):
             connection.close("master shutting down")
         with gevent.Timeout(timeout_s, False):
             while services.connections:
                 gevent.sleep(0.01)
         self.saver.stop()
+        services.farm.stop()
         began = time.perf_counter()
         saved = self.saver.save_all()
         log.info("saved %d clients in %.3fs", saved, time.perf_counter() - began)

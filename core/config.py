@@ -27,6 +27,10 @@ class MasterConfig:
     # How long a new connection may stay silent before it is taken for a console.
     dialect_wait_s: float = 0.2
     save_interval_s: float = 0.2
+    # jobs.submit refuses a job that would have more tasks than this.
+    max_tasks_per_job: int = 100_000
+    # Task logs of jobs finished longer ago than this are deleted (0 keeps them forever).
+    log_retention_days: float = 30.0
     shutdown_timeout_s: float = 5.0
 
     @property

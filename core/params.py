@@ -35,6 +35,10 @@ class Params:
             "bad_param",
         )
 
+    def raw(self, name: str, default: Any = _MISSING) -> Any:
+        """The value as sent, unchecked (the caller checks it)."""
+        return self._get(name, default)
+
     def text(self, name: str, default: Any = _MISSING, max_length: int = 10_000) -> Any:
         value = self._get(name, default)
         if value is default and default is not _MISSING:
@@ -68,6 +72,36 @@ class Params:
                 f"{self.method}: parameter '{name}' must be in {bounds}, not {value}",
                 "out_of_range",
             )
+        return value
+
+    def number(
+        self,
+        name: str,
+        default: Any = _MISSING,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> Any:
+        value = self._get(name, default)
+        if value is default and default is not _MISSING:
+            return value
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise self._wrong(name, "a number", value)
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise invalid_params(
+                f"{self.method}: parameter '{name}' must be between {minimum} and {maximum}, "
+                f"not {value}",
+                "out_of_range",
+            )
+        return float(value)
+
+    def integer_list(self, name: str, default: Any = _MISSING) -> Any:
+        value = self._get(name, default)
+        if value is default and default is not _MISSING:
+            return value
+        if not isinstance(value, list) or not all(
+            isinstance(item, int) and not isinstance(item, bool) for item in value
+        ):
+            raise self._wrong(name, "a list of integers", value)
         return value
 
     def boolean(self, name: str, default: Any = _MISSING) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from models.store import ClientRecord
 from protocol.errors import conflict, not_found
@@ -95,9 +95,16 @@ class RuntimeClient:
         }
 
 
+class ClientWatcher(Protocol):
+    """Told about presence changes (the job farm keeps its set of dispatchable workers)."""
+
+    def client_changed(self, client: RuntimeClient, change: str) -> None: ...
+
+
 class ClientRegistry:
     def __init__(self, events: EventBus) -> None:
         self._events = events
+        self.watchers: list[ClientWatcher] = []
         self._by_name: dict[str, RuntimeClient] = {}
         self._dirty: set[RuntimeClient] = set()
         self._next_id = 1
@@ -255,6 +262,8 @@ class ClientRegistry:
         return client
 
     def _publish(self, change: str, client: RuntimeClient, **extra: Any) -> None:
+        for watcher in self.watchers:
+            watcher.client_changed(client, change)
         if self._events.has_subscribers("clients"):
             self._events.publish("clients", {"change": change, "client": client.view(), **extra})
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from gevent.event import AsyncResult
@@ -40,6 +41,7 @@ class RpcConnection(Connection):
     def attach(self, api: Api) -> RpcConnection:
         self.api = api
         self._pending: dict[int, AsyncResult] = {}
+        self._callbacks: dict[int, Callable[[Any, RpcError | None], None]] = {}
         self._ids = itertools.count(1)
         return self
 
@@ -56,6 +58,18 @@ class RpcConnection(Connection):
             return waiter.get(timeout=timeout)
         finally:
             self._pending.pop(request_id, None)
+
+    def call_async(
+        self, method: str, params: dict[str, Any], on_reply: Callable[[Any, RpcError | None], None]
+    ) -> None:
+        """Send a request without waiting; on_reply(result, error) runs when the answer comes,
+        or with an error when the connection ends first."""
+        if self.closed:
+            on_reply(None, RpcError(ErrorCode.CONFLICT, "peer disconnected", "offline"))
+            return
+        request_id = next(self._ids)
+        self._callbacks[request_id] = on_reply
+        self.send_bytes(encode_request(request_id, method, params))
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         self.send_bytes(encode_notification(method, params))
@@ -95,7 +109,9 @@ class RpcConnection(Connection):
             clock = self.services.clock
             self.services.registry.heard_from(client, clock.wall(), clock.mono())
         if isinstance(message, Request):
-            self.send_bytes(self._answer(message))
+            reply = self._answer(message)
+            if reply is not None:
+                self.send_bytes(reply)
         elif isinstance(message, Notification):
             self._take_notification(message)
         elif isinstance(message, Response):
@@ -103,9 +119,14 @@ class RpcConnection(Connection):
         elif isinstance(message, ErrorResponse):
             self._resolve(message.id, None, message.error)
 
-    def _answer(self, request: Request) -> bytes:
+    def _answer(self, request: Request) -> bytes | None:
+        """The reply's bytes, or None when the method answers later (it returned an
+        AsyncResult, e.g. task.finished waits for its commit without blocking this reader)."""
         try:
             result = self.api.call(self.session, request.method, request.params)
+            if isinstance(result, AsyncResult):
+                result.rawlink(lambda done: self._answer_later(request, done))
+                return None
             return encode_result(request.id, result)
         except RpcError as exc:
             log.debug("%s: %s → %s", self.session.peer, request.method, exc.message)
@@ -119,6 +140,18 @@ class RpcConnection(Connection):
             )
             return encode_error(request.id, internal)
 
+    def _answer_later(self, request: Request, done: AsyncResult) -> None:
+        if done.successful():
+            self.send_bytes(encode_result(request.id, done.value))
+            return
+        error = done.exception
+        if not isinstance(error, RpcError):
+            log.error("%s: %s failed: %r", self.session.peer, request.method, error)
+            error = RpcError(
+                ErrorCode.INTERNAL_ERROR, f"{request.method}: internal error", "internal"
+            )
+        self.send_bytes(encode_error(request.id, error))
+
     def _take_notification(self, note: Notification) -> None:
         # JSON-RPC forbids replies to notifications: problems are logged for the operator.
         try:
@@ -131,6 +164,10 @@ class RpcConnection(Connection):
             log.exception("%s: notification %s failed", self.session.peer, note.method)
 
     def _resolve(self, request_id: Any, result: Any, error: RpcError | None) -> None:
+        callback = self._callbacks.pop(request_id, None) if isinstance(request_id, int) else None
+        if callback is not None:
+            callback(result, error)
+            return
         waiter = self._pending.get(request_id) if isinstance(request_id, int) else None
         if waiter is None:
             log.info("%s: response to unknown request id %r ignored", self.session.peer, request_id)
@@ -146,3 +183,10 @@ class RpcConnection(Connection):
                 RpcError(ErrorCode.CONFLICT, f"{self.session.peer} disconnected", "offline")
             )
         self._pending.clear()
+        callbacks, self._callbacks = self._callbacks, {}
+        gone = RpcError(ErrorCode.CONFLICT, f"{self.session.peer} disconnected", "offline")
+        for callback in callbacks.values():
+            try:
+                callback(None, gone)
+            except Exception:
+                log.exception("%s: reply callback failed", self.session.peer)

@@ -10,6 +10,7 @@ from models.store import Store
 from .clock import Clock
 from .config import MasterConfig
 from .events import EventBus
+from .jobs.farm import JobFarm
 from .keys import KeyRing
 from .registry import ClientRegistry
 
@@ -22,6 +23,7 @@ class Services:
     events: EventBus
     registry: ClientRegistry
     keys: KeyRing
+    farm: JobFarm
     started: float = 0.0
     # Live connections (core.connection objects), for `status` and for shutdown.
     connections: set[Any] = field(default_factory=set)

@@ -33,6 +33,8 @@ def hello(services: Services, session: Session, p: Params) -> dict[str, Any]:
     key = p.text("key", None)
     proto = p.integer("proto", PROTOCOL_VERSION)
     info = p.mapping("info", {})
+    # A worker lists the attempts it still holds, so the master keeps exactly those.
+    attempts = p.text_list("attempts", [])
     p.finish()
     if role not in KEY_ROLES:
         raise invalid_params(
@@ -83,6 +85,8 @@ def hello(services: Services, session: Session, p: Params) -> dict[str, Any]:
     session.client = client
     if replaced is not None and replaced is not session.connection:
         replaced.close(f"replaced by a new connection from {session.peer}")
+    if role == "worker":
+        services.farm.reconcile_worker(client, attempts)
     return {
         "client_id": client.id,
         "name": client.name,
@@ -163,4 +167,5 @@ def status(services: Services, session: Session, p: Params) -> dict[str, Any]:
             },
         },
         "connections": {"rpc": dialects["rpc"], "console": dialects["console"]},
+        "farm": services.farm.status(),
     }

@@ -1,0 +1,226 @@
+"""The job board: every job and task in memory, and the one place where a task changes state.
+
+`move(task, event)` applies TASK_TRANSITIONS, keeps the per-job counters, queues and in-flight
+indexes consistent, recomputes the job's status, hands changed records to the journal and
+publishes `tasks`/`jobs` events. Dispatch, results and operator actions all go through it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from models.jobstore import BlocklistRecord, JobRecord, TaskRecord
+from protocol.errors import not_found
+
+from ..events import EventBus
+from .journal import Journal
+from .states import JOB_FINAL, TASK_IN_FLIGHT, JobStatus, TaskStatus, task_transition
+from .views import job_view, task_view
+
+log = logging.getLogger(__name__)
+
+
+class JobState:
+    """A job and its tasks, with what dispatch needs: a heap of queued task indexes."""
+
+    __slots__ = ("blocklist", "counts", "in_flight", "queue", "rec", "tasks")
+
+    def __init__(self, rec: JobRecord, tasks: list[TaskRecord]) -> None:
+        self.rec = rec
+        self.tasks = tasks
+        self.counts: Counter[str] = Counter(task.status for task in tasks)
+        self.queue = [task.index for task in tasks if task.status == TaskStatus.QUEUED]
+        heapq.heapify(self.queue)
+        self.in_flight: dict[int, TaskRecord] = {
+            task.id: task for task in tasks if task.status in TASK_IN_FLIGHT
+        }
+        # worker name → failed attempts of this job on it (Flamenco's blocklist)
+        self.blocklist: dict[str, int] = {}
+
+    @property
+    def id(self) -> int:
+        return self.rec.id
+
+    def pop_queued(self) -> TaskRecord | None:
+        while self.queue:
+            task = self.tasks[heapq.heappop(self.queue)]
+            if task.status == TaskStatus.QUEUED:
+                return task
+        return None
+
+    def derived_status(self) -> JobStatus:
+        counts, total = self.counts, self.rec.tasks_total
+        if counts[TaskStatus.COMPLETED] == total:
+            return JobStatus.COMPLETED
+        finished = counts[TaskStatus.COMPLETED] + counts[TaskStatus.FAILED]
+        finished += counts[TaskStatus.CANCELED]
+        if finished == total and counts[TaskStatus.FAILED]:
+            return JobStatus.FAILED
+        if counts[TaskStatus.QUEUED] == total:
+            return JobStatus.QUEUED
+        return JobStatus.ACTIVE
+
+
+class JobBoard:
+    def __init__(self, journal: Journal, events: EventBus, wall: Callable[[], float]) -> None:
+        self.journal = journal
+        self.events = events
+        self.wall = wall
+        self.jobs: dict[int, JobState] = {}
+        self.tasks: dict[int, TaskRecord] = {}
+        # attempt id → task, for every dispatched or running task
+        self.attempts: dict[str, TaskRecord] = {}
+        # worker name → attempt ids it holds
+        self.load: dict[str, set[str]] = {}
+        self.next_job_id = 1
+        self.next_task_id = 1
+        # Bumped whenever the set or order of dispatchable jobs may change.
+        self.generation = 0
+        self.completed_total = 0
+
+    # -- loading -------------------------------------------------------------------------------
+    def load_state(
+        self,
+        jobs: Iterable[JobRecord],
+        tasks: Iterable[TaskRecord],
+        blocklist: Iterable[BlocklistRecord],
+        max_ids: tuple[int, int],
+    ) -> None:
+        by_job: dict[int, list[TaskRecord]] = {}
+        for task in tasks:
+            by_job.setdefault(task.job_id, []).append(task)
+            self.tasks[task.id] = task
+            if task.status in TASK_IN_FLIGHT and task.attempt and task.worker:
+                self.attempts[task.attempt] = task
+                self.load.setdefault(task.worker, set()).add(task.attempt)
+        for job in jobs:
+            job_tasks = sorted(by_job.get(job.id, []), key=lambda task: task.index)
+            self.jobs[job.id] = JobState(job, job_tasks)
+        for row in blocklist:
+            if row.job_id in self.jobs:
+                self.jobs[row.job_id].blocklist[row.worker] = row.failures
+        self.next_job_id = max_ids[0] + 1
+        self.next_task_id = max_ids[1] + 1
+        self.generation += 1
+
+    def add_job(self, job: JobRecord, tasks: list[TaskRecord]) -> JobState:
+        state = JobState(job, tasks)
+        self.jobs[job.id] = state
+        for task in tasks:
+            self.tasks[task.id] = task
+        self.generation += 1
+        self.publish_job(state)
+        return state
+
+    # -- lookups -------------------------------------------------------------------------------
+    def job(self, job_id: int) -> JobState:
+        state = self.jobs.get(job_id)
+        if state is None:
+            raise not_found(f"no job {job_id}", "no_such_job")
+        return state
+
+    def task(self, task_id: int) -> TaskRecord:
+        task = self.tasks.get(task_id)
+        if task is None:
+            raise not_found(f"no task {task_id}", "no_such_task")
+        return task
+
+    def running_on(self, worker: str) -> list[TaskRecord]:
+        return [self.attempts[a] for a in self.load.get(worker, ()) if a in self.attempts]
+
+    # -- the one way a task changes state ------------------------------------------------------
+    def move(self, task: TaskRecord, event: str, **changes: object) -> None:
+        """Apply `event` to `task` (TASK_TRANSITIONS), set `changes`, keep every index true."""
+        old = TaskStatus(task.status)
+        new = task_transition(task.status, event)
+        state = self.jobs[task.job_id]
+        if old in TASK_IN_FLIGHT and new not in TASK_IN_FLIGHT:
+            self._release(task, state)
+        for name, value in changes.items():
+            setattr(task, name, value)
+        task.status = new
+        state.counts[old] -= 1
+        state.counts[new] += 1
+        if new == TaskStatus.QUEUED:
+            if not state.queue:
+                self.generation += 1  # the job may have left the dispatchable list
+            heapq.heappush(state.queue, task.index)
+            task.worker = None
+            task.attempt = None
+            task.progress = 0.0
+        elif new in TASK_IN_FLIGHT and task.attempt:
+            self.attempts[task.attempt] = task
+            self.load.setdefault(task.worker or "", set()).add(task.attempt)
+            state.in_flight[task.id] = task
+        if new == TaskStatus.COMPLETED:
+            self.completed_total += 1
+        log.debug("task %d (job %d) %s → %s (%s)", task.id, task.job_id, old, new, event)
+        self.journal.task_changed(task)
+        if self.events.has_subscribers("tasks"):
+            self.events.publish("tasks", task_view(task))
+        self.refresh_job(state)
+
+    def _release(self, task: TaskRecord, state: JobState) -> None:
+        state.in_flight.pop(task.id, None)
+        if task.attempt is not None:
+            self.attempts.pop(task.attempt, None)
+            held = self.load.get(task.worker or "")
+            if held is not None:
+                held.discard(task.attempt)
+                if not held:
+                    del self.load[task.worker or ""]
+
+    def refresh_job(self, state: JobState) -> None:
+        """Recompute a job's status after its tasks changed (operator states stay put)."""
+        job = state.rec
+        if job.status in (JobStatus.PAUSED, JobStatus.CANCELED):
+            return
+        if job.status == JobStatus.FAILED and job.fail_policy == "fail_fast":
+            return
+        derived = state.derived_status()
+        if derived != job.status:
+            self.set_job_status(state, derived)
+
+    def set_job_status(self, state: JobState, status: JobStatus) -> None:
+        job = state.rec
+        if job.status != status:
+            log.info("job %d (%s) %s → %s", job.id, job.name, job.status, status)
+            job.status = status
+            self.generation += 1
+        self.job_changed(state)
+
+    def job_changed(self, state: JobState) -> None:
+        state.rec.updated = self.wall()
+        self.journal.job_changed(state.rec)
+        self.publish_job(state)
+
+    def publish_job(self, state: JobState) -> None:
+        if self.events.has_subscribers("jobs"):
+            self.events.publish("jobs", job_view(state))
+
+    # -- dispatch support ----------------------------------------------------------------------
+    def dispatchable(self) -> list[JobState]:
+        """Jobs that may get a task now, best first: priority high to low, then oldest."""
+        ready = []
+        for state in self.jobs.values():
+            job = state.rec
+            if job.status in JOB_FINAL or job.status == JobStatus.PAUSED or not state.queue:
+                continue
+            if any(self._unfinished_dependency(dep) for dep in job.depends_on):
+                continue
+            ready.append(state)
+        ready.sort(key=lambda state: (-state.rec.priority, state.rec.id))
+        return ready
+
+    def _unfinished_dependency(self, job_id: int) -> bool:
+        dependency = self.jobs.get(job_id)
+        return dependency is not None and dependency.rec.status != JobStatus.COMPLETED
+
+    def note_blocklist(self, state: JobState, worker: str) -> int:
+        failures = state.blocklist.get(worker, 0) + 1
+        state.blocklist[worker] = failures
+        self.journal.blocklist_changed(BlocklistRecord(state.id, worker, failures))
+        return failures

@@ -1,0 +1,188 @@
+"""Push dispatch: free slots of enabled, online workers get the best queued tasks.
+
+`wake()` is called by every event that can make dispatch possible (a job submitted or resumed,
+a task finished or requeued, a worker arriving or enabled); the loop then runs `run_once()`,
+which hands out tasks round-robin across workers so a farm fills evenly. The best task for a
+worker is the oldest queued task of the highest-priority job whose tags the worker has, whose
+dependencies are completed and which has not blocklisted the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+from gevent.event import Event
+
+from models.jobstore import TaskRecord
+from protocol.errors import RpcError
+from protocol.frames import expand_argv
+
+from ..registry import RuntimeClient
+from .board import JobBoard, JobState
+from .tasklogs import TaskLogs
+
+log = logging.getLogger(__name__)
+
+BLOCKLIST_FAILURES = 3
+# A worker that refused an order (no free slot) is skipped this long.
+REFUSAL_COOLDOWN_S = 1.0
+SAFETY_WAKE_S = 1.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        board: JobBoard,
+        workers: dict[str, RuntimeClient],
+        logs: TaskLogs,
+        wall: Callable[[], float],
+        mono: Callable[[], float],
+    ) -> None:
+        self.board = board
+        # name → runtime client of every online, enabled worker (kept by the farm)
+        self.workers = workers
+        self.logs = logs
+        self.wall = wall
+        self.mono = mono
+        self.dispatched_total = 0
+        self.stopped = False
+        self._wanted = Event()
+        self._jobs: list[JobState] = []
+        self._generation = -1
+        self._cooling: dict[str, float] = {}
+        self._loop: gevent.Greenlet | None = None
+        self._ticker: gevent.Greenlet | None = None
+
+    def wake(self) -> None:
+        self._wanted.set()
+
+    def free_slots(self, worker: RuntimeClient) -> int:
+        return worker.slots - len(self.board.load.get(worker.name, ()))
+
+    def run_once(self) -> int:
+        """Hand out every task that can go now; returns how many were dispatched."""
+        if self._generation != self.board.generation:
+            self._jobs = self.board.dispatchable()
+            self._generation = self.board.generation
+        jobs = [state for state in self._jobs if state.queue]
+        if not jobs:
+            return 0
+        now_mono = self.mono()
+        ready = [
+            worker
+            for worker in self.workers.values()
+            if self.free_slots(worker) > 0 and self._cooling.get(worker.name, 0.0) <= now_mono
+        ]
+        ready.sort(key=lambda worker: -self.free_slots(worker) / max(worker.slots, 1))
+        count = 0
+        while ready:
+            still_free = []
+            for worker in ready:
+                task = self._pick(worker, jobs)
+                if task is None:
+                    continue
+                self._assign(task, worker)
+                count += 1
+                if self.free_slots(worker) > 0:
+                    still_free.append(worker)
+            ready = still_free
+        self.dispatched_total += count
+        return count
+
+    def _pick(self, worker: RuntimeClient, jobs: list[JobState]) -> TaskRecord | None:
+        for state in jobs:
+            if not state.queue:
+                continue
+            job = state.rec
+            if job.tags and not set(job.tags).issubset(worker.tags):
+                continue
+            if state.blocklist.get(worker.name, 0) >= BLOCKLIST_FAILURES:
+                continue
+            task = state.pop_queued()
+            if task is not None:
+                return task
+        return None
+
+    def _assign(self, task: TaskRecord, worker: RuntimeClient) -> None:
+        job = self.board.jobs[task.job_id].rec
+        task.dispatches += 1
+        attempt = f"{task.id}.{task.dispatches}.{secrets.token_hex(3)}"
+        self.board.move(
+            task,
+            "dispatch",
+            attempt=attempt,
+            worker=worker.name,
+            started=None,
+            finished=None,
+            exit_code=None,
+            error=None,
+            progress=0.0,
+        )
+        self.logs.begin_attempt(task, attempt, worker.name, self.wall())
+        order = {
+            "attempt": attempt,
+            "task_id": task.id,
+            "job_id": task.job_id,
+            "argv": expand_argv(
+                job.argv, job=job.id, task=task.index, start=task.frame_start, end=task.frame_end
+            ),
+            "env": job.env,
+            "cwd": job.cwd,
+            "timeout_s": job.timeout_s,
+            "progress_regex": job.progress_regex,
+            "frame_start": task.frame_start,
+            "frame_end": task.frame_end,
+        }
+        log.debug("task %d (job %d) → %s as attempt %s", task.id, job.id, worker.name, attempt)
+        worker.connection.call_async(
+            "task.run", order, lambda result, error: self._on_reply(task, attempt, worker, error)
+        )
+
+    def _on_reply(
+        self, task: TaskRecord, attempt: str, worker: RuntimeClient, error: RpcError | None
+    ) -> Any:
+        if error is None or self.stopped:
+            return
+        if self.board.attempts.get(attempt) is not task:
+            return
+        log.warning(
+            "worker %s refused task %d (attempt %s): %s",
+            worker.name,
+            task.id,
+            attempt,
+            error.message,
+        )
+        self._cooling[worker.name] = self.mono() + REFUSAL_COOLDOWN_S
+        self.board.move(task, "lose", error=f"refused by {worker.name}: {error.message}")
+        self.wake()
+
+    def start(self) -> None:
+        self._loop = gevent.spawn(self._run)
+        self._ticker = gevent.spawn(self._tick)
+
+    def stop(self) -> None:
+        self.stopped = True
+        for greenlet in (self._loop, self._ticker):
+            if greenlet is not None:
+                greenlet.kill()
+        self._loop = self._ticker = None
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("dispatch failed")
+            gevent.sleep(0)
+
+    def _tick(self) -> None:
+        # A safety net: cooled-down workers and anything a missed wake-up left behind.
+        while True:
+            gevent.sleep(SAFETY_WAKE_S)
+            self.wake()

@@ -1,0 +1,202 @@
+"""The job farm: loads jobs at start, owns the board, the journal, the dispatcher and the task
+logs, and keeps the set of workers that may receive tasks.
+
+Crash recovery: tasks that were dispatched or running when the master stopped come back in
+flight but unconfirmed. A worker that says hello lists the attempts it still holds (`attempts`):
+its listed tasks are kept, the others requeued. Tasks whose worker has not come back within the
+heartbeat timeout are requeued by `run_once(now_mono)`. Requeuing a lost task counts no attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gevent
+
+from models.jobstore import JobStore
+
+from ..events import EventBus
+from ..registry import RuntimeClient
+from .board import JobBoard
+from .dispatcher import Dispatcher
+from .journal import Journal
+from .states import JOB_FINAL, TASK_IN_FLIGHT
+from .tasklogs import TaskLogs
+
+log = logging.getLogger(__name__)
+
+PRUNE_INTERVAL_S = 3600.0
+
+
+class JobFarm:
+    def __init__(
+        self,
+        jobstore: JobStore,
+        events: EventBus,
+        data_dir: Path,
+        wall: Callable[[], float],
+        mono: Callable[[], float],
+        heartbeat_timeout_s: float,
+        log_retention_days: float = 30.0,
+    ) -> None:
+        self.jobstore = jobstore
+        self.wall = wall
+        self.mono = mono
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.log_retention_s = log_retention_days * 86400.0
+        self.journal = Journal(jobstore)
+        self.board = JobBoard(self.journal, events, wall)
+        self.logs = TaskLogs(data_dir / "logs", events)
+        self.workers: dict[str, RuntimeClient] = {}
+        # Set by the master: lets cancel reach a worker that is online but disabled.
+        self.registry: Any = None
+        self.dispatcher = Dispatcher(self.board, self.workers, self.logs, wall, mono)
+        # task id → monotonic deadline for in-flight tasks loaded at start, not yet confirmed
+        self.unconfirmed: dict[int, float] = {}
+        # Set while the master shuts down: workers leaving then keep their tasks, which the
+        # next start recovers (a clean restart must not requeue running work).
+        self.stopping = False
+        self._loop: gevent.Greenlet | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def load(self) -> None:
+        began = time.perf_counter()
+        jobs = self.jobstore.load_jobs()
+        tasks = self.jobstore.load_tasks()
+        self.board.load_state(jobs, tasks, self.jobstore.load_blocklist(), self.jobstore.max_ids())
+        deadline = self.mono() + self.heartbeat_timeout_s
+        self.unconfirmed = {task.id: deadline for task in tasks if task.status in TASK_IN_FLIGHT}
+        log.info(
+            "loaded %d jobs and %d tasks in %.3fs (%d in flight, awaiting their workers)",
+            len(jobs),
+            len(tasks),
+            time.perf_counter() - began,
+            len(self.unconfirmed),
+        )
+
+    def start(self) -> None:
+        self.journal.start()
+        self.dispatcher.start()
+        self._loop = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.kill()
+            self._loop = None
+        self.dispatcher.stop()
+        self.journal.stop()
+        self.logs.close_all()
+
+    def _run(self) -> None:
+        last_prune = 0.0
+        while True:
+            gevent.sleep(min(1.0, self.heartbeat_timeout_s / 3))
+            try:
+                self.run_once(self.mono())
+                if self.log_retention_s > 0 and self.mono() - last_prune > PRUNE_INTERVAL_S:
+                    last_prune = self.mono()
+                    self.prune_logs(self.wall())
+            except Exception:
+                log.exception("job farm housekeeping failed")
+
+    def run_once(self, now_mono: float) -> list[int]:
+        """Requeue recovered in-flight tasks whose worker did not come back in time."""
+        expired = [
+            task_id for task_id, deadline in self.unconfirmed.items() if deadline <= now_mono
+        ]
+        requeued = []
+        for task_id in expired:
+            del self.unconfirmed[task_id]
+            task = self.board.tasks.get(task_id)
+            if task is not None and task.status in TASK_IN_FLIGHT:
+                log.info(
+                    "task %d: worker %s did not come back after the restart; requeued",
+                    task.id,
+                    task.worker,
+                )
+                self.board.move(task, "lose", error=f"worker {task.worker} did not come back")
+                requeued.append(task_id)
+        if requeued:
+            self.dispatcher.wake()
+        return requeued
+
+    def prune_logs(self, now: float) -> int:
+        finished = {
+            state.id: state.rec.updated
+            for state in self.board.jobs.values()
+            if state.rec.status in JOB_FINAL
+        }
+        return self.logs.prune(finished, self.log_retention_s, now)
+
+    # -- workers -------------------------------------------------------------------------------
+    def client_changed(self, client: RuntimeClient, change: str) -> None:
+        """Registry watcher: keep `workers` = online, enabled workers; requeue a lost one's."""
+        if client.role != "worker":
+            return
+        if client.online and client.enabled:
+            self.workers[client.name] = client
+            self.dispatcher.wake()
+        else:
+            self.workers.pop(client.name, None)
+        if change in ("offline", "forgotten"):
+            self.worker_lost(client)
+
+    def worker_lost(self, client: RuntimeClient) -> None:
+        if self.stopping:
+            return
+        lost = self.board.running_on(client.name)
+        for task in lost:
+            self.unconfirmed.pop(task.id, None)
+            log.info(
+                "task %d (attempt %s): worker %s lost; requeued without counting an attempt",
+                task.id,
+                task.attempt,
+                client.name,
+            )
+            self.board.move(task, "lose", error=f"worker {client.name} lost")
+            self.logs.append(task, f"--- farmhand: worker {client.name} lost ---\n")
+        if lost:
+            self.dispatcher.wake()
+
+    def reconcile_worker(self, client: RuntimeClient, attempts: list[str]) -> None:
+        """After a worker's hello: keep the tasks it still holds, requeue the others, and tell
+        it to cancel attempts the master no longer wants."""
+        held = set(attempts)
+        for task in self.board.running_on(client.name):
+            self.unconfirmed.pop(task.id, None)
+            if task.attempt in held:
+                log.info("task %d (attempt %s) confirmed on %s", task.id, task.attempt, client.name)
+                continue
+            self.board.move(task, "lose", error=f"{client.name} no longer runs it")
+        mine = set(self.board.load.get(client.name, ()))
+        for attempt in held - mine:
+            task = self.board.attempts.get(attempt)
+            if task is None and not self._finished_here(attempt, client.name):
+                client.connection.call_async(
+                    "task.cancel", {"attempt": attempt}, lambda result, error: None
+                )
+        self.dispatcher.wake()
+
+    def _finished_here(self, attempt: str, worker: str) -> bool:
+        """True if `attempt` is the one that finished its task (its result may be resent)."""
+        task = self.board.tasks.get(task_id_of(attempt))
+        return task is not None and task.attempt == attempt and task.worker == worker
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "jobs": len(self.board.jobs),
+            "tasks_in_flight": len(self.board.attempts),
+            "tasks_completed_total": self.board.completed_total,
+            "workers_ready": len(self.workers),
+            "journal_pending": self.journal.pending,
+        }
+
+
+def task_id_of(attempt: str) -> int:
+    """Attempt ids read `<task id>.<dispatch number>.<random>`."""
+    head = attempt.split(".", 1)[0]
+    return int(head) if head.isdigit() else -1

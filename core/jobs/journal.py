@@ -1,0 +1,105 @@
+"""Write-behind for jobs and tasks with group commit: one transaction per flush.
+
+Changes are collected in memory; the flusher greenlet writes everything changed so far in one
+transaction (in the Store's DB thread), then wakes whoever waited on `committed()`. While a
+flush runs, new changes pile up for the next one, so batches grow with the load by themselves.
+A failed flush keeps its changes and retries: nothing acknowledged is ever lost.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import gevent
+from gevent.event import AsyncResult, Event
+
+from models.jobstore import BlocklistRecord, JobRecord, JobStore, TaskRecord
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAY_S = 0.5
+
+
+class Journal:
+    def __init__(self, jobstore: JobStore) -> None:
+        self._jobstore = jobstore
+        self._jobs: dict[int, JobRecord] = {}
+        self._tasks: dict[int, TaskRecord] = {}
+        self._blocklist: dict[tuple[int, str], BlocklistRecord] = {}
+        self._waiters: list[tuple[AsyncResult, Any]] = []
+        self._wanted = Event()
+        self._loop: gevent.Greenlet | None = None
+        self.flushes = 0
+        self.rows_written = 0
+
+    def job_changed(self, job: JobRecord) -> None:
+        self._jobs[job.id] = job
+        self._wanted.set()
+
+    def task_changed(self, task: TaskRecord) -> None:
+        self._tasks[task.id] = task
+        self._wanted.set()
+
+    def blocklist_changed(self, row: BlocklistRecord) -> None:
+        self._blocklist[(row.job_id, row.worker)] = row
+        self._wanted.set()
+
+    def committed(self, result: Any = None) -> AsyncResult:
+        """Resolves to `result` once everything changed before this call is in the database."""
+        waiter = AsyncResult()
+        self._waiters.append((waiter, result))
+        self._wanted.set()
+        return waiter
+
+    @property
+    def pending(self) -> int:
+        return len(self._jobs) + len(self._tasks) + len(self._blocklist)
+
+    def flush(self) -> bool:
+        """Write what is pending in one transaction; True on success (tests call this)."""
+        live_jobs, live_tasks, live_blocklist = self._jobs, self._tasks, self._blocklist
+        waiters = self._waiters
+        self._jobs, self._tasks, self._blocklist, self._waiters = {}, {}, {}, []
+        # Snapshots: the hub keeps changing the live records while the DB thread writes.
+        jobs = [copy.copy(job) for job in live_jobs.values()]
+        tasks = [copy.copy(task) for task in live_tasks.values()]
+        blocklist = list(live_blocklist.values())
+        try:
+            if jobs or tasks or blocklist:
+                self._jobstore.save_changes(jobs, tasks, blocklist)
+        except Exception:
+            log.exception("writing %d jobs and %d tasks failed; retrying", len(jobs), len(tasks))
+            for key, job in live_jobs.items():
+                self._jobs.setdefault(key, job)
+            for key, task in live_tasks.items():
+                self._tasks.setdefault(key, task)
+            for pair, row in live_blocklist.items():
+                self._blocklist.setdefault(pair, row)
+            self._waiters = waiters + self._waiters
+            return False
+        self.flushes += 1
+        self.rows_written += len(jobs) + len(tasks) + len(blocklist)
+        for waiter, result in waiters:
+            waiter.set(result)
+        return True
+
+    def start(self) -> None:
+        self._loop = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        """Stop the flusher and write what is left."""
+        if self._loop is not None:
+            self._loop.kill()
+            self._loop = None
+        if self.pending or self._waiters:
+            self.flush()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if not self.flush():
+                gevent.sleep(RETRY_DELAY_S)
+                self._wanted.set()

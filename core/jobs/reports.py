@@ -1,0 +1,178 @@
+"""What workers report about their attempts: started, output, progress, finished.
+
+Every report carries its attempt id, the fencing token of one dispatch. A report whose attempt
+is not the task's current one (the task was requeued, canceled or given to another worker) is
+stale: notifications are dropped, `task.finished` gets -32009 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gevent.event import AsyncResult
+
+from models.jobstore import TaskRecord
+from protocol.errors import conflict
+
+from ..registry import RuntimeClient
+from .board import JobState
+from .farm import JobFarm, task_id_of
+from .states import TASK_FINAL, TASK_IN_FLIGHT, JobStatus, TaskStatus
+
+log = logging.getLogger(__name__)
+
+BLOCKLIST_FAILURES = 3
+
+
+def current_task(farm: JobFarm, client: RuntimeClient, attempt: str) -> TaskRecord | None:
+    task = farm.board.attempts.get(attempt)
+    if task is None or task.worker != client.name:
+        return None
+    return task
+
+
+def task_started(farm: JobFarm, client: RuntimeClient, attempt: str) -> None:
+    task = current_task(farm, client, attempt)
+    if task is None:
+        log.debug("stale task.started for attempt %s from %s", attempt, client.name)
+        return
+    farm.unconfirmed.pop(task.id, None)
+    if task.status == TaskStatus.DISPATCHED:
+        farm.board.move(task, "start", started=farm.wall())
+
+
+def task_output(farm: JobFarm, client: RuntimeClient, attempt: str, data: str) -> None:
+    task = current_task(farm, client, attempt)
+    if task is None:
+        log.debug("stale task.output for attempt %s from %s", attempt, client.name)
+        return
+    farm.logs.append(task, data)
+
+
+def task_progress(farm: JobFarm, client: RuntimeClient, attempt: str, percent: float) -> None:
+    task = current_task(farm, client, attempt)
+    if task is None:
+        return
+    task.progress = max(0.0, min(100.0, percent))
+    farm.journal.task_changed(task)
+    board = farm.board
+    if board.events.has_subscribers("tasks"):
+        from .views import task_view
+
+        board.events.publish("tasks", task_view(task))
+    board.publish_job(board.jobs[task.job_id])
+
+
+def task_finished(
+    farm: JobFarm,
+    client: RuntimeClient,
+    attempt: str,
+    exit_code: int | None,
+    error: str | None,
+) -> AsyncResult:
+    """Record the outcome; the reply (an AsyncResult) resolves once it is committed."""
+    task = current_task(farm, client, attempt)
+    if task is None:
+        earlier = farm.board.tasks.get(task_id_of(attempt))
+        if (
+            earlier is not None
+            and earlier.attempt == attempt
+            and earlier.worker == client.name
+            and earlier.status in TASK_FINAL
+        ):
+            # The same result again (the reply was lost): already stored, acknowledge it.
+            return farm.journal.committed({})
+        log.info("stale task.finished for attempt %s from %s refused", attempt, client.name)
+        raise conflict(
+            f"attempt {attempt} is stale: the task was requeued, canceled or "
+            "given to another worker",
+            "stale_attempt",
+        )
+    assert task.status in TASK_IN_FLIGHT
+    now = farm.wall()
+    farm.unconfirmed.pop(task.id, None)
+    state = farm.board.jobs[task.job_id]
+    started = task.started if task.started is not None else now
+    outcome = "exit code " + str(exit_code) + (f" ({error})" if error else "")
+    farm.logs.append(
+        task, f"--- farmhand: attempt {attempt} ended: {outcome} after {now - started:.1f}s ---\n"
+    )
+    farm.logs.close(task.id)
+    if exit_code == 0 and not error:
+        farm.board.move(task, "succeed", exit_code=0, error=None, finished=now, progress=100.0)
+    else:
+        _record_failure(farm, state, task, exit_code, error or f"exit code {exit_code}", now)
+    farm.dispatcher.wake()
+    return farm.journal.committed({})
+
+
+def _record_failure(
+    farm: JobFarm,
+    state: JobState,
+    task: TaskRecord,
+    exit_code: int | None,
+    error: str,
+    now: float,
+) -> None:
+    worker = task.worker or "?"
+    failures = farm.board.note_blocklist(state, worker)
+    if failures == BLOCKLIST_FAILURES:
+        log.warning(
+            "worker %s failed %d tasks of job %d: blocklisted for that job",
+            worker,
+            failures,
+            state.id,
+        )
+    attempts = task.attempts + 1
+    changes = {"attempts": attempts, "exit_code": exit_code, "error": error, "finished": now}
+    if attempts < state.rec.max_attempts:
+        log.info(
+            "task %d failed on %s (%s): attempt %d of %d, requeued",
+            task.id,
+            worker,
+            error,
+            attempts,
+            state.rec.max_attempts,
+        )
+        farm.board.move(task, "retry", **changes)
+        return
+    log.warning("task %d failed on %s (%s): no attempts left", task.id, worker, error)
+    farm.board.move(task, "fail", **changes)
+    if state.rec.fail_policy == "fail_fast" and state.rec.status != JobStatus.CANCELED:
+        fail_job(farm, state, f"task {task.index} failed {attempts} times")
+
+
+def fail_job(farm: JobFarm, state: JobState, reason: str) -> None:
+    """fail_fast: the job fails now; its other tasks are canceled (running ones killed)."""
+    log.warning("job %d (%s) failed: %s", state.id, state.rec.name, reason)
+    farm.board.set_job_status(state, JobStatus.FAILED)
+    cancel_tasks(farm, state, f"job failed: {reason}")
+
+
+def cancel_tasks(farm: JobFarm, state: JobState, reason: str) -> int:
+    """Cancel every queued and in-flight task of a job; in-flight ones are killed."""
+    canceled = 0
+    for task in state.tasks:
+        if task.status == TaskStatus.QUEUED:
+            farm.board.move(task, "cancel", error=reason)
+        elif task.status in TASK_IN_FLIGHT:
+            attempt, worker = task.attempt, farm.workers.get(task.worker or "")
+            farm.board.move(task, "cancel", error=reason, finished=farm.wall())
+            farm.logs.append(task, f"--- farmhand: canceled: {reason} ---\n")
+            farm.logs.close(task.id)
+            holder = worker or _online_client(farm, task.worker)
+            if holder is not None and attempt is not None:
+                holder.connection.call_async(
+                    "task.cancel", {"attempt": attempt}, lambda result, error: None
+                )
+        else:
+            continue
+        canceled += 1
+    return canceled
+
+
+def _online_client(farm: JobFarm, name: str | None) -> RuntimeClient | None:
+    # A disabled worker is not in farm.workers but may still run the task.
+    registry = farm.registry
+    client = registry.get(name) if (registry is not None and name) else None
+    return client if client is not None and client.online else None

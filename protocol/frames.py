@@ -1,0 +1,117 @@
+"""Frame specs and argv placeholders: "1-10,20,30-40" → frame runs → tasks of `chunk` frames,
+and `{frame}`-style placeholders expanded per task. Pure functions; errors are RpcErrors.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+
+from .errors import invalid_params
+
+PLACEHOLDERS = ("frame", "start", "end", "frames", "task", "job")
+FRAME_PLACEHOLDERS = ("frame", "start", "end", "frames")
+MAX_FRAME = 10**9
+
+Chunk = tuple[int, int]
+
+
+def parse_frames(spec: str) -> list[Chunk]:
+    """ "1-10,20,30-40" → [(1, 10), (20, 20), (30, 40)]: sorted, overlaps and neighbours merged."""
+    runs: list[Chunk] = []
+    for part in spec.replace(" ", "").split(","):
+        if not part:
+            raise invalid_params(f"bad frame spec {spec!r}: empty part", "bad_frames")
+        first, sep, last = part.partition("-") if not part.startswith("-") else (part, "", "")
+        if not (first.isdigit() and (not sep or last.isdigit())):
+            raise invalid_params(
+                f"bad frame spec {spec!r}: {part!r} is not N or N-M (frames are >= 0)",
+                "bad_frames",
+            )
+        start, end = int(first), int(last) if sep else int(first)
+        if end < start:
+            raise invalid_params(f"bad frame spec {spec!r}: {part!r} runs backwards", "bad_frames")
+        if end > MAX_FRAME:
+            raise invalid_params(
+                f"bad frame spec {spec!r}: frames go up to {MAX_FRAME}", "bad_frames"
+            )
+        runs.append((start, end))
+    runs.sort()
+    merged: list[Chunk] = [runs[0]]
+    for start, end in runs[1:]:
+        last_start, last_end = merged[-1]
+        if start <= last_end + 1:
+            merged[-1] = (last_start, max(last_end, end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def count_chunks(runs: Sequence[Chunk], chunk: int) -> int:
+    return sum(-(-(end - start + 1) // chunk) for start, end in runs)
+
+
+def split_chunks(runs: Sequence[Chunk], chunk: int) -> list[Chunk]:
+    """Runs cut into tasks of at most `chunk` consecutive frames; a task never spans a gap."""
+    if chunk < 1:
+        raise invalid_params(f"chunk must be at least 1, not {chunk}", "bad_chunk")
+    return [
+        (first, min(first + chunk - 1, end))
+        for start, end in runs
+        for first in range(start, end + 1, chunk)
+    ]
+
+
+def format_chunk(start: int, end: int) -> str:
+    return str(start) if start == end else f"{start}-{end}"
+
+
+def check_argv(argv: object, has_frames: bool) -> list[str]:
+    """Validates argv: a non-empty list of strings whose placeholders are all known."""
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise invalid_params("argv must be a non-empty list of strings", "bad_argv")
+    if not argv[0]:
+        raise invalid_params("argv[0] (the program) is empty", "bad_argv")
+    for arg in argv:
+        for name in _placeholders(arg):
+            if name not in PLACEHOLDERS:
+                raise invalid_params(
+                    f"unknown placeholder {{{name}}} in {arg!r}: known are "
+                    + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+                    + " (write {{ and }} for literal braces)",
+                    "bad_placeholder",
+                )
+            if name in FRAME_PLACEHOLDERS and not has_frames:
+                raise invalid_params(
+                    f"{arg!r} uses {{{name}}} but the job has no frames", "bad_placeholder"
+                )
+    return argv
+
+
+def expand_argv(
+    argv: Sequence[str], *, job: int, task: int, start: int | None, end: int | None
+) -> list[str]:
+    """Placeholders filled in for one task. argv must have passed check_argv."""
+    values: dict[str, object] = {"job": job, "task": task}
+    if start is not None and end is not None:
+        values.update(frame=start, start=start, end=end, frames=f"{start}-{end}")
+    return [arg.format_map(values) if "{" in arg or "}" in arg else arg for arg in argv]
+
+
+def _placeholders(arg: str) -> list[str]:
+    try:
+        parsed = list(string.Formatter().parse(arg))
+    except ValueError as exc:
+        raise invalid_params(
+            f"bad braces in {arg!r}: {exc} (write {{{{ for a literal {{)", "bad_placeholder"
+        ) from None
+    names = []
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if spec or conversion or not name:
+            raise invalid_params(
+                f"placeholder in {arg!r} must be a plain {{name}}", "bad_placeholder"
+            )
+        names.append(name)
+    return names
