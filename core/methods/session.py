@@ -101,6 +101,8 @@ def heartbeat(services: Services, session: Session, p: Params) -> None:
     running = p.text_list("running", None)
     p.finish()
     assert session.client is not None
+    if session.client.connection is not session.connection:
+        return  # a late heartbeat from a connection that was replaced says nothing true
     services.registry.heard_from(session.client, services.clock.wall(), services.clock.mono())
     if running is not None:
         services.registry.set_running(session.client, running)
