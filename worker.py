@@ -15,9 +15,13 @@ from pathlib import Path
 import gevent
 
 from agent.runtime import AgentRuntime
+from agent.workerservice import WorkerService
 from cli.options import ArgumentParser, add_agent_flags, add_logging_flag, setup_logging
 
 log = logging.getLogger("farmhand.worker")
+
+# On SIGTERM, time (beyond the kill grace) to deliver the canceled tasks' results.
+SHUTDOWN_REPORT_S = 3.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,10 +40,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=Path("var/work"),
         help="where tasks run when a job sets no cwd (default ./var/work)",
     )
+    parser.add_argument(
+        "--kill-grace-s",
+        type=float,
+        default=5.0,
+        help="seconds between SIGTERM and SIGKILL when a task is canceled or times out (default 5)",
+    )
     add_logging_flag(parser)
     args = parser.parse_args(argv)
     if args.slots < 1:
         parser.error("--slots must be at least 1")
+    if not args.kill_grace_s >= 0:
+        parser.error("--kill-grace-s must not be negative")
     return args
 
 
@@ -47,15 +59,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_level)
     tags = [tag.strip() for tag in args.tags.split(",") if tag.strip()]
+    service = WorkerService(
+        slots=args.slots, work_dir=args.work_dir, kill_grace_s=args.kill_grace_s
+    )
     runtime = AgentRuntime(
         master=args.master,
         name=args.name,
         role="worker",
         key=args.key,
         info={"slots": args.slots, "tags": tags, "work_dir": str(args.work_dir)},
+        handlers=service.handlers,
+        running=service.running,
+        hello_params=service.hello_params,
+        on_connected=service.on_connected,
     )
+
+    def stop() -> None:
+        service.shutdown(timeout_s=args.kill_grace_s + SHUTDOWN_REPORT_S)
+        runtime.stop()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(signum, runtime.stop)
+        # Signal handlers run in the hub, which must not block: stop in a greenlet.
+        gevent.signal_handler(signum, gevent.spawn, stop)
     log.info("worker %s starting: master %s:%d, %d slot(s)", args.name, *args.master, args.slots)
     runtime.run()
     return 0
