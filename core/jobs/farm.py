@@ -24,7 +24,7 @@ from ..registry import RuntimeClient
 from .board import JobBoard
 from .dispatcher import Dispatcher
 from .journal import Journal
-from .states import JOB_FINAL, TASK_IN_FLIGHT
+from .states import JOB_FINAL, TASK_IN_FLIGHT, TaskStatus
 from .tasklogs import TaskLogs
 
 log = logging.getLogger(__name__)
@@ -182,9 +182,15 @@ class JobFarm:
         self.dispatcher.wake()
 
     def _finished_here(self, attempt: str, worker: str) -> bool:
-        """True if `attempt` is the one that finished its task (its result may be resent)."""
+        """True if `attempt` is the one that completed its task (its result may be resent);
+        a canceled task keeps its attempt id too, but that attempt must be canceled."""
         task = self.board.tasks.get(task_id_of(attempt))
-        return task is not None and task.attempt == attempt and task.worker == worker
+        return (
+            task is not None
+            and task.attempt == attempt
+            and task.worker == worker
+            and task.status == TaskStatus.COMPLETED
+        )
 
     def status(self) -> dict[str, Any]:
         return {

@@ -17,7 +17,7 @@ from protocol.errors import conflict
 from ..registry import RuntimeClient
 from .board import JobState
 from .farm import JobFarm, task_id_of
-from .states import TASK_FINAL, TASK_IN_FLIGHT, JobStatus, TaskStatus
+from .states import TASK_IN_FLIGHT, JobStatus, TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,10 @@ def task_finished(
             earlier is not None
             and earlier.attempt == attempt
             and earlier.worker == client.name
-            and earlier.status in TASK_FINAL
+            and earlier.status == TaskStatus.COMPLETED
         ):
             # The same result again (the reply was lost): already stored, acknowledge it.
+            # Only the attempt that completed its task; a canceled one's report is stale.
             return farm.journal.committed({})
         log.info("stale task.finished for attempt %s from %s refused", attempt, client.name)
         raise conflict(
