@@ -10,12 +10,14 @@ import time
 import gevent
 from gevent.event import Event
 
+from models.devicestore import DeviceStore
 from models.jobstore import JobStore
 from models.store import Store
 
 from .api import Api
 from .clock import Clock
 from .config import MasterConfig
+from .devices.hub import DeviceHub
 from .events import EventBus
 from .jobs.farm import JobFarm
 from .keys import KeyRing
@@ -47,7 +49,8 @@ class Master:
             log_retention_days=config.log_retention_days,
         )
         farm.registry = registry
-        registry.watchers.append(farm)
+        devices = DeviceHub(DeviceStore(store), registry, events, wall=clock.wall, mono=clock.mono)
+        registry.watchers.extend([farm, devices])
         self.services = Services(
             config=config,
             clock=clock,
@@ -56,6 +59,7 @@ class Master:
             registry=registry,
             keys=KeyRing(store),
             farm=farm,
+            devices=devices,
         )
         self.api = Api(self.services)
         self.server = MasterServer(self.services, self.api)
@@ -84,6 +88,7 @@ class Master:
         log.info("loaded %d clients in %.3fs", len(records), time.perf_counter() - began)
         services.keys.load()
         services.farm.load()
+        services.devices.load()
         if self.config.require_key:
             self._ensure_admin_key()
         services.started = services.clock.wall()
@@ -96,6 +101,7 @@ class Master:
         self.saver.start()
         self.reaper.start()
         services.farm.start()
+        services.devices.start()
         log.info("listening on %s:%d", *services.listen_address)
 
     def _ensure_admin_key(self) -> None:
@@ -130,6 +136,7 @@ class Master:
                 gevent.sleep(0.01)
         self.saver.stop()
         services.farm.stop()
+        services.devices.stop()
         began = time.perf_counter()
         saved = self.saver.save_all()
         log.info("saved %d clients in %.3fs", saved, time.perf_counter() - began)

@@ -15,7 +15,7 @@ from protocol.jsonrpc import encode_notification
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("clients", "jobs", "tasks", "readings", "pours", "presence", "procs")
+TOPICS = ("clients", "jobs", "tasks", "readings", "pours", "presence", "procs", "events")
 LOG_TOPIC_PREFIX = "log:"
 
 

@@ -9,6 +9,7 @@ from models.store import Store
 
 from .clock import Clock
 from .config import MasterConfig
+from .devices.hub import DeviceHub
 from .events import EventBus
 from .jobs.farm import JobFarm
 from .keys import KeyRing
@@ -24,6 +25,7 @@ class Services:
     registry: ClientRegistry
     keys: KeyRing
     farm: JobFarm
+    devices: DeviceHub
     started: float = 0.0
     # Live connections (core.connection objects), for `status` and for shutdown.
     connections: set[Any] = field(default_factory=set)

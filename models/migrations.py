@@ -132,6 +132,96 @@ def _create_job_farm(db: peewee.Database) -> None:
         db.execute_sql('ALTER TABLE "task" SET (fillfactor = 70)')
 
 
+# Version 3: hardware and auth (models/devicestore.py). The master assigns the ids, except for
+# readings: the database numbers those (BIGSERIAL: a busy site makes billions over the years).
+class _UserV3(peewee.Model):
+    id = peewee.IntegerField(primary_key=True)
+    username = peewee.CharField(max_length=64, unique=True)
+    display_name = peewee.CharField(max_length=200, default="")
+    password_hash = peewee.TextField(null=True)
+    admin = peewee.BooleanField(default=False)
+    enabled = peewee.BooleanField(default=True)
+    created = peewee.DoubleField()
+
+    class Meta:
+        table_name = "user"
+
+
+class _AuthTokenV3(peewee.Model):
+    id = peewee.IntegerField(primary_key=True)
+    reader = peewee.CharField(max_length=64)
+    token = peewee.CharField(max_length=128)
+    username = peewee.CharField(max_length=64)
+    created = peewee.DoubleField()
+    enabled = peewee.BooleanField(default=True)
+
+    class Meta:
+        table_name = "auth_token"
+        indexes = ((("reader", "token"), True),)
+
+
+class _TapV3(peewee.Model):
+    name = peewee.CharField(max_length=64, primary_key=True)
+    meter = peewee.CharField(max_length=200)
+    ticks_per_ml = peewee.DoubleField()
+    output = peewee.CharField(max_length=200, null=True)
+    idle_s = peewee.DoubleField()
+    auth_agents = peewee.TextField(default="[]")
+    created = peewee.DoubleField()
+
+    class Meta:
+        table_name = "tap"
+
+
+class _KegV3(peewee.Model):
+    id = peewee.IntegerField(primary_key=True)
+    tap = peewee.CharField(max_length=64, index=True)
+    beverage = peewee.CharField(max_length=200)
+    volume_ml = peewee.DoubleField()
+    poured_ml = peewee.DoubleField(default=0.0)
+    started = peewee.DoubleField()
+    ended = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "keg"
+
+
+class _PourV3(peewee.Model):
+    id = peewee.IntegerField(primary_key=True)
+    tap = peewee.CharField(max_length=64)
+    keg_id = peewee.IntegerField(null=True)
+    username = peewee.CharField(max_length=64, null=True)
+    ticks = peewee.IntegerField()
+    volume_ml = peewee.DoubleField()
+    started = peewee.DoubleField()
+    ended = peewee.DoubleField(index=True)
+
+    class Meta:
+        table_name = "pour"
+        # (tap, ended) and (username, ended) also serve lookups by tap or username alone.
+        indexes = ((("tap", "ended"), False), (("username", "ended"), False))
+
+
+class _ReadingV3(peewee.Model):
+    id = peewee.BigAutoField()
+    sensor = peewee.CharField(max_length=64)
+    kind = peewee.CharField(max_length=32)
+    value = peewee.DoubleField()
+    unit = peewee.CharField(max_length=16)
+    time = peewee.DoubleField(index=True)
+    agent = peewee.CharField(max_length=200)
+
+    class Meta:
+        table_name = "reading"
+        indexes = ((("sensor", "time"), False),)
+
+
+def _create_devices(db: peewee.Database) -> None:
+    models = [_UserV3, _AuthTokenV3, _TapV3, _KegV3, _PourV3, _ReadingV3]
+    with db.bind_ctx(models):
+        db.create_tables(models, safe=False)
+
+
 # How the next migration would look (playhouse.migrate works on both backends):
 #
 #     from playhouse import migrate as pw_migrate
@@ -143,10 +233,11 @@ def _create_job_farm(db: peewee.Database) -> None:
 #             migrator.add_index("client", ("role",)),
 #         )
 #
-# then append (3, "client notes", _add_client_notes) below and add the field to schema.Client.
+# then append (4, "client notes", _add_client_notes) below and add the field to schema.Client.
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "create client and api_key tables", _create_clients_and_keys),
     (2, "job farm: job, task, job_blocklist", _create_job_farm),
+    (3, "devices: users, tokens, taps, kegs, pours, readings", _create_devices),
 ]
 
 

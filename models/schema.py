@@ -1,8 +1,8 @@
 """Peewee models of the master's tables, bound to `database_proxy`.
 
 Times are UTC epoch seconds (floats from time.time()); the API turns them into ISO 8601 at its
-edge. `tags`, `info`, `argv`, `env` and `depends_on` hold JSON text written by orjson. Change a
-table only through a migration.
+edge. `tags`, `info`, `argv`, `env`, `depends_on` and `auth_agents` hold JSON text written by
+orjson. Change a table only through a migration.
 """
 
 from __future__ import annotations
@@ -126,4 +126,101 @@ class JobBlocklist(BaseModel):
         primary_key = peewee.CompositeKey("job_id", "worker")
 
 
-ALL_MODELS: tuple[type[BaseModel], ...] = (SchemaVersion, Client, ApiKey, Job, Task, JobBlocklist)
+class User(BaseModel):
+    """A person who pours: logs in to the console (password_hash) or is known by a token."""
+
+    id = peewee.IntegerField(primary_key=True)  # assigned by the master
+    username = peewee.CharField(max_length=64, unique=True)
+    display_name = peewee.CharField(max_length=200, default="")
+    password_hash = peewee.TextField(null=True)
+    admin = peewee.BooleanField(default=False)
+    enabled = peewee.BooleanField(default=True)
+    created = peewee.DoubleField()
+
+    class Meta:
+        table_name = "user"  # reserved in PostgreSQL: always quoted
+
+
+class AuthToken(BaseModel):
+    """An RFID / 1-wire token (lower-case hex) seen by a reader, assigned to a user."""
+
+    id = peewee.IntegerField(primary_key=True)
+    reader = peewee.CharField(max_length=64)
+    token = peewee.CharField(max_length=128)
+    username = peewee.CharField(max_length=64)  # no foreign key, like task.job_id
+    created = peewee.DoubleField()
+    enabled = peewee.BooleanField(default=True)
+
+    class Meta:
+        table_name = "auth_token"
+        indexes = ((("reader", "token"), True),)
+
+
+class Tap(BaseModel):
+    """A tap: the flow meter that measures it, its valve output and its auth agents (JSON)."""
+
+    name = peewee.CharField(max_length=64, primary_key=True)
+    meter = peewee.CharField(max_length=200)
+    ticks_per_ml = peewee.DoubleField()
+    output = peewee.CharField(max_length=200, null=True)
+    idle_s = peewee.DoubleField()
+    auth_agents = peewee.TextField(default="[]")
+    created = peewee.DoubleField()
+
+    class Meta:
+        table_name = "tap"
+
+
+class Keg(BaseModel):
+    """A keg on a tap; it is active while `ended` is NULL."""
+
+    id = peewee.IntegerField(primary_key=True)
+    tap = peewee.CharField(max_length=64, index=True)
+    beverage = peewee.CharField(max_length=200)
+    volume_ml = peewee.DoubleField()
+    poured_ml = peewee.DoubleField(default=0.0)
+    started = peewee.DoubleField()
+    ended = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "keg"
+
+
+class Pour(BaseModel):
+    """One recorded flow; `username` NULL is the guest. Records call started/ended start/end."""
+
+    id = peewee.IntegerField(primary_key=True)
+    tap = peewee.CharField(max_length=64)
+    keg_id = peewee.IntegerField(null=True)
+    username = peewee.CharField(max_length=64, null=True)
+    ticks = peewee.IntegerField()
+    volume_ml = peewee.DoubleField()
+    started = peewee.DoubleField()  # "start" and "end" are reserved words in SQL
+    ended = peewee.DoubleField(index=True)
+
+    class Meta:
+        table_name = "pour"
+        # Newest-first listings filtered by tap or user read these in order and stop at LIMIT.
+        indexes = ((("tap", "ended"), False), (("username", "ended"), False))
+
+
+class Reading(BaseModel):
+    """A sensor reading (temperature, …) from a hardware agent; pruned by age."""
+
+    id = peewee.BigAutoField()  # assigned by the database; a busy site makes billions
+    sensor = peewee.CharField(max_length=64)
+    kind = peewee.CharField(max_length=32)
+    value = peewee.DoubleField()
+    unit = peewee.CharField(max_length=16)
+    time = peewee.DoubleField(index=True)
+    agent = peewee.CharField(max_length=200)
+
+    class Meta:
+        table_name = "reading"
+        indexes = ((("sensor", "time"), False),)
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    SchemaVersion, Client, ApiKey, Job, Task, JobBlocklist, User, AuthToken, Tap, Keg, Pour,
+    Reading,
+)  # fmt: skip

@@ -170,4 +170,5 @@ def status(services: Services, session: Session, p: Params) -> dict[str, Any]:
         },
         "connections": {"rpc": dialects["rpc"], "console": dialects["console"]},
         "farm": services.farm.status(),
+        "devices": services.devices.status(),
     }
