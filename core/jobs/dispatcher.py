@@ -10,7 +10,7 @@ dependencies are completed and which has not blocklisted the worker.
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -110,7 +110,9 @@ class Dispatcher:
     def _assign(self, task: TaskRecord, worker: RuntimeClient) -> None:
         job = self.board.jobs[task.job_id].rec
         task.dispatches += 1
-        attempt = f"{task.id}.{task.dispatches}.{secrets.token_hex(3)}"
+        # The random part tells apart two dispatches that share a number because the first one
+        # was never stored before a crash; it needs no cryptographic strength.
+        attempt = f"{task.id}.{task.dispatches}.{random.getrandbits(24):06x}"
         self.board.move(
             task,
             "dispatch",

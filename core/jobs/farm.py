@@ -57,6 +57,8 @@ class JobFarm:
         self.dispatcher = Dispatcher(self.board, self.workers, self.logs, wall, mono)
         # task id → monotonic deadline for in-flight tasks loaded at start, not yet confirmed
         self.unconfirmed: dict[int, float] = {}
+        # ids of tasks that were in flight when the master started (see reports.task_finished)
+        self.recovered: set[int] = set()
         # Set while the master shuts down: workers leaving then keep their tasks, which the
         # next start recovers (a clean restart must not requeue running work).
         self.stopping = False
@@ -70,6 +72,7 @@ class JobFarm:
         self.board.load_state(jobs, tasks, self.jobstore.load_blocklist(), self.jobstore.max_ids())
         deadline = self.mono() + self.heartbeat_timeout_s
         self.unconfirmed = {task.id: deadline for task in tasks if task.status in TASK_IN_FLIGHT}
+        self.recovered = set(self.unconfirmed)
         log.info(
             "loaded %d jobs and %d tasks in %.3fs (%d in flight, awaiting their workers)",
             len(jobs),
@@ -199,6 +202,8 @@ class JobFarm:
             "tasks_completed_total": self.board.completed_total,
             "workers_ready": len(self.workers),
             "journal_pending": self.journal.pending,
+            "journal_flushes": self.journal.flushes,
+            "journal_rows_written": self.journal.rows_written,
         }
 
 

@@ -95,10 +95,15 @@ def task_finished(
     state = farm.board.jobs[task.job_id]
     started = task.started if task.started is not None else now
     outcome = "exit code " + str(exit_code) + (f" ({error})" if error else "")
+    ended = f"--- farmhand: attempt {attempt} ended:"
+    # A task recovered after a restart may already hold this line (written, then the master
+    # died before the commit, and the worker sent the result again).
     farm.logs.append(
-        task, f"--- farmhand: attempt {attempt} ended: {outcome} after {now - started:.1f}s ---\n"
+        task,
+        f"{ended} {outcome} after {now - started:.1f}s ---\n",
+        unless=ended if task.id in farm.recovered else None,
     )
-    farm.logs.close(task.id)
+    farm.logs.close(task)
     if exit_code == 0 and not error:
         farm.board.move(task, "succeed", exit_code=0, error=None, finished=now, progress=100.0)
     else:
@@ -160,7 +165,7 @@ def cancel_tasks(farm: JobFarm, state: JobState, reason: str) -> int:
             attempt, worker = task.attempt, farm.workers.get(task.worker or "")
             farm.board.move(task, "cancel", error=reason, finished=farm.wall())
             farm.logs.append(task, f"--- farmhand: canceled: {reason} ---\n")
-            farm.logs.close(task.id)
+            farm.logs.close(task)
             holder = worker or _online_client(farm, task.worker)
             if holder is not None and attempt is not None:
                 holder.connection.call_async(
