@@ -727,9 +727,9 @@ def api_p99(r: dict[str, Any]) -> float:
 def print_report(results: list[dict[str, Any]], hot: dict[str, Any] | None) -> dict[str, Any]:
     print(
         "farmhand dispatch bench: a real master.py with SQLite. Every task state change goes "
-        "through the master's\njournal (group commit; WAL, synchronous=NORMAL: survives a "
-        "master crash, not a power cut; jobs.submit is\nfsynced); task.finished is answered "
-        "after its commit, and completion is counted in the database file itself."
+        "through the master's\njournal (group commit; SQLite WAL with synchronous=FULL: every "
+        "commit is fsynced); task.finished is\nanswered after its commit, and completion is "
+        "counted in the database file itself."
     )
     print()
     head = (

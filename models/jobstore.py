@@ -234,18 +234,11 @@ class JobStore:
                         f'COPY "task" ({", ".join(_TASK_COLUMNS)}) FROM STDIN {_COPY_OPTIONS}', buf
                     )
             return
-        # The store runs SQLite with synchronous=NORMAL (durable across a crash of the process,
-        # not of the OS); a submit is acknowledged as durable, so this commit also syncs the WAL.
-        # One fsync per submit is cheap next to the write-behind flushes that stay NORMAL.
-        previous = db.execute_sql("PRAGMA synchronous").fetchone()[0]
-        db.execute_sql("PRAGMA synchronous = FULL")
-        try:
-            with db.atomic(), _driver_errors:
-                cursor = db.cursor()
-                cursor.execute(self._insert_job, job_row)
-                cursor.executemany(self._insert_task, map(_task_row, tasks))
-        finally:
-            db.execute_sql(f"PRAGMA synchronous = {int(previous)}")
+        # SQLite runs with synchronous=FULL (models/db.py): the commit syncs the WAL.
+        with db.atomic(), _driver_errors:
+            cursor = db.cursor()
+            cursor.execute(self._insert_job, job_row)
+            cursor.executemany(self._insert_task, map(_task_row, tasks))
 
     def _do_save_changes(
         self,
