@@ -242,7 +242,16 @@ class TaskProcess:
         return True
 
     def _group_alive(self) -> bool:
-        return self._signal_group(0)
+        """True while a live (not zombie) process remains in the task's process group.
+
+        killpg(pgid, 0) also succeeds for zombies, and an orphaned zombie waits for whoever
+        reaps orphans (PID 1, maybe late or never in a container): without this check every
+        timeout or cancel whose grandchild died would wait out the whole kill grace.
+        """
+        if not self._signal_group(0):
+            return False
+        assert self.pid is not None
+        return _live_members(self.pid)
 
     def _read_output(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
@@ -283,3 +292,24 @@ def _describe(exc: BaseException, program: str) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename or program}"
     return str(exc) or type(exc).__name__
+
+
+def _live_members(pgid: int) -> bool:
+    """Whether /proc shows a non-zombie process in group `pgid` (True where /proc is absent)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
