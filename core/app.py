@@ -21,6 +21,7 @@ from .devices.hub import DeviceHub
 from .events import EventBus
 from .jobs.farm import JobFarm
 from .keys import KeyRing
+from .procs import ProcBoard
 from .reaper import HeartbeatReaper
 from .registry import ClientRegistry
 from .saver import ClientSaver
@@ -51,6 +52,9 @@ class Master:
         farm.registry = registry
         devices = DeviceHub(DeviceStore(store), registry, events, wall=clock.wall, mono=clock.mono)
         registry.watchers.extend([farm, devices])
+        # Node reports live in memory only; nodes resend them on every (re)connect.
+        procs = ProcBoard(events, wall=clock.wall, mono=clock.mono)
+        registry.watchers.append(procs)
         self.services = Services(
             config=config,
             clock=clock,
@@ -60,6 +64,7 @@ class Master:
             keys=KeyRing(store),
             farm=farm,
             devices=devices,
+            procs=procs,
         )
         self.api = Api(self.services)
         self.server = MasterServer(self.services, self.api)

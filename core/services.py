@@ -13,6 +13,7 @@ from .devices.hub import DeviceHub
 from .events import EventBus
 from .jobs.farm import JobFarm
 from .keys import KeyRing
+from .procs import ProcBoard
 from .registry import ClientRegistry
 
 
@@ -26,6 +27,7 @@ class Services:
     keys: KeyRing
     farm: JobFarm
     devices: DeviceHub
+    procs: ProcBoard
     started: float = 0.0
     # Live connections (core.connection objects), for `status` and for shutdown.
     connections: set[Any] = field(default_factory=set)

@@ -1,6 +1,6 @@
 """Console commands, one module per concern; importing this package registers them all."""
 
-from . import clients, devices, jobs, keys, session  # noqa: F401  (registration side effects)
+from . import clients, devices, jobs, keys, procs, session  # noqa: F401  (registration side effects)
 from .base import ALIASES, COMMANDS, Command, Reply, UsageError, lookup
 
 __all__ = ["ALIASES", "COMMANDS", "Command", "Reply", "UsageError", "lookup"]
