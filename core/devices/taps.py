@@ -7,8 +7,9 @@ flow; a flow that starts without anyone authorised is anonymous and is taken ove
 person who authenticates while it runs. The flow ends when the meter has been idle for `idle_s`,
 or when a captive token (an iButton: `core.onewire`) is lifted. Then the valve closes and, if at
 least 10 ml went through, a pour is recorded for the user (or the guest) and the keg on the tap
-loses its volume. `run_once(now_mono)` ends idle flows and expired authorisations, so tests
-drive time without sleeping.
+loses its volume. A captive token still on its reader keeps its owner at the tap, so a later
+flow is theirs too, until it is lifted. `run_once(now_mono)` ends idle flows and expired
+authorisations, so tests drive time without sleeping.
 """
 
 from __future__ import annotations
@@ -221,8 +222,7 @@ class TapBoard:
             if tap.reader == (agent, reader) and (user is None or tap.user == user.username):
                 if tap.flow is not None:
                     self.end_flow(tap, now, "token removed")
-                else:
-                    self._end_session(tap)
+                self._end_session(tap)
 
     def agent_online(self, agent: str) -> None:
         """Re-send valve states to an agent that (re)connected."""
@@ -238,13 +238,14 @@ class TapBoard:
                 self.end_flow(tap, now, f"idle for {tap.rec.idle_s:.0f}s")
                 ended.append(tap.rec.name)
             elif tap.flow is None and tap.user is not None and now_mono >= tap.auth_expires:
-                log.info("tap %s: %s did not pour; closing", tap.rec.name, tap.user)
-                self._end_session(tap)
+                if tap.valve_open or not _captive(tap):
+                    log.info("tap %s: %s did not pour; closing", tap.rec.name, tap.user)
+                self._close_session(tap)
         return ended
 
     def end_flow(self, tap: Tap, now: float, reason: str) -> PourRecord | None:
         flow, tap.flow = tap.flow, None
-        self._end_session(tap)
+        self._close_session(tap)
         if flow is None:
             return None
         volume = flow.ticks / tap.rec.ticks_per_ml
@@ -285,6 +286,14 @@ class TapBoard:
             self.events.publish("pours", {"pour": pour_view(pour), "tap": tap_view(tap)})
         return pour
 
+    def _close_session(self, tap: Tap) -> None:
+        """Close the valve. A captive token still sitting on its reader keeps its owner at the
+        tap (a later flow is theirs, SPEC §3) until it is lifted; other sessions end here."""
+        if _captive(tap):
+            self._set_valve(tap, False)
+        else:
+            self._end_session(tap)
+
     def _end_session(self, tap: Tap) -> None:
         tap.user = None
         tap.reader = None
@@ -322,6 +331,10 @@ class TapBoard:
     def _publish_flow(self, tap: Tap) -> None:
         if self.events.has_subscribers("pours"):
             self.events.publish("pours", {"flow": flow_view(tap), "tap": tap.rec.name})
+
+
+def _captive(tap: Tap) -> bool:
+    return tap.reader is not None and tap.reader[1] in CAPTIVE_READERS
 
 
 def _log_refusal(tap: Tap, error: Any) -> None:
