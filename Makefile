@@ -6,10 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the tests drive for real: the telnet client, a PostgreSQL server.
-TEST_DEBS := telnet postgresql
-
-.PHONY: run test lint format bench clean sysdeps venv
+.PHONY: run test lint format bench clean sysdeps venv vendor
 
 run: $(VENV)/.run-deps
 	@PY=$(PY) bash scripts/run-local.sh
@@ -29,6 +26,13 @@ format: $(VENV)/.dev-deps
 bench: $(VENV)/.dev-deps
 	$(PY) bench/clients_io.py
 	$(PY) bench/agents.py
+	$(PY) bench/dispatch.py
+	$(PY) bench/ingest.py
+	$(PY) bench/dashboard.py
+
+# Refresh the dashboard's front-end libraries from the npm registry (pinned in the script).
+vendor:
+	bash dashboard/vendor.sh
 
 venv: $(VENV)/.dev-deps
 
@@ -44,10 +48,13 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PIP) install -r requirements-dev.txt
 	touch $(VENV)/.run-deps $@
 
-# Installs the Debian packages the suite needs, only when one is missing.
+# Installs the Debian packages the suite drives for real, only when one is missing: the telnet
+# client, a PostgreSQL server, and chromium for the dashboard's browser tests.
 sysdeps:
 	@missing=""; \
 	command -v telnet >/dev/null 2>&1 || missing="$$missing telnet"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
 	  || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \

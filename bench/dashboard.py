@@ -1,0 +1,181 @@
+"""Dashboard page and API timings with a big farm: 10,000 one-task jobs and 1,000 clients.
+
+Starts a master, submits the jobs over JSON-RPC (pipelined), opens 1,000 connections that say
+hello as workers, starts `python -m dashboard`, logs in over HTTP and times the Jobs and
+Clients pages and their JSON endpoints (median and p95; target p95 < 200 ms).
+
+    .venv/bin/python bench/dashboard.py [--jobs 10000] [--clients 1000] [--rounds 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import re
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support import MasterProcess, RpcClient  # noqa: E402
+
+TARGET_P95_MS = 200.0
+BATCH = 500
+
+
+def submit_jobs(port: int, count: int) -> None:
+    """jobs.submit pipelined in batches: write BATCH requests, then read BATCH replies."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        reader = sock.makefile("rb")
+        for start in range(0, count, BATCH):
+            n = min(BATCH, count - start)
+            lines = [
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": start + i,
+                        "method": "jobs.submit",
+                        "params": {"name": f"bench-{start + i}", "argv": ["true"]},
+                    }
+                )
+                for i in range(n)
+            ]
+            sock.sendall(("\n".join(lines) + "\n").encode())
+            for _ in range(n):
+                reply = json.loads(reader.readline())
+                if "error" in reply:
+                    raise RuntimeError(reply["error"])
+
+
+def connect_clients(port: int, count: int) -> list[socket.socket]:
+    """count connections that said hello as (idle, disabled-from-nothing) workers."""
+    socks = []
+    for i in range(count):
+        sock = socket.create_connection(("127.0.0.1", port))
+        hello = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "hello",
+            "params": {"role": "worker", "name": f"fake-{i:04d}", "proto": 1, "info": {"slots": 0}},
+        }
+        sock.sendall(json.dumps(hello).encode() + b"\n")
+        socks.append(sock)
+    for sock in socks:
+        data = b""
+        while b"\n" not in data:
+            data += sock.recv(4096)
+    return socks
+
+
+class Http:
+    """A keep-alive HTTP client with the dashboard's session cookie."""
+
+    def __init__(self, url: str):
+        parts = urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        self.cookie = ""
+
+    def request(self, method: str, path: str, body: bytes | None = None, **headers: str):
+        if self.cookie:
+            headers["Cookie"] = self.cookie
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        cookie = response.getheader("Set-Cookie")
+        if cookie:
+            self.cookie = cookie.split(";")[0]
+        return response.status, data
+
+    def login(self, username: str, password: str) -> None:
+        _, data = self.request("GET", "/api/session")
+        csrf = json.loads(data)["csrf"]
+        body = json.dumps({"username": username, "password": password}).encode()
+        status, data = self.request(
+            "POST",
+            "/api/login",
+            body,
+            **{"Content-Type": "application/json", "X-CSRF-Token": csrf},
+        )
+        assert status == 200, data
+
+
+def timings(client: Http, path: str, rounds: int) -> list[float]:
+    out = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        status, _ = client.request("GET", path)
+        out.append((time.perf_counter() - start) * 1000)
+        assert status == 200, (path, status)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=50)
+    args = parser.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    with tempfile.TemporaryDirectory() as tmp:
+        master = MasterProcess(Path(tmp) / "var", "--heartbeat-s", "120", "--log-level", "info")
+        dashboard = None
+        try:
+            with RpcClient(master.port) as rpc:
+                rpc.call("users.create", username="bench", password="bench-password", admin=True)
+            started = time.perf_counter()
+            submit_jobs(master.port, args.jobs)
+            print(f"submitted {args.jobs} jobs in {time.perf_counter() - started:.1f} s")
+            started = time.perf_counter()
+            socks = connect_clients(master.port, args.clients)
+            print(f"connected {len(socks)} clients in {time.perf_counter() - started:.1f} s")
+            dashboard = subprocess.Popen(
+                [sys.executable, "-m", "dashboard", "--master", master.address, "--port", "0"],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            assert dashboard.stdout is not None
+            url = re.search(r"(http://\S+?)/? ", dashboard.stdout.readline().decode()).group(1)
+            client = Http(url)
+            client.login("bench", "bench-password")
+            print(f"\n{'GET':44} {'median':>9} {'p95':>9}   (ms, {args.rounds} rounds)")
+            worst = 0.0
+            for path in [
+                "/jobs",
+                "/api/jobs.list?limit=50",
+                "/api/jobs.list?limit=50&offset=5000",
+                "/jobs?status=queued&offset=9000",
+                "/clients",
+                "/api/clients.list",
+                "/api/clients.list?select=online%20fake-00*",
+                "/",
+                "/metrics",
+            ]:
+                samples = timings(client, path, args.rounds)
+                p95 = statistics.quantiles(samples, n=20)[18]
+                worst = max(worst, p95)
+                print(f"{path:44} {statistics.median(samples):9.1f} {p95:9.1f}")
+            verdict = "OK" if worst < TARGET_P95_MS else "OVER TARGET"
+            print(f"\nworst p95 {worst:.1f} ms (target < {TARGET_P95_MS:.0f} ms): {verdict}")
+            for sock in socks:
+                sock.close()
+        finally:
+            if dashboard is not None:
+                dashboard.terminate()
+                dashboard.wait(10)
+            master.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+% rebase('layout', title=title, session=session, page=page, initial=initial)
+<h1>Taps and kegs</h1>
+<section id="taps" class="cards"></section>
+<details class="admin-only">
+  <summary role="button" class="outline">Configure a tap</summary>
+  <form id="configure">
+    <div class="grid">
+      <label>Tap <input name="tap" required></label>
+      <label>Meter <input name="meter" required placeholder="keg1.flow0"></label>
+      <label>Ticks per ml <input name="ticks_per_ml" type="number" step="any" min="0.001" value="2.724"></label>
+      <label>Idle (s) <input name="idle_s" type="number" step="any" min="0.1" value="10"></label>
+      <label>Valve output <input name="output" placeholder="keg1.relay0"></label>
+    </div>
+    <button type="submit">Save tap</button>
+  </form>
+</details>
+<article>
+  <header>Recent pours</header>
+  <div class="overflow-auto"><table class="striped"><thead><tr><th>End</th><th>Tap</th><th>Who</th><th>Volume</th></tr></thead><tbody id="pours"></tbody></table></div>
+</article>
