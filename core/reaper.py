@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import gevent
-
 from .registry import ClientRegistry
+from .ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ class HeartbeatReaper:
         self._interval_s = interval_s
         self._mono = mono
         self._wall = wall
-        self._loop: gevent.Greenlet | None = None
+        self._ticker = Ticker("heartbeat reaper", interval_s, lambda: self.run_once(mono(), wall()))
 
     def run_once(self, now_mono: float, now_wall: float) -> list[str]:
         reaped = []
@@ -47,14 +46,7 @@ class HeartbeatReaper:
         return reaped
 
     def start(self) -> None:
-        self._loop = gevent.spawn(self._run)
+        self._ticker.start()
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.kill()
-            self._loop = None
-
-    def _run(self) -> None:
-        while True:
-            gevent.sleep(self._interval_s)
-            self.run_once(self._mono(), self._wall())
+        self._ticker.stop()

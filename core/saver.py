@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 
-import gevent
-
 from models.store import Store
 
 from .registry import ClientRegistry
+from .ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +21,7 @@ class ClientSaver:
         self._registry = registry
         self._store = store
         self._interval_s = interval_s
-        self._loop: gevent.Greenlet | None = None
+        self._ticker = Ticker("client saver", interval_s, self.run_once)
 
     def run_once(self) -> int:
         records = self._registry.take_dirty()
@@ -45,14 +44,7 @@ class ClientSaver:
         return len(records)
 
     def start(self) -> None:
-        self._loop = gevent.spawn(self._run)
+        self._ticker.start()
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.kill()
-            self._loop = None
-
-    def _run(self) -> None:
-        while True:
-            gevent.sleep(self._interval_s)
-            self.run_once()
+        self._ticker.stop()

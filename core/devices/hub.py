@@ -11,13 +11,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import gevent
-
 from models.devicestore import DeviceStore
 from protocol.times import iso_utc
 
 from ..events import EventBus
 from ..registry import ClientRegistry, RuntimeClient
+from ..ticker import Ticker
 from .meters import MeterTracker
 from .people import People, normalise_token
 from .readings import ReadingSink
@@ -52,7 +51,7 @@ class DeviceHub:
         self.devices: dict[tuple[str, str], dict[str, Any]] = {}
         # Lines and events agents captured (the `tail` driver), newest last.
         self.recent_events: deque[dict[str, Any]] = deque(maxlen=RECENT_EVENTS)
-        self._loop: gevent.Greenlet | None = None
+        self._ticker = Ticker("device hub", TICK_S, lambda: self.run_once(wall(), mono()))
 
     def load(self) -> None:
         max_ids = self.store.max_ids()
@@ -62,21 +61,11 @@ class DeviceHub:
 
     def start(self) -> None:
         self.readings.start()
-        self._loop = gevent.spawn(self._run)
+        self._ticker.start()
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.kill()
-            self._loop = None
+        self._ticker.stop()
         self.readings.stop()
-
-    def _run(self) -> None:
-        while True:
-            gevent.sleep(TICK_S)
-            try:
-                self.run_once(self.wall(), self.mono())
-            except Exception:
-                log.exception("device hub tick failed")
 
     def run_once(self, now: float, now_mono: float) -> None:
         self.taps.run_once(now, now_mono)

@@ -15,12 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import gevent
-
 from models.jobstore import JobStore
 
 from ..events import EventBus
 from ..registry import RuntimeClient
+from ..ticker import Ticker
 from .board import JobBoard
 from .dispatcher import Dispatcher
 from .journal import Journal
@@ -62,7 +61,8 @@ class JobFarm:
         # Set while the master shuts down: workers leaving then keep their tasks, which the
         # next start recovers (a clean restart must not requeue running work).
         self.stopping = False
-        self._loop: gevent.Greenlet | None = None
+        self._last_prune = 0.0
+        self._ticker = Ticker("job farm", min(1.0, heartbeat_timeout_s / 3), self._housekeeping)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def load(self) -> None:
@@ -84,27 +84,19 @@ class JobFarm:
     def start(self) -> None:
         self.journal.start()
         self.dispatcher.start()
-        self._loop = gevent.spawn(self._run)
+        self._ticker.start()
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.kill()
-            self._loop = None
+        self._ticker.stop()
         self.dispatcher.stop()
         self.journal.stop()
         self.logs.close_all()
 
-    def _run(self) -> None:
-        last_prune = 0.0
-        while True:
-            gevent.sleep(min(1.0, self.heartbeat_timeout_s / 3))
-            try:
-                self.run_once(self.mono())
-                if self.log_retention_s > 0 and self.mono() - last_prune > PRUNE_INTERVAL_S:
-                    last_prune = self.mono()
-                    self.prune_logs(self.wall())
-            except Exception:
-                log.exception("job farm housekeeping failed")
+    def _housekeeping(self) -> None:
+        self.run_once(self.mono())
+        if self.log_retention_s > 0 and self.mono() - self._last_prune > PRUNE_INTERVAL_S:
+            self._last_prune = self.mono()
+            self.prune_logs(self.wall())
 
     def run_once(self, now_mono: float) -> list[int]:
         """Requeue recovered in-flight tasks whose worker did not come back in time."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import MasterProcess
+from tests.support import MasterProcess, RpcClient
 
 
 @pytest.fixture
@@ -16,3 +16,10 @@ def master(tmp_path: Path) -> Iterator[MasterProcess]:
     process = MasterProcess(tmp_path / "var", "--heartbeat-s", "0.5")
     yield process
     process.stop()
+
+
+@pytest.fixture
+def api(master: MasterProcess) -> Iterator[RpcClient]:
+    """A JSON-RPC connection to the `master` fixture (trusted: loopback, no key)."""
+    with RpcClient(master.port) as client:
+        yield client

@@ -25,12 +25,6 @@ pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture
-def api(master: MasterProcess) -> Iterator[RpcClient]:
-    with RpcClient(master.port) as client:
-        yield client
-
-
-@pytest.fixture
 def workers(master: MasterProcess) -> Iterator[list[FakeWorker]]:
     """Fake workers a test starts with `start(name, …)`; all closed at the end."""
     started: list[FakeWorker] = []

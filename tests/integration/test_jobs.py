@@ -55,12 +55,6 @@ ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 
 @pytest.fixture
-def api(master: MasterProcess) -> Iterator[RpcClient]:
-    with RpcClient(master.port) as client:
-        yield client
-
-
-@pytest.fixture
 def worker(master: MasterProcess) -> Iterator[FakeWorker]:
     fake = FakeWorker(master.port, "render-01", slots=1)
     yield fake

@@ -27,12 +27,6 @@ HEARTBEAT = ("--heartbeat-s", "0.5")
 
 
 @pytest.fixture
-def api(master: MasterProcess) -> Iterator[RpcClient]:
-    with RpcClient(master.port) as client:
-        yield client
-
-
-@pytest.fixture
 def fakes() -> Iterator[list[FakeWorker]]:
     """Fake workers to close at the end of the test."""
     opened: list[FakeWorker] = []
