@@ -20,11 +20,9 @@ import argparse
 import contextlib
 import os
 import random
-import re
 import resource
 import selectors
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,22 +37,18 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.benchlib import BenchError, RpcClient, percentile, start_master, stop_all  # noqa: E402
+
 RSS_TARGET_MB = 300.0
 LIST_TARGET_MS = 100.0
 LIST_CALLS = 20
 # Connections a client process has in flight at once (connect + hello): keeps the burst within
 # the master's listen backlog instead of measuring SYN retransmits.
 CONNECT_CONCURRENCY = 64
-MASTER_START_TIMEOUT_S = 15.0
 ONLINE_TIMEOUT_S = 90.0
 # Client processes start connecting at one agreed time, once they have all imported gevent.
 CLIENT_START_DELAY_S = 1.0
-LISTENING = re.compile(rb"farmhand master listening on (\S+):(\d+)")
 MB = 1024 * 1024
-
-
-class BenchError(Exception):
-    pass
 
 
 def raise_fd_limit() -> int:
@@ -158,62 +152,6 @@ def run_agents(
 
 
 # -- the conductor ------------------------------------------------------------------------------
-class RpcClient:
-    """A blocking JSON-RPC connection to the master (no gevent in the conductor)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.create_connection((host, port), timeout=30)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-        self.next_id = 0
-
-    def call_raw(self, method: str, params: dict[str, Any] | None = None) -> bytes:
-        self.next_id += 1
-        request = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}
-        self.sock.sendall(orjson.dumps(request, option=orjson.OPT_APPEND_NEWLINE))
-        while (end := self.buf.find(b"\n")) < 0:
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise BenchError(f"master closed the connection during {method}")
-            self.buf += chunk
-        line, self.buf = self.buf[: end + 1], self.buf[end + 1 :]
-        return line
-
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        reply = orjson.loads(self.call_raw(method, params))
-        if "error" in reply:
-            raise BenchError(f"{method}: {reply['error']}")
-        return reply["result"]
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def start_master(
-    data_dir: Path, heartbeat_s: float, started: list[subprocess.Popen[bytes]]
-) -> tuple[subprocess.Popen[bytes], str, int]:
-    argv = [sys.executable, str(ROOT / "master.py"), "--port", "0", "--data-dir", str(data_dir)]
-    argv += ["--heartbeat-s", str(heartbeat_s), "--log-level", "warning"]
-    master = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    started.append(master)
-    assert master.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(master.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + MASTER_START_TIMEOUT_S
-    line = b""
-    while time.monotonic() < deadline and not line.endswith(b"\n"):
-        if selector.select(timeout=0.2):
-            chunk = os.read(master.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            line += chunk
-    selector.close()
-    match = LISTENING.search(line)
-    if match is None:
-        raise BenchError(f"master did not start (exit {master.poll()}): {line!r}")
-    return master, match.group(1).decode(), int(match.group(2))
-
-
 def start_clients(
     host: str,
     port: int,
@@ -273,34 +211,11 @@ def wait_online(
     raise BenchError(f"timed out: {online}/{agents} online after {ONLINE_TIMEOUT_S:.0f} s")
 
 
-def stop_all(started: list[subprocess.Popen[bytes]]) -> None:
-    """Client processes exit when their stdin closes; the master stops on SIGTERM."""
-    for proc in started:
-        if proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        elif proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in started:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def run(agents: int, procs: int, heartbeat_s: float, data_dir: Path) -> dict[str, Any]:
     started: list[subprocess.Popen[bytes]] = []
     rpc: RpcClient | None = None
     try:
-        master, host, port = start_master(data_dir, heartbeat_s, started)
+        master, host, port = start_master(data_dir, started, "--heartbeat-s", str(heartbeat_s))
         master_ps = psutil.Process(master.pid)
         rpc = RpcClient(host, port)
         rpc.call("ping")

@@ -38,7 +38,6 @@ import contextlib
 import itertools
 import os
 import re
-import selectors
 import shutil
 import signal
 import socket
@@ -59,22 +58,25 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.benchlib import (  # noqa: E402
+    RECV_BYTES,
+    BenchError,
+    RpcClient,
+    percentile,
+    read_line,
+    start_master,
+    stop_all,
+)
+
 THROUGHPUT_TARGET = 5000.0  # no-op tasks/s, every state change committed
 LATENCY_TARGET_MS = 20.0  # p99 submit→start, idle farm
 API_TARGET_MS = 50.0  # p99 of console and API answers at full rate
 POLL_S = 0.05
 PROBE_PAUSE_S = 0.01
 HEARTBEAT_S = 5.0
-MASTER_START_TIMEOUT_S = 15.0
 READY_TIMEOUT_S = 60.0
 LATENCY_JOB_TIMEOUT_S = 10.0
-LISTENING = re.compile(rb"farmhand master listening on (\S+):(\d+)")
 PROMPT = b"farmhand> "
-RECV_BYTES = 256 * 1024
-
-
-class BenchError(Exception):
-    pass
 
 
 # -- no-op worker processes (gevent) ----------------------------------------------------------
@@ -219,47 +221,6 @@ def run_fake_workers(host: str, port: int, prefix: str, count: int, slots: int) 
 
 
 # -- conductor: blocking clients (threads, no gevent) -------------------------------------------
-class RpcClient:
-    """A blocking JSON-RPC connection; notifications (events) are kept in `events`."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.create_connection((host, port), timeout=30)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-        self.next_id = 0
-        self.events: list[dict[str, Any]] = []
-        self.call("ping")  # the master picks the dialect from the first byte, within 0.2 s
-
-    def _message(self) -> dict[str, Any]:
-        while (end := self.buf.find(b"\n")) < 0:
-            chunk = self.sock.recv(RECV_BYTES)
-            if not chunk:
-                raise BenchError("master closed the connection")
-            self.buf += chunk
-        line, self.buf = self.buf[:end], self.buf[end + 1 :]
-        message: dict[str, Any] = orjson.loads(line)
-        return message
-
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        self.next_id += 1
-        request = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}
-        self.sock.sendall(orjson.dumps(request, option=orjson.OPT_APPEND_NEWLINE))
-        while True:
-            reply = self._message()
-            if "id" not in reply:
-                self.events.append(reply)
-                continue
-            if "error" in reply:
-                raise BenchError(f"{method}: {reply['error']}")
-            return reply["result"]
-
-    def next_event(self) -> dict[str, Any]:
-        return self.events.pop(0) if self.events else self._message()
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 class ConsoleClient:
     """The operator console over a plain socket: a command is answered up to the next prompt."""
 
@@ -344,40 +305,6 @@ class Probes:
 
 
 # -- processes ------------------------------------------------------------------------------------
-def read_line(stream: Any, timeout: float, what: str) -> bytes:
-    """One line from a child's stdout pipe, within `timeout` seconds."""
-    selector = selectors.DefaultSelector()
-    selector.register(stream, selectors.EVENT_READ)
-    line = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(timeout=left):
-                raise BenchError(f"timed out waiting for {what}")
-            chunk = os.read(stream.fileno(), 1)  # byte-wise: never read past the line
-            if not chunk:
-                raise BenchError(f"{what}: the process exited")
-            line += chunk
-    finally:
-        selector.close()
-    return line
-
-
-def start_master(
-    script: Path, data_dir: Path, started: list[subprocess.Popen[bytes]]
-) -> tuple[Any, str, int]:
-    argv = [sys.executable, str(script), "--port", "0", "--data-dir", str(data_dir)]
-    argv += ["--log-level", "warning"]
-    master = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    started.append(master)
-    line = read_line(master.stdout, MASTER_START_TIMEOUT_S, "the master's listening line")
-    match = LISTENING.search(line)
-    if match is None:
-        raise BenchError(f"master did not start (exit {master.poll()}): {line!r}")
-    return master, match.group(1).decode(), int(match.group(2))
-
-
 def start_noop_workers(
     host: str, port: int, workers: int, slots: int, procs: int, started: list[Any]
 ) -> list[subprocess.Popen[bytes]]:
@@ -424,25 +351,6 @@ def client_reports(clients: list[subprocess.Popen[bytes]]) -> list[dict[str, Any
     return reports
 
 
-def stop_all(started: list[subprocess.Popen[bytes]]) -> None:
-    """No-op client processes exit when their stdin closes; the others stop on SIGTERM."""
-    for proc in reversed(started):  # workers first, the master last
-        if proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        elif proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in started:
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-    started.clear()
-
-
 def wait_workers(rpc: RpcClient, workers: int) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while rpc.call("status")["farm"]["workers_ready"] < workers:
@@ -458,11 +366,6 @@ def cpu_s(procs: list[psutil.Process]) -> float:
             times = proc.cpu_times()
             total += times.user + times.system + times.children_user + times.children_system
     return total
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def summary(values: list[float]) -> dict[str, float | int | None]:
@@ -671,7 +574,7 @@ def run_config(
     rpc: RpcClient | None = None
     tasks = args.tasks if mode == "noop" else args.true_tasks
     try:
-        master, host, port = start_master(args.master_script, data_dir, started)
+        master, host, port = start_master(data_dir, started, script=args.master_script)
         rpc = RpcClient(host, port)
         if mode == "noop":
             load = start_noop_workers(host, port, workers, args.slots, args.procs, started)

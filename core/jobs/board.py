@@ -22,6 +22,9 @@ from .views import job_view, task_view
 
 log = logging.getLogger(__name__)
 
+# A worker that failed this many tasks of a job gets no more of them (Flamenco's rule).
+BLOCKLIST_FAILURES = 3
+
 
 class JobState:
     """A job and its tasks, with what dispatch needs: a heap of queued task indexes."""

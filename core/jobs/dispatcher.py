@@ -22,12 +22,11 @@ from protocol.errors import RpcError
 from protocol.frames import expand_argv
 
 from ..registry import RuntimeClient
-from .board import JobBoard, JobState
+from .board import BLOCKLIST_FAILURES, JobBoard, JobState
 from .tasklogs import TaskLogs
 
 log = logging.getLogger(__name__)
 
-BLOCKLIST_FAILURES = 3
 # A worker that refused an order (no free slot) is skipped this long.
 REFUSAL_COOLDOWN_S = 1.0
 SAFETY_WAKE_S = 1.0

@@ -15,13 +15,11 @@ from models.jobstore import TaskRecord
 from protocol.errors import conflict
 
 from ..registry import RuntimeClient
-from .board import JobState
+from .board import BLOCKLIST_FAILURES, JobState
 from .farm import JobFarm, task_id_of
 from .states import TASK_IN_FLIGHT, JobStatus, TaskStatus
 
 log = logging.getLogger(__name__)
-
-BLOCKLIST_FAILURES = 3
 
 
 def current_task(farm: JobFarm, client: RuntimeClient, attempt: str) -> TaskRecord | None:
