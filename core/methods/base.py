@@ -2,7 +2,8 @@
 
 A method is a function `(services, session, params) -> result` registered with `@method(name,
 access)`. `access` says who may call it: anyone (even before `hello`), any authorised peer, an
-agent that said hello, or an admin.
+agent that said hello, or an admin. `writes` marks an operator's state-changing call (it is
+audited, and answered only once its change is stored); agents' reports are not marked.
 """
 
 from __future__ import annotations
@@ -34,17 +35,18 @@ class Method:
     handler: Handler
     access: Access
     summary: str
+    writes: bool = False
 
 
 METHODS: dict[str, Method] = {}
 
 
-def method(name: str, access: Access) -> Callable[[Handler], Handler]:
+def method(name: str, access: Access, *, writes: bool = False) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         if name in METHODS:
             raise RuntimeError(f"method {name} registered twice")
         summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
-        METHODS[name] = Method(name, handler, access, summary)
+        METHODS[name] = Method(name, handler, access, summary, writes)
         return handler
 
     return register

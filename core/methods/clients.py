@@ -29,19 +29,19 @@ def _set_enabled(services: Services, p: Params, enabled: bool) -> dict[str, Any]
     return {"matched": sorted(matched), "changed": sorted(changed)}
 
 
-@method("clients.enable", Access.ADMIN)
+@method("clients.enable", Access.ADMIN, writes=True)
 def clients_enable(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Enable the selected clients: workers among them get new tasks again."""
     return _set_enabled(services, p, True)
 
 
-@method("clients.disable", Access.ADMIN)
+@method("clients.disable", Access.ADMIN, writes=True)
 def clients_disable(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Disable the selected clients: no new task for them; running work finishes."""
     return _set_enabled(services, p, False)
 
 
-@method("clients.forget", Access.ADMIN)
+@method("clients.forget", Access.ADMIN, writes=True)
 def clients_forget(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Remove an offline client from the master and its database."""
     name = p.text("name")

@@ -97,7 +97,7 @@ def devices_list(services: Services, session: Session, p: Params) -> dict[str, A
     return {"devices": services.devices.device_list()}
 
 
-@method("taps.configure", Access.ADMIN)
+@method("taps.configure", Access.ADMIN, writes=True)
 def taps_configure(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Create or change a tap: its meter, ticks per ml, valve, idle timeout, auth agents."""
     taps = services.devices.taps
@@ -130,7 +130,7 @@ def taps_list(services: Services, session: Session, p: Params) -> dict[str, Any]
     return {"taps": [tap_view(taps[name]) for name in sorted(taps)]}
 
 
-@method("kegs.start", Access.ADMIN)
+@method("kegs.start", Access.ADMIN, writes=True)
 def kegs_start(services: Services, session: Session, p: Params) -> dict[str, Any] | None:
     """Put a new keg on a tap."""
     tap = p.text("tap")
@@ -142,7 +142,7 @@ def kegs_start(services: Services, session: Session, p: Params) -> dict[str, Any
     )
 
 
-@method("kegs.end", Access.ADMIN)
+@method("kegs.end", Access.ADMIN, writes=True)
 def kegs_end(services: Services, session: Session, p: Params) -> dict[str, Any] | None:
     """Take the keg off a tap."""
     tap = p.text("tap")

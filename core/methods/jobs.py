@@ -17,7 +17,7 @@ from ..session import Session
 from .base import Access, method
 
 
-@method("jobs.submit", Access.ADMIN)
+@method("jobs.submit", Access.ADMIN, writes=True)
 def jobs_submit(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Submit a job: argv over a frame range, split into tasks. Answers once it is stored."""
     farm = services.farm
@@ -71,7 +71,7 @@ def jobs_get(services: Services, session: Session, p: Params) -> dict[str, Any]:
     return job_view(state)
 
 
-@method("jobs.cancel", Access.ADMIN)
+@method("jobs.cancel", Access.ADMIN, writes=True)
 def jobs_cancel(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Cancel a job: queued tasks are dropped, running ones killed on their workers."""
     state = _job(services, p)
@@ -80,7 +80,7 @@ def jobs_cancel(services: Services, session: Session, p: Params) -> dict[str, An
     return job_view(state)
 
 
-@method("jobs.pause", Access.ADMIN)
+@method("jobs.pause", Access.ADMIN, writes=True)
 def jobs_pause(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Pause a job: no new tasks are dispatched; running ones finish."""
     state = _job(services, p)
@@ -89,7 +89,7 @@ def jobs_pause(services: Services, session: Session, p: Params) -> dict[str, Any
     return job_view(state)
 
 
-@method("jobs.resume", Access.ADMIN)
+@method("jobs.resume", Access.ADMIN, writes=True)
 def jobs_resume(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Resume a paused job."""
     state = _job(services, p)
@@ -98,7 +98,7 @@ def jobs_resume(services: Services, session: Session, p: Params) -> dict[str, An
     return job_view(state)
 
 
-@method("jobs.requeue", Access.ADMIN)
+@method("jobs.requeue", Access.ADMIN, writes=True)
 def jobs_requeue(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Put a job's failed and canceled tasks back in the queue."""
     state = _job(services, p)
@@ -107,7 +107,7 @@ def jobs_requeue(services: Services, session: Session, p: Params) -> dict[str, A
     return job_view(state)
 
 
-@method("jobs.set_priority", Access.ADMIN)
+@method("jobs.set_priority", Access.ADMIN, writes=True)
 def jobs_set_priority(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Change a job's priority (0-100; higher goes first)."""
     state = _job(services, p)

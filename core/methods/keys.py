@@ -11,7 +11,7 @@ from ..session import Session
 from .base import Access, method
 
 
-@method("keys.create", Access.ADMIN)
+@method("keys.create", Access.ADMIN, writes=True)
 def keys_create(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Create a key for a role; the result's `key` is shown this once and never again."""
     role = p.text("role")
@@ -28,7 +28,7 @@ def keys_list(services: Services, session: Session, p: Params) -> dict[str, Any]
     return {"keys": [key_view(record) for record in services.keys.records()]}
 
 
-@method("keys.revoke", Access.ADMIN)
+@method("keys.revoke", Access.ADMIN, writes=True)
 def keys_revoke(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Revoke a key: it stops working for new hellos at once."""
     key_id = p.text("key_id")

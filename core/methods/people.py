@@ -14,7 +14,7 @@ from ..session import Session
 from .base import Access, method
 
 
-@method("users.create", Access.ADMIN)
+@method("users.create", Access.ADMIN, writes=True)
 def users_create(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Create a user (a drinker, an operator); the password is stored as an scrypt hash."""
     username = p.text("username", max_length=64)
@@ -48,7 +48,7 @@ def users_authenticate(services: Services, session: Session, p: Params) -> dict[
     return user_view(user)
 
 
-@method("tokens.assign", Access.ADMIN)
+@method("tokens.assign", Access.ADMIN, writes=True)
 def tokens_assign(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Give a token (reader + hex id) to a user."""
     reader = p.text("reader", max_length=64)
@@ -70,7 +70,7 @@ def tokens_list(services: Services, session: Session, p: Params) -> dict[str, An
     }
 
 
-@method("tokens.revoke", Access.ADMIN)
+@method("tokens.revoke", Access.ADMIN, writes=True)
 def tokens_revoke(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Take a token away from its user."""
     reader = p.text("reader", max_length=64)

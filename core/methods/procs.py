@@ -69,25 +69,25 @@ def _forward(services: Services, node: str, order: str, params: dict[str, Any]) 
         ) from None
 
 
-@method("procs.start", Access.ADMIN)
+@method("procs.start", Access.ADMIN, writes=True)
 def procs_start(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Start a node's agent (also out of `fatal`); `node` may be left out if the name is unique."""
     return _order(services, p, "proc.start")
 
 
-@method("procs.stop", Access.ADMIN)
+@method("procs.stop", Access.ADMIN, writes=True)
 def procs_stop(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Stop a node's agent (SIGTERM, SIGKILL after its stop timeout); it stays stopped."""
     return _order(services, p, "proc.stop")
 
 
-@method("procs.restart", Access.ADMIN)
+@method("procs.restart", Access.ADMIN, writes=True)
 def procs_restart(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Restart a node's agent."""
     return _order(services, p, "proc.restart")
 
 
-@method("procs.reload", Access.ADMIN)
+@method("procs.reload", Access.ADMIN, writes=True)
 def procs_reload(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Make a node re-read its agents.toml: new agents start, removed ones stop, changed ones
     restart; a bad file changes nothing (the error says why)."""

@@ -41,7 +41,7 @@ def tasks_log(services: Services, session: Session, p: Params) -> dict[str, Any]
     return {**chunk, "complete": complete}
 
 
-@method("tasks.requeue", Access.ADMIN)
+@method("tasks.requeue", Access.ADMIN, writes=True)
 def tasks_requeue(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Run one completed, failed or canceled task again."""
     task_id = p.integer("task_id")
