@@ -433,3 +433,23 @@ def test_systemd_units_verify(tmp_path: Path, unit: str) -> None:
         if unit in line  # other units on this machine may have their own complaints
     ]
     assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("unit", ["farmhand-master.service", "farmhand-node.service"])
+def test_systemd_units_start_when_an_optional_path_is_missing(unit: str) -> None:
+    """Issue 10 finding 8: `ReadWritePaths=/srv/farmhand` fails the whole unit (status
+    226/NAMESPACE) when that directory does not exist. `systemd-analyze verify` does not check
+    paths, and this machine has no running systemd to start a unit in, so the test reads the
+    unit: every path a sandboxing directive names must either be one the unit makes itself
+    (StateDirectory=, under /var/lib) or carry systemd's `-` prefix, "ignore when missing"."""
+    settings: dict[str, list[str]] = {}
+    for line in (ROOT / "contrib" / "systemd" / unit).read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            settings.setdefault(key.strip(), []).extend(value.split())
+    made = {f"/var/lib/{name}" for name in settings.get("StateDirectory", [])}
+    for directive in ("ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths"):
+        for path in settings.get(directive, []):
+            assert path.startswith("-") or path in made, (
+                f"{unit}: {directive}={path} fails the unit when {path} is missing: write -{path}"
+            )
