@@ -453,3 +453,37 @@ def test_systemd_units_start_when_an_optional_path_is_missing(unit: str) -> None
             assert path.startswith("-") or path in made, (
                 f"{unit}: {directive}={path} fails the unit when {path} is missing: write -{path}"
             )
+
+
+def test_a_node_and_a_worker_with_default_names_on_one_machine_do_not_collide(
+    tmp_path: Path, master: MasterProcess
+) -> None:
+    # Issue 10 finding 3: both defaulted to the host name and replaced each other ~3 times a
+    # second. The node's default is now HOST-node; the worker keeps HOST.
+    host = socket.gethostname()
+    (tmp_path / "agents.toml").write_text("")
+    worker = Program(
+        "worker.py",
+        *f"--master {master.address} --work-dir {tmp_path / 'work'}".split(),
+        log_path=tmp_path / "worker.log",
+    )
+    node = Program(
+        "node.py",
+        *f"--master {master.address} --config {tmp_path / 'agents.toml'}".split(),
+        "--log-dir",
+        str(tmp_path / "logs"),
+        log_path=tmp_path / "node.out",
+    )
+    try:
+        wait_for(lambda: {host, f"{host}-node"} <= online(master.port), 20, what="both online")
+        with RpcClient(master.port) as client:
+            roles = {row["name"]: row["role"] for row in client.call("clients.list")["clients"]}
+            assert roles[host] == "worker" and roles[f"{host}-node"] == "node"
+            # Both stay connected: neither hello replaces the other.
+            for _ in range(10):
+                rows = client.call("clients.list")["clients"]
+                assert {r["name"] for r in rows if r["online"]} >= {host, f"{host}-node"}
+        assert "replacing its old connection" not in master.log()
+    finally:
+        node.stop()
+        worker.stop()
