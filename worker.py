@@ -15,6 +15,7 @@ from pathlib import Path
 import gevent
 
 from agent.runtime import AgentRuntime
+from agent.taskpolicy import DENIED_ENV, TaskPolicy
 from agent.workerservice import WorkerService
 from cli.options import ArgumentParser, add_agent_flags, add_logging_flag, setup_logging
 
@@ -41,6 +42,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="where tasks run when a job sets no cwd (default ./var/work)",
     )
     parser.add_argument(
+        "--allow-cwd",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder (and everything under it) where a job's absolute cwd may be, e.g. a "
+        "shared render mount; repeatable (default: none, tasks run inside the work dir)",
+    )
+    parser.add_argument(
+        "--allow-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="let jobs set this env name (a glob) although the deny list has it "
+        f"({', '.join(DENIED_ENV)}); repeatable",
+    )
+    parser.add_argument(
         "--kill-grace-s",
         type=float,
         default=5.0,
@@ -59,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_level)
     tags = [tag.strip() for tag in args.tags.split(",") if tag.strip()]
+    policy = TaskPolicy(
+        args.work_dir, worker_name=args.name, allow_cwd=args.allow_cwd, allow_env=args.allow_env
+    )
     service = WorkerService(
-        slots=args.slots, work_dir=args.work_dir, kill_grace_s=args.kill_grace_s
+        slots=args.slots, work_dir=args.work_dir, kill_grace_s=args.kill_grace_s, policy=policy
     )
     runtime = AgentRuntime(
         master=args.master,
