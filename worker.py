@@ -15,6 +15,7 @@ from pathlib import Path
 import gevent
 
 from agent.runtime import AgentRuntime
+from agent.taskgroups import TaskGroups, WorkDirBusy
 from agent.taskpolicy import DENIED_ENV, TaskPolicy
 from agent.workerservice import WorkerService
 from cli.options import ArgumentParser, add_agent_flags, add_logging_flag, setup_logging
@@ -77,11 +78,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_level)
     tags = [tag.strip() for tag in args.tags.split(",") if tag.strip()]
+    # Before anything connects: kill what a previous incarnation left, start the task guard.
+    groups = TaskGroups(args.work_dir, args.name, args.kill_grace_s)
+    try:
+        groups.start()
+    except WorkDirBusy as exc:
+        print(f"worker.py: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"worker.py: error: work dir {args.work_dir}: {exc}", file=sys.stderr)
+        return 2
     policy = TaskPolicy(
         args.work_dir, worker_name=args.name, allow_cwd=args.allow_cwd, allow_env=args.allow_env
     )
     service = WorkerService(
-        slots=args.slots, work_dir=args.work_dir, kill_grace_s=args.kill_grace_s, policy=policy
+        slots=args.slots,
+        work_dir=args.work_dir,
+        kill_grace_s=args.kill_grace_s,
+        policy=policy,
+        groups=groups,
     )
     runtime = AgentRuntime(
         master=args.master,
@@ -103,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         # Signal handlers run in the hub, which must not block: stop in a greenlet.
         gevent.signal_handler(signum, gevent.spawn, stop)
     log.info("worker %s starting: master %s:%d, %d slot(s)", args.name, *args.master, args.slots)
-    runtime.run()
+    try:
+        runtime.run()
+    finally:
+        groups.close()
     return 0
 
 

@@ -3,7 +3,8 @@ progress into the report queue, enforce its timeout, stop it on cancel, and repo
 
 The child gets its own session, so its process group holds everything it spawns: timeouts and
 cancels signal the whole group (SIGTERM, then SIGKILL after the grace period), and anything
-left in the group when the main process exits is cleaned up the same way.
+left in the group when the main process exits is cleaned up the same way. The group is known
+to `TaskGroups` from its spawn until it is empty, so it never outlives the worker.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from gevent import subprocess
 from gevent.event import Event
 
 from agent.reports import ReportQueue
+from agent.taskgroups import TaskGroups
+from agent.taskguard import live_members
 from agent.taskorder import TaskOrder
 from agent.taskpolicy import TaskPolicy, TaskRefused
 from protocol.progress import ProgressParser
@@ -42,6 +45,7 @@ class TaskProcess:
         *,
         reports: ReportQueue,
         policy: TaskPolicy,
+        groups: TaskGroups | None = None,
         kill_grace_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -49,6 +53,7 @@ class TaskProcess:
         self.attempt = order.attempt
         self.reports = reports
         self.policy = policy
+        self.groups = groups
         self.kill_grace_s = kill_grace_s
         self.clock = clock
         self.pid: int | None = None
@@ -88,6 +93,8 @@ class TaskProcess:
                 start_new_session=True,  # its own process group, so kills reach its children
             )
             self.pid = self._proc.pid
+            if self.groups is not None:
+                self.groups.add(self.pid, self.attempt)
         except (OSError, ValueError, TaskRefused) as exc:
             self._finish(None, f"cannot start: {_describe(exc, order.argv[0])}")
             return False
@@ -134,6 +141,8 @@ class TaskProcess:
             self._killer = gevent.spawn(self._kill_group)
         if self._killer is not None:
             self._killer.join()
+        if self.groups is not None:
+            self.groups.remove(self.pid)
         reader.join(timeout=READER_GRACE_S)
         if not reader.dead:
             log.warning(
@@ -184,7 +193,7 @@ class TaskProcess:
         if not self._signal_group(0):
             return False
         assert self.pid is not None
-        return _live_members(self.pid)
+        return live_members(self.pid)
 
     def _read_output(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
@@ -225,24 +234,3 @@ def _describe(exc: BaseException, program: str) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename or program}"
     return str(exc) or type(exc).__name__
-
-
-def _live_members(pgid: int) -> bool:
-    """Whether /proc shows a non-zombie process in group `pgid` (True where /proc is absent)."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
-            return True
-    return False
