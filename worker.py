@@ -44,12 +44,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--allow-cwd",
-        type=Path,
         action="append",
         default=[],
         metavar="DIR",
         help="a folder (and everything under it) where a job's absolute cwd may be, e.g. a "
-        "shared render mount; repeatable (default: none, tasks run inside the work dir)",
+        "shared render mount; repeatable or comma-separated (default: none, tasks run inside "
+        "the work dir)",
     )
     parser.add_argument(
         "--allow-env",
@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         metavar="NAME",
         help="let jobs set this env name (a glob) although the deny list has it "
-        f"({', '.join(DENIED_ENV)}); repeatable",
+        f"({', '.join(DENIED_ENV)}); repeatable or comma-separated",
     )
     parser.add_argument(
         "--kill-grace-s",
@@ -71,7 +71,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--slots must be at least 1")
     if not args.kill_grace_s >= 0:
         parser.error("--kill-grace-s must not be negative")
+    # Comma-separated too, as agents.toml writes a list (`allow_cwd = ["/a", "/b"]`).
+    args.allow_cwd = [Path(item) for value in args.allow_cwd for item in _items(value)]
+    args.allow_env = [item for value in args.allow_env for item in _items(value)]
+    for root in args.allow_cwd:
+        if not root.is_absolute():
+            parser.error(f"--allow-cwd {root}: must be an absolute path")
     return args
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -131,7 +131,7 @@ def test_absolute_cwds_only_under_the_allowed_roots(
     (mount / "shot1").mkdir(parents=True)
     (mount / "escape").symlink_to(tmp_path)
     (tmp_path / "elsewhere").mkdir()
-    start_worker("--allow-cwd", str(mount), "--allow-cwd", "/no/such/root")
+    start_worker("--allow-cwd", f"{mount},/no/such/root")  # as agents.toml writes a list
     ok = run(master, "ok", PRINT_CWD, cwd=str(mount / "shot1"))
     assert ok["exit_code"] == 0 and master.output("ok") == f"{mount / 'shot1'}\n"
     for attempt, cwd in [("out", tmp_path / "elsewhere"), ("link", mount / "escape")]:
