@@ -96,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"worker.py: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"worker.py: error: work dir {args.work_dir}: {exc}", file=sys.stderr)
+        print(
+            f"worker.py: error: cannot set up {args.work_dir} or the task guard: {exc}",
+            file=sys.stderr,
+        )
         return 2
     policy = TaskPolicy(
         args.work_dir, worker_name=args.name, allow_cwd=args.allow_cwd, allow_env=args.allow_env

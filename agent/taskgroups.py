@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import IO
 
@@ -40,6 +41,8 @@ GUARD_SCRIPT = Path(__file__).with_name("taskguard.py")
 # A task left by a dead worker is being run again elsewhere: it gets this long to exit on
 # SIGTERM before SIGKILL (or the kill grace, when that is shorter).
 ORPHAN_KILL_GRACE_S = 1.0
+# A task guard that dies is replaced at once, or after this long if it lived less than this.
+GUARD_RESTART_S = 1.0
 # The journal is rewritten with only the live groups once it is this long.
 JOURNAL_COMPACT_BYTES = 256 * 1024
 
@@ -151,9 +154,12 @@ class TaskGroups:
         self._watcher = gevent.spawn(self._watch, guard)
 
     def _watch(self, guard: subprocess.Popen[bytes]) -> None:
+        started = time.monotonic()
         code = guard.wait()
         if not self._closing and self._guard is guard:
             log.warning("task guard pid %d exited with %s: starting a new one", guard.pid, code)
+            if time.monotonic() - started < GUARD_RESTART_S:
+                gevent.sleep(GUARD_RESTART_S)  # one that dies at once must not spin
             self._replace_guard(guard)
 
     def _replace_guard(self, old: subprocess.Popen[bytes]) -> None:
@@ -166,7 +172,13 @@ class TaskGroups:
         with contextlib.suppress(OSError):
             assert old.stdin is not None
             old.stdin.close()
-        self._start_guard()
+        while not self._closing and self._guard is None:
+            try:
+                self._start_guard()
+            except OSError as exc:
+                # Unguarded until one starts; the journal still covers the worker's next start.
+                log.error("cannot start a task guard: %s; retrying in %gs", exc, GUARD_RESTART_S)
+                gevent.sleep(GUARD_RESTART_S)
 
     def _tell(self, line: bytes) -> None:
         guard = self._guard
@@ -174,7 +186,7 @@ class TaskGroups:
             return
         try:
             os.write(guard.stdin.fileno(), line)
-        except (BlockingIOError, BrokenPipeError, OSError) as exc:
+        except (OSError, ValueError) as exc:  # BlockingIOError, BrokenPipeError, a closed pipe
             # Gone or stuck (64 KiB of lines unread): a new guard gets the whole set.
             log.warning("task guard pid %d cannot be told (%s): replacing it", guard.pid, exc)
             gevent.spawn(self._replace_guard, guard)
