@@ -40,7 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--work-dir",
         type=Path,
         default=Path("var/work"),
-        help="where tasks run when a job sets no cwd (default ./var/work)",
+        help="where tasks run when a job sets no cwd, and what a relative cwd is inside; it "
+        "also holds the journal of this worker's task groups (default ./var/work)",
     )
     parser.add_argument(
         "--allow-cwd",
