@@ -117,8 +117,9 @@ class TaskGroups:
 
     # -- tasks ----------------------------------------------------------------------------------
     def add(self, pgid: int, attempt: str) -> None:
-        """A task started with its own group `pgid`. Called right after the spawn, before any
-        greenlet switch, so the window in which nobody knows the group is as short as can be."""
+        """A task started with its own group `pgid`. Called as soon as the spawn returns, with no
+        greenlet switch in between: the group is unknown only while the spawn runs (gevent's
+        Popen waits for the exec cooperatively, about a millisecond)."""
         record = GroupRecord(pgid, start_time(pgid))
         self._held[pgid] = (record, attempt)
         line = format_add(record, attempt)
