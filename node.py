@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent
 COMMANDS = ("status", "start", "stop", "restart", "reload")
 NEEDS_AGENT = ("start", "stop", "restart")
 RELOAD_KEYS = ("added", "removed", "changed", "unchanged")
+DEFAULT_NAME_SUFFIX = "-node"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -43,8 +44,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_agent_flags(parser)
     parser.add_argument(
         "--name",
-        default=socket.gethostname(),
-        help="unique client name (default: the host name, %(default)s)",
+        # Not the bare host name: that is the default name of this machine's worker, and two
+        # clients of different roles under one name cannot both be online.
+        default=f"{socket.gethostname()}{DEFAULT_NAME_SUFFIX}",
+        help="unique client name (default: the host name and -node, %(default)s)",
     )
     parser.add_argument(
         "--config", type=Path, default=Path("agents.toml"), help="agents file (default agents.toml)"

@@ -15,6 +15,8 @@ from pathlib import Path
 import gevent
 
 from agent.runtime import AgentRuntime
+from agent.taskgroups import TaskGroups, WorkDirBusy
+from agent.taskpolicy import DENIED_ENV, TaskPolicy
 from agent.workerservice import WorkerService
 from cli.options import ArgumentParser, add_agent_flags, add_logging_flag, setup_logging
 
@@ -38,7 +40,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--work-dir",
         type=Path,
         default=Path("var/work"),
-        help="where tasks run when a job sets no cwd (default ./var/work)",
+        help="where tasks run when a job sets no cwd, and what a relative cwd is inside; it "
+        "also holds the journal of this worker's task groups (default ./var/work)",
+    )
+    parser.add_argument(
+        "--allow-cwd",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder (and everything under it) where a job's absolute cwd may be, e.g. a "
+        "shared render mount; repeatable or comma-separated (default: none, tasks run inside "
+        "the work dir)",
+    )
+    parser.add_argument(
+        "--allow-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="let jobs set this env name (a glob) although the deny list has it "
+        f"({', '.join(DENIED_ENV)}); repeatable or comma-separated",
     )
     parser.add_argument(
         "--kill-grace-s",
@@ -52,15 +72,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--slots must be at least 1")
     if not args.kill_grace_s >= 0:
         parser.error("--kill-grace-s must not be negative")
+    # Comma-separated too, as agents.toml writes a list (`allow_cwd = ["/a", "/b"]`).
+    args.allow_cwd = [Path(item) for value in args.allow_cwd for item in _items(value)]
+    args.allow_env = [item for value in args.allow_env for item in _items(value)]
+    for root in args.allow_cwd:
+        if not root.is_absolute():
+            parser.error(f"--allow-cwd {root}: must be an absolute path")
     return args
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_level)
     tags = [tag.strip() for tag in args.tags.split(",") if tag.strip()]
+    # Before anything connects: kill what a previous incarnation left, start the task guard.
+    groups = TaskGroups(args.work_dir, args.name, args.kill_grace_s)
+    try:
+        groups.start()
+    except WorkDirBusy as exc:
+        print(f"worker.py: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"worker.py: error: cannot set up {args.work_dir} or the task guard: {exc}",
+            file=sys.stderr,
+        )
+        return 2
+    policy = TaskPolicy(
+        args.work_dir, worker_name=args.name, allow_cwd=args.allow_cwd, allow_env=args.allow_env
+    )
     service = WorkerService(
-        slots=args.slots, work_dir=args.work_dir, kill_grace_s=args.kill_grace_s
+        slots=args.slots,
+        work_dir=args.work_dir,
+        kill_grace_s=args.kill_grace_s,
+        policy=policy,
+        groups=groups,
     )
     runtime = AgentRuntime(
         master=args.master,
@@ -82,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         # Signal handlers run in the hub, which must not block: stop in a greenlet.
         gevent.signal_handler(signum, gevent.spawn, stop)
     log.info("worker %s starting: master %s:%d, %d slot(s)", args.name, *args.master, args.slots)
-    runtime.run()
+    try:
+        runtime.run()
+    finally:
+        groups.close()
     return 0
 
 

@@ -30,6 +30,8 @@ WAIT_S = 0.5
 # URLs without a file descriptor (loop://) are polled this often.
 POLL_S = 0.01
 WRITE_TIMEOUT_S = 2.0
+# While a device cannot be opened, one WARNING line sums up the failed attempts this often.
+OPEN_FAILURE_SUMMARY_S = 60.0
 
 PortOpener = Callable[..., Any]
 
@@ -88,20 +90,18 @@ class SerialSource:
 
     def run(self) -> None:
         """Open, read, reopen, until stop()."""
-        failures = 0
+        failures = OpenFailures(self.url)
         while not self._stopping.is_set():
-            try:
-                # In a thread: opening socket:// connects with a blocking stdlib socket (up to
-                # 5 s), and a tty's open may stall on a sick USB adapter; the hub must not wait.
-                port = gevent.get_hub().threadpool.apply(self.opener, (self.url, self.baudrate))
-            except (OSError, ValueError, serial.SerialException) as exc:
-                # Log the first failure and then every tenth: a missing device retries forever.
-                if failures % 10 == 0:
-                    log.warning("device %s: cannot open: %s", self.url, _describe(exc))
-                failures += 1
+            # In a thread: opening socket:// connects with a blocking stdlib socket (up to
+            # 5 s), and a tty's open may stall on a sick USB adapter; the hub must not wait.
+            port, error = gevent.get_hub().threadpool.apply(
+                _open_quietly, (self.opener, self.url, self.baudrate)
+            )
+            if error is not None:
+                failures.failed(_describe(error), time.monotonic())
                 self._stopping.wait(self.backoff.next_delay())
                 continue
-            failures = 0
+            failures.opened(time.monotonic())
             reason = self._session(port)
             if self._stopping.is_set():
                 break
@@ -184,6 +184,62 @@ class SerialSource:
                         gevent.sleep(POLL_S)
             except (OSError, serial.SerialException, TypeError) as exc:
                 raise DeviceOffline(f"device {self.url}: write failed: {_describe(exc)}") from exc
+
+
+class OpenFailures:
+    """The failed opens of one device, logged without flooding: the first as a WARNING, each
+    repeat as one DEBUG line, a WARNING summary every `summary_s` while it lasts, and one INFO
+    line when the device opens again. Time is passed in."""
+
+    def __init__(self, url: str, summary_s: float = OPEN_FAILURE_SUMMARY_S) -> None:
+        self.url = url
+        self.summary_s = summary_s
+        self.count = 0
+        self._first_at = 0.0
+        self._summary_at = 0.0
+        self._since_summary = 0
+
+    def failed(self, error: str, now: float) -> None:
+        self.count += 1
+        self._since_summary += 1
+        if self.count == 1:
+            self._first_at = self._summary_at = now
+            self._since_summary = 0
+            log.warning("device %s: cannot open: %s (retrying)", self.url, error)
+        elif now - self._summary_at >= self.summary_s:
+            log.warning(
+                "device %s: still cannot open: %d failed attempt(s) in the last %.0fs, "
+                "%d since %.0fs ago; last error: %s",
+                self.url,
+                self._since_summary,
+                now - self._summary_at,
+                self.count,
+                now - self._first_at,
+                error,
+            )
+            self._summary_at = now
+            self._since_summary = 0
+        else:
+            log.debug("device %s: cannot open (attempt %d): %s", self.url, self.count, error)
+
+    def opened(self, now: float) -> None:
+        if self.count:
+            log.info(
+                "device %s: opened after %d failed attempt(s) over %.1fs",
+                self.url,
+                self.count,
+                now - self._first_at,
+            )
+        self.count = 0
+
+
+def _open_quietly(opener: PortOpener, url: str, baudrate: int) -> tuple[Any, BaseException | None]:
+    """The opener's port, or the error it raised as a value: an exception raised inside gevent's
+    thread pool is printed with its whole traceback, ~20 lines for each retry of a missing port."""
+    try:
+        return opener(url, baudrate), None
+    except (OSError, ValueError, serial.SerialException) as exc:
+        return None, exc
 
 
 def _describe(exc: BaseException) -> str:

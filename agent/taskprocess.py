@@ -3,7 +3,8 @@ progress into the report queue, enforce its timeout, stop it on cancel, and repo
 
 The child gets its own session, so its process group holds everything it spawns: timeouts and
 cancels signal the whole group (SIGTERM, then SIGKILL after the grace period), and anything
-left in the group when the main process exits is cleaned up the same way.
+left in the group when the main process exits is cleaned up the same way. The group is known
+to `TaskGroups` from its spawn until it is empty, so it never outlives the worker.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import gevent
 from gevent import subprocess
 from gevent.event import Event
 
 from agent.reports import ReportQueue
-from protocol.errors import invalid_params
+from agent.taskgroups import TaskGroups
+from agent.taskguard import live_members
+from agent.taskorder import TaskOrder
+from agent.taskpolicy import TaskPolicy, TaskRefused
 from protocol.progress import ProgressParser
 
 log = logging.getLogger(__name__)
@@ -35,61 +36,6 @@ READER_GRACE_S = 2.0
 PROGRESS_STEP = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class TaskOrder:
-    """The params of a `task.run` order, checked."""
-
-    attempt: str
-    task_id: int
-    job_id: int
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str | None = None
-    timeout_s: float | None = None
-    progress_regex: str | None = None
-    frame_start: int | None = None
-    frame_end: int | None = None
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> TaskOrder:
-        """Raises RpcError(-32602) naming the first bad param."""
-        attempt = params.get("attempt")
-        if not isinstance(attempt, str) or not attempt:
-            raise invalid_params("attempt must be a non-empty string")
-        argv = params.get("argv")
-        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-            raise invalid_params("argv must be a non-empty list of strings")
-        env = params.get("env") or {}
-        if not isinstance(env, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-        ):
-            raise invalid_params("env must be an object of strings")
-        timeout_s = params.get("timeout_s")
-        if timeout_s is not None and (
-            isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
-        ):
-            raise invalid_params("timeout_s must be a positive number or null")
-        return cls(
-            attempt=attempt,
-            task_id=_optional(params, "task_id", int) or 0,
-            job_id=_optional(params, "job_id", int) or 0,
-            argv=list(argv),
-            env=dict(env),
-            cwd=_optional(params, "cwd", str),
-            timeout_s=None if timeout_s is None else float(timeout_s),
-            progress_regex=_optional(params, "progress_regex", str),
-            frame_start=_optional(params, "frame_start", int),
-            frame_end=_optional(params, "frame_end", int),
-        )
-
-
-def _optional(params: dict[str, Any], name: str, kind: type) -> Any:
-    value = params.get(name)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
-        raise invalid_params(f"{name} must be {'an integer' if kind is int else 'a string'}")
-    return value
-
-
 class TaskProcess:
     """One attempt. `start()` then it runs by itself; `running` until its result is queued."""
 
@@ -98,14 +44,16 @@ class TaskProcess:
         order: TaskOrder,
         *,
         reports: ReportQueue,
-        work_dir: Path,
+        policy: TaskPolicy,
+        groups: TaskGroups | None = None,
         kill_grace_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.order = order
         self.attempt = order.attempt
         self.reports = reports
-        self.work_dir = work_dir
+        self.policy = policy
+        self.groups = groups
         self.kill_grace_s = kill_grace_s
         self.clock = clock
         self.pid: int | None = None
@@ -134,18 +82,20 @@ class TaskProcess:
             )
         self._started_at = self.clock()
         try:
-            cwd = self._resolve_cwd()
+            cwd = self.policy.cwd_for(order.cwd)
             self._proc = subprocess.Popen(
                 order.argv,
                 cwd=cwd,
-                env={**os.environ, **order.env},
+                env=self.policy.env_for(order),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so kills reach its children
             )
             self.pid = self._proc.pid
-        except (OSError, ValueError) as exc:
+            if self.groups is not None:
+                self.groups.add(self.pid, self.attempt)
+        except (OSError, ValueError, TaskRefused) as exc:
             self._finish(None, f"cannot start: {_describe(exc, order.argv[0])}")
             return False
         finally:
@@ -169,16 +119,6 @@ class TaskProcess:
         log.info("attempt %s: cancel requested", self.attempt)
         self._terminate("canceled")
 
-    def _resolve_cwd(self) -> str:
-        if self.order.cwd is None:
-            self.work_dir.mkdir(parents=True, exist_ok=True)
-            return str(self.work_dir)
-        # A relative cwd means a folder inside the work dir, not inside wherever we started.
-        cwd = self.work_dir / self.order.cwd
-        if not cwd.is_dir():
-            raise NotADirectoryError(f"no such directory: {cwd}")
-        return str(cwd)
-
     def _run(self) -> None:
         assert self._proc is not None
         reader = gevent.spawn(self._read_output)
@@ -201,6 +141,8 @@ class TaskProcess:
             self._killer = gevent.spawn(self._kill_group)
         if self._killer is not None:
             self._killer.join()
+        if self.groups is not None:
+            self.groups.remove(self.pid)
         reader.join(timeout=READER_GRACE_S)
         if not reader.dead:
             log.warning(
@@ -251,7 +193,7 @@ class TaskProcess:
         if not self._signal_group(0):
             return False
         assert self.pid is not None
-        return _live_members(self.pid)
+        return live_members(self.pid)
 
     def _read_output(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
@@ -292,24 +234,3 @@ def _describe(exc: BaseException, program: str) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename or program}"
     return str(exc) or type(exc).__name__
-
-
-def _live_members(pgid: int) -> bool:
-    """Whether /proc shows a non-zombie process in group `pgid` (True where /proc is absent)."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
-            return True
-    return False

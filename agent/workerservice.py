@@ -15,7 +15,10 @@ import gevent
 
 from agent.link import MasterLink, OrderHandler
 from agent.reports import ReportQueue
-from agent.taskprocess import TaskOrder, TaskProcess
+from agent.taskgroups import TaskGroups
+from agent.taskorder import TaskOrder
+from agent.taskpolicy import TaskPolicy
+from agent.taskprocess import TaskProcess
 from protocol.errors import conflict, invalid_params
 
 log = logging.getLogger(__name__)
@@ -33,9 +36,14 @@ class WorkerService:
         work_dir: Path,
         kill_grace_s: float = 5.0,
         reports: ReportQueue | None = None,
+        policy: TaskPolicy | None = None,
+        groups: TaskGroups | None = None,
     ) -> None:
         self.slots = slots
         self.work_dir = work_dir
+        self.policy = policy or TaskPolicy(work_dir)
+        # Without it (in tests of the service alone) a task can outlive a killed worker.
+        self.groups = groups
         self.kill_grace_s = kill_grace_s
         self.reports = reports or ReportQueue()
         self._tasks: dict[str, TaskProcess] = {}
@@ -81,7 +89,11 @@ class WorkerService:
             log.info("attempt %s: refused, all %d slot(s) busy", attempt, self.slots)
             raise conflict(f"all {self.slots} slot(s) are busy", "no_free_slot")
         task = TaskProcess(
-            order, reports=self.reports, work_dir=self.work_dir, kill_grace_s=self.kill_grace_s
+            order,
+            reports=self.reports,
+            policy=self.policy,
+            groups=self.groups,
+            kill_grace_s=self.kill_grace_s,
         )
         self._tasks[attempt] = task
         log.info(

@@ -53,7 +53,9 @@ class Master:
         devices = DeviceHub(DeviceStore(store), registry, events, wall=clock.wall, mono=clock.mono)
         registry.watchers.extend([farm, devices])
         # Node reports live in memory only; nodes resend them on every (re)connect.
-        procs = ProcBoard(events, wall=clock.wall, mono=clock.mono)
+        procs = ProcBoard(
+            events, wall=clock.wall, mono=clock.mono, offline_ttl_s=config.procs_offline_ttl_s
+        )
         registry.watchers.append(procs)
         self.services = Services(
             config=config,

@@ -31,6 +31,8 @@ class MasterConfig:
     max_tasks_per_job: int = 100_000
     # Task logs of jobs finished longer ago than this are deleted (0 keeps them forever).
     log_retention_days: float = 30.0
+    # The stale process report of a node offline this long is dropped (0 keeps it forever).
+    procs_offline_ttl_s: float = 3600.0
     shutdown_timeout_s: float = 5.0
 
     @property

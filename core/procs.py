@@ -1,6 +1,8 @@
 """The farm's supervised processes as the master knows them: the latest `procs.update` of each
 node, kept in memory (nodes resend everything on reconnect, so nothing is stored). A registry
-watcher marks a node's report stale when the node goes offline; changes go out on topic `procs`.
+watcher marks a node's report stale when the node goes offline, and a report stale for longer
+than `offline_ttl_s` is dropped (a node that is gone for good leaves no rows behind); changes go
+out on topic `procs`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 
 NODE_ROLE = "node"
 MAX_PROCS_PER_NODE = 1000
+# How long the stale report of an offline node is kept (0 keeps it until the node is forgotten).
+PROCS_OFFLINE_TTL_S = 3600.0
 # The fields a node reports per process, with the types the master accepts.
 PROC_FIELDS: dict[str, tuple[type, ...]] = {
     "agent": (str,),
@@ -43,15 +47,21 @@ class NodeReport:
     received_wall: float
     online: bool = True
     agents: set[str] = field(default_factory=set)
+    offline_since_mono: float | None = None
 
 
 class ProcBoard:
     def __init__(
-        self, events: EventBus, wall: Callable[[], float], mono: Callable[[], float]
+        self,
+        events: EventBus,
+        wall: Callable[[], float],
+        mono: Callable[[], float],
+        offline_ttl_s: float = PROCS_OFFLINE_TTL_S,
     ) -> None:
         self._events = events
         self._wall = wall
         self._mono = mono
+        self.offline_ttl_s = offline_ttl_s
         self.reports: dict[str, NodeReport] = {}
 
     # -- reports from nodes -------------------------------------------------------------------
@@ -84,6 +94,7 @@ class ProcBoard:
             return
         if change == "offline" and report.online:
             report.online = False
+            report.offline_since_mono = self._mono()
             log.info(
                 "node %s offline: its %d process(es) are now stale", client.name, len(report.procs)
             )
@@ -92,8 +103,33 @@ class ProcBoard:
             del self.reports[client.name]
             log.info("node %s forgotten with its process report", client.name)
 
-    # -- queries ------------------------------------------------------------------------------
+    def expire(self, now_mono: float) -> list[str]:
+        """Drop the reports of nodes offline for longer than `offline_ttl_s`; their names."""
+        if self.offline_ttl_s <= 0:
+            return []
+        expired = [
+            report.node
+            for report in self.reports.values()
+            if report.offline_since_mono is not None
+            and now_mono - report.offline_since_mono >= self.offline_ttl_s
+        ]
+        for name in expired:
+            report = self.reports.pop(name)
+            log.info(
+                "node %s offline for %.0fs: dropped its %d stale process(es)",
+                name,
+                now_mono - (report.offline_since_mono or now_mono),
+                len(report.procs),
+            )
+            if self._events.has_subscribers("procs"):
+                self._events.publish(
+                    "procs", {"node": name, "online": False, "procs": [], "expired": True}
+                )
+        return expired
+
+    # -- queries (each first drops what has expired, so no timer is needed) ------------------
     def rows(self, node: str | None = None) -> list[dict[str, Any]]:
+        self.expire(self._mono())
         if node is not None and node not in self.reports:
             raise not_found(f"no node named {node!r} has reported processes", "no_such_node")
         now = self._mono()
@@ -104,6 +140,7 @@ class ProcBoard:
         return rows
 
     def nodes(self) -> list[dict[str, Any]]:
+        self.expire(self._mono())
         return [
             {
                 "node": report.node,
@@ -116,6 +153,7 @@ class ProcBoard:
 
     def owner(self, agent: str, node: str | None) -> str:
         """The node that supervises `agent`: the one given, or the only one reporting it."""
+        self.expire(self._mono())
         if node is not None:
             return node
         owners = sorted(r.node for r in self.reports.values() if agent in r.agents)

@@ -1,5 +1,6 @@
 """Frame specs and argv placeholders: "1-10,20,30-40" → frame runs → tasks of `chunk` frames,
-and `{frame}`-style placeholders expanded per task. Pure functions; errors are RpcErrors.
+and `{frame}`-style placeholders expanded per task (or at their longest, for size checks).
+Pure functions; errors are RpcErrors.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from .errors import invalid_params
 PLACEHOLDERS = ("frame", "start", "end", "frames", "task", "job")
 FRAME_PLACEHOLDERS = ("frame", "start", "end", "frames")
 MAX_FRAME = 10**9
+# Job and task ids are 64-bit: no id is longer than this.
+MAX_ID = 2**63 - 1
 
 Chunk = tuple[int, int]
 
@@ -72,7 +75,12 @@ def check_argv(argv: object, has_frames: bool) -> list[str]:
         raise invalid_params("argv must be a non-empty list of strings", "bad_argv")
     if not argv[0]:
         raise invalid_params("argv[0] (the program) is empty", "bad_argv")
-    for arg in argv:
+    for index, arg in enumerate(argv):
+        if "\0" in arg:
+            # exec takes C strings: a NUL would cut the argument short (Python refuses it).
+            raise invalid_params(
+                f"argv[{index}] contains a NUL byte, which no program can be given", "bad_argv"
+            )
         for name in _placeholders(arg):
             if name not in PLACEHOLDERS:
                 raise invalid_params(
@@ -95,6 +103,18 @@ def expand_argv(
     values: dict[str, object] = {"job": job, "task": task}
     if start is not None and end is not None:
         values.update(frame=start, start=start, end=end, frames=f"{start}-{end}")
+    return [arg.format_map(values) if "{" in arg or "}" in arg else arg for arg in argv]
+
+
+def expand_argv_longest(argv: Sequence[str], runs: Sequence[Chunk], tasks: int) -> list[str]:
+    """argv with every placeholder at the longest value any task of the job can give it: an
+    upper bound of each task's expanded argv, for size checks. argv must have passed check_argv.
+    """
+    values: dict[str, object] = {"job": MAX_ID, "task": max(tasks - 1, 0)}
+    if runs:
+        # The largest frame has the most digits; "start-end" is longest when both are it.
+        last = max(end for _, end in runs)
+        values.update(frame=last, start=last, end=last, frames=f"{last}-{last}")
     return [arg.format_map(values) if "{" in arg or "}" in arg else arg for arg in argv]
 
 

@@ -89,7 +89,7 @@ class SupervisedProcess:
                 start_new_session=True,
             )
         except (OSError, ValueError) as exc:
-            error = f"cannot start {spec.argv[0]}: {exc.strerror or exc}"
+            error = f"cannot start {spec.argv[0]}: {_describe_error(exc)}"
             log.warning("agent %s: %s", spec.name, error)
             self._mark(f"{error}\n")
             # A failed spawn is a failed start: it never returns SPAWN, so no recursion.
@@ -167,6 +167,13 @@ def _signal_group(pgid: int, signum: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def _describe_error(exc: OSError | ValueError) -> str:
+    # A ValueError (an embedded NUL in argv or env) has no strerror.
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def _describe_exit(code: int) -> str:

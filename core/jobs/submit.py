@@ -1,23 +1,47 @@
 """jobs.submit: check every parameter, split the frames into tasks, build the records.
 
-Nothing here touches the database or the board; the caller stores the records durably first,
-then adds them to the board (an acknowledged submission is never lost).
+What can never run is refused here (docs/security.md, "Job policy"): a relative cwd that leaves
+the work dir, NULs, bad env names, an argument or environment Linux's exec would refuse, and a
+job whose `task.run` order could not reach a worker. Nothing here touches the database or the
+board; the caller stores the records durably first, then adds them to the board.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from models.jobstore import JobRecord, TaskRecord
-from protocol.errors import invalid_params, not_found
-from protocol.frames import check_argv, count_chunks, parse_frames, split_chunks
+from protocol.errors import ErrorCode, RpcError, invalid_params, not_found
+from protocol.frames import (
+    MAX_ID,
+    check_argv,
+    count_chunks,
+    expand_argv_longest,
+    parse_frames,
+    split_chunks,
+)
+from protocol.framing import DEFAULT_MAX_LINE_BYTES
+from protocol.jsonrpc import encode_request
 
 from ..params import Params
 from .states import JobStatus, TaskStatus
 
 FAIL_POLICIES = ("fail_fast", "finish")
 MAX_ATTEMPTS_LIMIT = 100
+# Linux's exec refuses one argument or environment string this long or longer, counting its
+# terminating NUL (MAX_ARG_STRLEN: 32 pages of 4 KiB).
+MAX_ARG_STRLEN = 128 * 1024
+# What a job's argv and env may take at exec, counted as the kernel counts against ARG_MAX
+# (each string, its NUL, and a pointer): a quarter of the usual 2 MiB, which leaves the rest
+# for the worker's own environment, which the master does not know.
+MAX_EXEC_BYTES = 512 * 1024
+POINTER_BYTES = 8
+# An order must stay this far under the agents' line limit (DEFAULT_MAX_LINE_BYTES), so that a
+# field the dispatcher adds later cannot push a job that passed this check over it.
+ORDER_HEADROOM_BYTES = 1024
 
 
 def read_submission(p: Params, known_jobs: set[int] | Any, max_tasks: int) -> dict[str, Any]:
@@ -45,6 +69,8 @@ def read_submission(p: Params, known_jobs: set[int] | Any, max_tasks: int) -> di
     spec["argv"] = check_argv(spec["argv"], has_frames=bool(spec["frames"]))
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in spec["env"].items()):
         raise invalid_params("jobs.submit: env must map names to strings", "bad_env")
+    check_env(spec["env"])
+    check_cwd(spec["cwd"])
     if spec["fail_policy"] not in FAIL_POLICIES:
         raise invalid_params(
             f"jobs.submit: fail_policy must be one of {', '.join(FAIL_POLICIES)}", "bad_policy"
@@ -66,7 +92,130 @@ def read_submission(p: Params, known_jobs: set[int] | Any, max_tasks: int) -> di
             "too_many_tasks",
         )
     spec["chunks"] = split_chunks(runs, spec["chunk"]) if runs else [(None, None)]
+    spec["longest_argv"] = expand_argv_longest(spec["argv"], runs, count)
+    spec["last_frame"] = max((end for _, end in runs), default=None)
+    check_exec_size(spec["argv"], spec["longest_argv"], spec["env"])
+    check_order_size(spec)
     return spec
+
+
+def check_env(env: dict[str, str]) -> None:
+    """Names exec can pass on: not empty, no `=`, no NUL; values without NUL."""
+    for name, value in env.items():
+        if not name or "=" in name or "\0" in name:
+            raise invalid_params(
+                f"jobs.submit: env name {name!r} is not a valid name "
+                "(it must not be empty, and may hold neither '=' nor a NUL)",
+                "bad_env",
+            )
+        if "\0" in value:
+            raise invalid_params(
+                f"jobs.submit: env {name} contains a NUL byte, which no program can be given",
+                "bad_env",
+            )
+
+
+def check_cwd(cwd: str | None) -> None:
+    """A relative cwd names a folder inside the worker's work dir: `..` may not climb out of it.
+
+    The worker checks again once symlinks are resolved; an absolute cwd is the worker's to
+    allow (its --allow-cwd roots), so it passes here.
+    """
+    if cwd is None:
+        return
+    if "\0" in cwd:
+        raise invalid_params("jobs.submit: cwd contains a NUL byte", "bad_cwd")
+    if not cwd.startswith("/"):
+        normal = posixpath.normpath(cwd)
+        if normal == ".." or normal.startswith("../"):
+            raise invalid_params(
+                f"jobs.submit: cwd {cwd!r} leaves the worker's work dir: a relative cwd names "
+                "a folder inside it (an absolute cwd must lie under a root the worker allows "
+                "with --allow-cwd)",
+                "cwd_escapes",
+            )
+
+
+def check_exec_size(argv: Sequence[str], longest: Sequence[str], env: dict[str, str]) -> None:
+    """-32013 for what Linux's exec would refuse with E2BIG, whatever the worker."""
+    for index, (arg, expanded) in enumerate(zip(argv, longest, strict=True)):
+        size = len(expanded.encode()) + 1
+        if size > MAX_ARG_STRLEN:
+            filled = " once placeholders are filled in" if expanded != arg else ""
+            raise _too_large(
+                f"jobs.submit: argv[{index}] is {size - 1} bytes{filled}; Linux refuses an "
+                f"argument of {MAX_ARG_STRLEN} bytes or more with its NUL (MAX_ARG_STRLEN): "
+                "pass long data in a file",
+                "arg_too_long",
+                size,
+                MAX_ARG_STRLEN,
+            )
+    for name, value in env.items():
+        size = len(name.encode()) + len(value.encode()) + 2
+        if size > MAX_ARG_STRLEN:
+            raise _too_large(
+                f"jobs.submit: env {name} is {size - 1} bytes as NAME=VALUE; Linux refuses an "
+                f"environment string of {MAX_ARG_STRLEN} bytes or more with its NUL "
+                "(MAX_ARG_STRLEN): pass long data in a file",
+                "arg_too_long",
+                size,
+                MAX_ARG_STRLEN,
+            )
+    total = sum(len(arg.encode()) + 1 + POINTER_BYTES for arg in longest) + sum(
+        len(name.encode()) + len(value.encode()) + 2 + POINTER_BYTES for name, value in env.items()
+    )
+    if total > MAX_EXEC_BYTES:
+        raise _too_large(
+            f"jobs.submit: argv and env take {total} bytes at exec (strings, NULs and pointers); "
+            f"a job may use {MAX_EXEC_BYTES}, a quarter of Linux's usual 2 MiB ARG_MAX, so the "
+            "worker's own environment fits beside them: pass long data in a file",
+            "exec_too_large",
+            total,
+            MAX_EXEC_BYTES,
+        )
+
+
+def largest_order_bytes(spec: dict[str, Any]) -> int:
+    """The length of the longest `task.run` line any task of this job can produce.
+
+    The order has the fields the dispatcher sends, with every value at its longest: placeholders
+    filled in with the job's largest frame and task index, ids and the request id at 64 bits.
+    """
+    last_frame = spec["last_frame"]
+    order = {
+        "attempt": f"{MAX_ID}.{MAX_ID}.ffffff",
+        "task_id": MAX_ID,
+        "job_id": MAX_ID,
+        "argv": spec["longest_argv"],
+        "env": spec["env"],
+        "cwd": spec["cwd"],
+        "timeout_s": spec["timeout_s"],
+        "progress_regex": spec["progress_regex"],
+        "frame_start": last_frame,
+        "frame_end": last_frame,
+    }
+    return len(encode_request(MAX_ID, "task.run", order)) - 1  # the limit counts no newline
+
+
+def check_order_size(spec: dict[str, Any]) -> None:
+    """-32013 for a job whose orders could not be sent: an agent drops a connection whose line
+    is over its limit, and the same order would come back after every reconnect."""
+    size = largest_order_bytes(spec)
+    limit = DEFAULT_MAX_LINE_BYTES - ORDER_HEADROOM_BYTES
+    if size > limit:
+        raise _too_large(
+            f"jobs.submit: a task of this job needs a task.run order of {size} bytes, and "
+            f"agents read lines of at most {DEFAULT_MAX_LINE_BYTES} bytes "
+            f"({ORDER_HEADROOM_BYTES} kept spare): make argv or env smaller "
+            "(JSON writes each control character as 6 bytes)",
+            "order_too_large",
+            size,
+            limit,
+        )
+
+
+def _too_large(message: str, reason: str, size: int, limit: int) -> RpcError:
+    return RpcError(ErrorCode.TOO_LARGE, message, reason, {"size": size, "limit": limit})
 
 
 def build_records(

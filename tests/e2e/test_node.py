@@ -433,3 +433,57 @@ def test_systemd_units_verify(tmp_path: Path, unit: str) -> None:
         if unit in line  # other units on this machine may have their own complaints
     ]
     assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("unit", ["farmhand-master.service", "farmhand-node.service"])
+def test_systemd_units_start_when_an_optional_path_is_missing(unit: str) -> None:
+    """Issue 10 finding 8: `ReadWritePaths=/srv/farmhand` fails the whole unit (status
+    226/NAMESPACE) when that directory does not exist. `systemd-analyze verify` does not check
+    paths, and this machine has no running systemd to start a unit in, so the test reads the
+    unit: every path a sandboxing directive names must either be one the unit makes itself
+    (StateDirectory=, under /var/lib) or carry systemd's `-` prefix, "ignore when missing"."""
+    settings: dict[str, list[str]] = {}
+    for line in (ROOT / "contrib" / "systemd" / unit).read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            settings.setdefault(key.strip(), []).extend(value.split())
+    made = {f"/var/lib/{name}" for name in settings.get("StateDirectory", [])}
+    for directive in ("ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths"):
+        for path in settings.get(directive, []):
+            assert path.startswith("-") or path in made, (
+                f"{unit}: {directive}={path} fails the unit when {path} is missing: write -{path}"
+            )
+
+
+def test_a_node_and_a_worker_with_default_names_on_one_machine_do_not_collide(
+    tmp_path: Path, master: MasterProcess
+) -> None:
+    # Issue 10 finding 3: both defaulted to the host name and replaced each other ~3 times a
+    # second. The node's default is now HOST-node; the worker keeps HOST.
+    host = socket.gethostname()
+    (tmp_path / "agents.toml").write_text("")
+    worker = Program(
+        "worker.py",
+        *f"--master {master.address} --work-dir {tmp_path / 'work'}".split(),
+        log_path=tmp_path / "worker.log",
+    )
+    node = Program(
+        "node.py",
+        *f"--master {master.address} --config {tmp_path / 'agents.toml'}".split(),
+        "--log-dir",
+        str(tmp_path / "logs"),
+        log_path=tmp_path / "node.out",
+    )
+    try:
+        wait_for(lambda: {host, f"{host}-node"} <= online(master.port), 20, what="both online")
+        with RpcClient(master.port) as client:
+            roles = {row["name"]: row["role"] for row in client.call("clients.list")["clients"]}
+            assert roles[host] == "worker" and roles[f"{host}-node"] == "node"
+            # Both stay connected: neither hello replaces the other.
+            for _ in range(10):
+                rows = client.call("clients.list")["clients"]
+                assert {r["name"] for r in rows if r["online"]} >= {host, f"{host}-node"}
+        assert "replacing its old connection" not in master.log()
+    finally:
+        node.stop()
+        worker.stop()

@@ -88,6 +88,7 @@ def test_help_exits_0(script: str) -> None:
         ("worker.py", ["--bogus"]),
         ("worker.py", ["--master", "localhost:notaport"]),
         ("worker.py", ["--slots", "0"]),
+        ("worker.py", ["--allow-cwd", "renders"]),
     ],
 )
 def test_a_bad_flag_exits_2_with_one_line_on_stderr(script: str, args: list[str]) -> None:

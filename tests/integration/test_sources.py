@@ -9,6 +9,7 @@ sleeps through gevent so the source gets to run. The pty's far end is tests.kegs
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -176,6 +177,27 @@ def test_a_device_missing_at_start_is_opened_when_it_appears(
     finally:
         stop_source(source, greenlet)
         device.close_pty()
+
+
+def test_a_missing_device_logs_one_line_per_failed_open_and_no_traceback(
+    tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture, capfd: Any
+) -> None:
+    # Issue 10 finding 8: gevent's thread pool printed a 20-line traceback for every failed open.
+    caplog.set_level(logging.DEBUG, logger="agent.serialsource")
+    source, greenlet = start_source(str(tmp_path / "ttyGONE"), recorder)
+
+    def failed_opens() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "cannot open" in r.getMessage()]
+
+    try:
+        gwait_for(lambda: len(failed_opens()) >= 4, what="four failed opens")
+    finally:
+        stop_source(source, greenlet)
+    assert "Traceback" not in capfd.readouterr().err
+    records = failed_opens()
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in records)
+    # The first failure is a warning; the repeats are one debug line each until the summary.
+    assert [r.levelno for r in records[:4]] == [logging.WARNING] + [logging.DEBUG] * 3
 
 
 def test_socket_url_reconnects_after_the_peer_closes(recorder: Recorder) -> None:

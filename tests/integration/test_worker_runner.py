@@ -163,7 +163,7 @@ def test_no_shell_is_involved(master: FakeMaster, start_worker) -> None:
 
 
 def test_env_and_cwd_are_applied(master: FakeMaster, start_worker, tmp_path: Path) -> None:
-    start_worker()
+    start_worker("--allow-cwd", str(tmp_path))  # an absolute cwd must be under an allowed root
     there = tmp_path / "there"
     there.mkdir()
     code = "import os; print(os.environ['FARMHAND_TEST'], os.getcwd(), 'PATH' in os.environ)"
@@ -181,7 +181,8 @@ def test_env_and_cwd_are_applied(master: FakeMaster, start_worker, tmp_path: Pat
     [
         (["/no/such/program"], None, "No such file or directory"),
         (["/etc/passwd"], None, "Permission denied"),
-        (["true"], "/no/such/dir", "no such directory"),
+        (["true"], "no/such/dir", "no such directory"),
+        (["true"], "/no/such/dir", "outside the folders this worker allows"),
     ],
 )
 def test_cannot_start(

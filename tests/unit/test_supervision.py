@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.supervisor.config import ConfigError, Inheritance, parse_config
+from agent.supervisor.config import AgentSpec, ConfigError, Inheritance, parse_config
+from agent.supervisor.process import SupervisedProcess
 from agent.supervisor.rotating import RotatingWriter
 from agent.supervisor.states import (
     TRANSITIONS,
@@ -346,3 +347,25 @@ def test_the_example_configuration_is_valid(tmp_path: Path) -> None:
     config = parse_config(text, "agents.example.toml", inherit)
     assert config.names() == ["render-01", "keg1", "temp-logger"]
     assert config.agents[2].policy.restart == "on-failure"
+
+
+# -- spawning ---------------------------------------------------------------------------------
+def test_a_spawn_that_raises_value_error_is_a_failed_start(tmp_path: Path) -> None:
+    # Issue 10 finding 8: Popen raises ValueError (an embedded NUL) and the error path read
+    # exc.strerror, which a ValueError does not have: AttributeError instead of a failed start.
+    spec = AgentSpec(
+        name="nul",
+        program="argv",
+        argv=("sle\0ep", "60"),
+        env=(),
+        cwd=None,
+        policy=Policy(),
+    )
+    process = SupervisedProcess(spec, tmp_path)
+    try:
+        process.start(T0)
+        assert process.lifecycle.state is State.BACKOFF
+        text = (tmp_path / "nul.log").read_text()
+        assert "cannot start sle" in text and "null character" in text
+    finally:
+        process.close()
