@@ -19,12 +19,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gevent
 import psycopg2
 import pytest
 
 from dashboard.app import create_app
 from dashboard.runtime import Dashboard, Settings
 from dashboard.testclient import WsgiClient
+from models.health import DatabaseUnavailable
+from models.store import Store
 from tests.pgserver import PostgresServer
 from tests.support import ConsoleClient, MasterProcess, RpcClient, agent, wait_for
 
@@ -78,6 +81,21 @@ def new_log_lines(master: MasterProcess, since: int) -> list[str]:
     return master.log().splitlines()[since:]
 
 
+def wait_in_hub(condition: Any, timeout: float = 15.0, what: str = "condition") -> None:
+    """wait_for for in-process tests: gevent.sleep lets the Store's recovery greenlet run."""
+    with gevent.Timeout(timeout, AssertionError(f"timed out waiting for {what}")):
+        while not condition():
+            gevent.sleep(0.02)
+
+
+def count_runs(runs: list[int]) -> Any:
+    def statement() -> int:
+        runs.append(1)
+        return len(runs)
+
+    return statement
+
+
 # -- PostgreSQL --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PostgresServer]:
@@ -106,6 +124,31 @@ def pg_rows(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 def pg_client_enabled(url: str, name: str) -> bool | None:
     rows = pg_rows(url, 'SELECT enabled FROM "client" WHERE name = %s', name)
     return bool(rows[0][0]) if rows else None
+
+
+@pytest.mark.postgres
+def test_store_reconnects_after_a_postgresql_restart(
+    pg: PostgresServer, pg_url: str, tmp_path: Path
+) -> None:
+    store = Store(pg_url, tmp_path)
+    store.open()
+    try:
+        assert store.load_clients() == []
+        pg.restart()
+        with pytest.raises(DatabaseUnavailable) as caught:
+            store.load_clients()
+        assert caught.value.attempted and caught.value.problem.reason == "connection lost"
+        assert store.outage.is_set() and not store.health.healthy
+        runs: list[int] = []
+        with pytest.raises(DatabaseUnavailable) as caught:
+            store.call(count_runs(runs))  # refused at once: the backoff has not passed
+        assert not caught.value.attempted and runs == []
+        wait_in_hub(lambda: store.health.healthy, what="the recovery probe to reconnect")
+        assert store.load_clients() == [] and not store.outage.is_set()
+        view = store.health_view()
+        assert view["reconnects"] == 1 and view["backend"] == "postgresql"
+    finally:
+        store.close()
 
 
 @pytest.mark.postgres
@@ -296,6 +339,38 @@ def check_sqlite_outage(
     names = sorted(r[0] for r in sqlite_rows(db_path, "SELECT name FROM job"))
     assert names == ["before", "fits-now"]
     assert sqlite_rows(db_path, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_store_refuses_writes_at_the_sqlite_page_limit_and_recovers(tmp_path: Path) -> None:
+    db_path = tmp_path / "farmhand.db"
+    store = Store(f"sqlite:///{db_path}?max_page_count=200", tmp_path)
+    store.open()
+    filler = sqlite3.connect(db_path, timeout=10)
+    try:
+        filler.execute("CREATE TABLE filler (b BLOB)")
+        filler.execute("INSERT INTO filler VALUES (zeroblob(?))", (300 * 4096,))
+        filler.commit()
+        grow = "INSERT INTO api_key VALUES (?, 'api', 'k', ?, 0, 0)"
+        with pytest.raises(DatabaseUnavailable) as caught:
+            store.call(store.db.execute_sql, grow, ("k0", "x" * 20_000))
+        assert caught.value.problem.reason == "disk full" and caught.value.attempted
+        runs: list[int] = []
+        with pytest.raises(DatabaseUnavailable):
+            store.call(count_runs(runs))  # refused without touching the database
+        assert runs == []
+        assert store.read(count_runs(runs)) == 1  # reads go on
+        count = "SELECT COUNT(*) FROM filler"
+        assert store.read(lambda: store.db.execute_sql(count).fetchone()[0]) == 1
+        assert not store.health.healthy  # a read is no proof of recovery
+        filler.execute("DROP TABLE filler")
+        filler.commit()
+        wait_in_hub(lambda: store.health.healthy, what="the probe to see free pages")
+        store.call(store.db.execute_sql, grow, ("k1", "x" * 20_000))
+        assert [k.key_id for k in store.load_keys()] == ["k1"]
+        assert store.health_view()["reconnects"] == 0  # SQLite kept its connection
+    finally:
+        filler.close()
+        store.close()
 
 
 def test_sqlite_at_its_page_limit(tmp_path: Path) -> None:
