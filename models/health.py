@@ -70,6 +70,20 @@ def _first_line(exc: BaseException) -> str:
 def classify(exc: BaseException, backend: str) -> StorageProblem | None:
     """The storage problem behind `exc`, or None when the statement itself failed (a bug, an
     integrity error): those are the caller's to report, not the database's health."""
+    # The problem may hide behind a later error: SQLite rolls a transaction back by itself on
+    # SQLITE_FULL, so peewee's own ROLLBACK then fails with "no transaction is active".
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        problem = _classify_one(seen, backend)
+        if problem is not None:
+            return problem
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _classify_one(exc: BaseException, backend: str) -> StorageProblem | None:
     # peewee re-raises driver errors as its own types and keeps the original in `orig`.
     orig: Any = getattr(exc, "orig", None) or exc
     name = type(exc).__name__

@@ -29,7 +29,6 @@ from typing import Any, TypeVar, cast
 import gevent
 import orjson
 import peewee
-from gevent.event import Event
 from gevent.threadpool import ThreadPool
 
 from models.db import database_from_url, database_proxy, redact_url
@@ -110,8 +109,6 @@ class Store:
         self._wall = wall
         self._mono = mono
         self.health = DatabaseHealth(wall(), mono())
-        # Set (in the hub) while the database is known to be down: waiters give up at once.
-        self.outage = Event()
         self._recovery: gevent.Greenlet | None = None
 
     @property
@@ -190,10 +187,7 @@ class Store:
         if threading.get_ident() == self._thread_id:
             return fn(*args)  # already in the DB thread (a nested call): waiting would deadlock
         ok, value = pool.spawn(self._guarded, fn, args, read).get()
-        if self.health.healthy:
-            if self.outage.is_set():
-                self.outage.clear()
-        else:
+        if not self.health.healthy:
             self._recover_in_background()
         if not ok:
             raise value
@@ -219,7 +213,7 @@ class Store:
             return False, self._failure(exc, attempted=True)
         outage_s = health.succeeded(self._mono(), self._wall(), read)
         if outage_s is not None:
-            logger.warning(
+            logger.info(
                 "database %s is back after %.1f s (%d failed attempts, %d reconnects so far)",
                 self.description,
                 outage_s,
@@ -247,7 +241,7 @@ class Store:
         self._drop_connection()
         self._db.connect()
         self.health.reconnected()
-        logger.info("database %s: reconnected", self.description)
+        logger.debug("database %s: reconnected", self.description)
 
     def _drop_connection(self) -> None:
         try:
@@ -268,7 +262,6 @@ class Store:
                 cursor.execute(sql)
 
     def _recover_in_background(self) -> None:
-        self.outage.set()
         if self._recovery is None or self._recovery.dead:
             self._recovery = gevent.spawn(self._recover)
 

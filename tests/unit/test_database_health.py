@@ -151,3 +151,20 @@ def test_postgresql_connection_errors_are_storage_problems() -> None:
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_unrelated_exceptions_are_not_storage_problems(backend: str) -> None:
     assert classify(KeyError("x"), backend) is None
+
+
+def test_a_storage_problem_behind_a_later_error_is_found() -> None:
+    full = sqlite_error(
+        "PRAGMA max_page_count = 2",
+        "CREATE TABLE t (b BLOB)",
+        "INSERT INTO t VALUES (zeroblob(100000))",
+    )
+    try:
+        try:
+            raise full
+        except sqlite3.Error:
+            raise peewee.OperationalError("cannot rollback - no transaction is active") from None
+    except peewee.OperationalError as masked:
+        masked.__context__ = full  # as when peewee's ROLLBACK fails after SQLite rolled back
+        problem = classify(masked, "sqlite")
+    assert problem is not None and problem.reason == "disk full"
