@@ -15,6 +15,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,20 @@ import gevent
 import psycopg2
 import pytest
 
+from core.devices.readings import ReadingSink
+from core.durability import Durability
+from core.events import EventBus
+from core.jobs.journal import Journal
+from core.registry import ClientRegistry
+from core.saver import ClientSaver
 from dashboard.app import create_app
 from dashboard.runtime import Dashboard, Settings
 from dashboard.testclient import WsgiClient
+from models.devicestore import DeviceStore
 from models.health import DatabaseUnavailable
-from models.store import Store
+from models.jobstore import JobStore
+from models.store import ClientRecord, Store
+from protocol.errors import RpcError
 from tests.pgserver import PostgresServer
 from tests.support import ConsoleClient, MasterProcess, RpcClient, agent, wait_for
 
@@ -138,13 +148,13 @@ def test_store_reconnects_after_a_postgresql_restart(
         with pytest.raises(DatabaseUnavailable) as caught:
             store.load_clients()
         assert caught.value.attempted and caught.value.problem.reason == "connection lost"
-        assert store.outage.is_set() and not store.health.healthy
+        assert not store.health.healthy
         runs: list[int] = []
         with pytest.raises(DatabaseUnavailable) as caught:
             store.call(count_runs(runs))  # refused at once: the backoff has not passed
         assert not caught.value.attempted and runs == []
         wait_in_hub(lambda: store.health.healthy, what="the recovery probe to reconnect")
-        assert store.load_clients() == [] and not store.outage.is_set()
+        assert store.load_clients() == []
         view = store.health_view()
         assert view["reconnects"] == 1 and view["backend"] == "postgresql"
     finally:
@@ -369,6 +379,55 @@ def test_store_refuses_writes_at_the_sqlite_page_limit_and_recovers(tmp_path: Pa
         assert [k.key_id for k in store.load_keys()] == ["k1"]
         assert store.health_view()["reconnects"] == 0  # SQLite kept its connection
     finally:
+        filler.close()
+        store.close()
+
+
+def test_a_write_whose_commit_fails_says_it_is_kept_in_memory(tmp_path: Path) -> None:
+    """The barrier's other half: the database fails after the gate let a write through."""
+    db_path = tmp_path / "farmhand.db"
+    store = Store(f"sqlite:///{db_path}?max_page_count=200", tmp_path)
+    store.open()
+    registry = ClientRegistry(EventBus())
+    saver = ClientSaver(registry, store, interval_s=0.2)
+    journal = Journal(JobStore(store))
+    readings = ReadingSink(DeviceStore(store), EventBus())
+    durability = Durability(store, registry, saver, journal, readings, mono=time.monotonic)
+    journal.start()
+    filler = sqlite3.connect(db_path, timeout=10)
+    try:
+        # 300 clients with 4 KB of info each need new pages: more than the limit leaves.
+        records = [
+            ClientRecord(i, f"c{i}", "worker", "h", True, [], 1, None, None, {"x": "y" * 4000})
+            for i in range(1, 301)
+        ]
+        registry.load(records)
+        filler.execute("CREATE TABLE filler (b BLOB)")
+        filler.execute("INSERT INTO filler VALUES (zeroblob(?))", (300 * 4096,))
+        filler.commit()
+        assert store.health.healthy  # nobody has noticed yet: the gate lets the write through
+        with pytest.raises(RpcError) as caught:
+            durability.call("clients.disable", True, lambda: registry.mark_dirty(records))
+        error = caught.value.to_dict()
+        assert error["code"] == -32603 and error["data"]["reason"] == UNAVAILABLE
+        assert error["data"]["changed"] is True  # applied in memory, stored once back
+        assert "disk full" in error["message"]
+        assert durability.pending() == 300
+        # Now the gate refuses at once, changing nothing.
+        ran: list[int] = []
+        with pytest.raises(RpcError) as caught:
+            durability.call("clients.disable", True, count_runs(ran))
+        assert caught.value.to_dict()["data"]["changed"] is False and ran == []
+        assert durability.call("clients.list", False, lambda: "reads still answer") == (
+            "reads still answer"
+        )
+        filler.execute("DROP TABLE filler")
+        filler.commit()
+        wait_in_hub(lambda: store.health.healthy, what="the database back")
+        assert saver.run_once() == 300 and durability.pending() == 0
+        assert len(store.load_clients()) == 300
+    finally:
+        journal.stop()
         filler.close()
         store.close()
 
