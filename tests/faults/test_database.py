@@ -178,6 +178,7 @@ def test_postgresql_restart_under_a_running_master(
 
             wait_for(submitted, timeout=20, interval=0.1, what="jobs.submit to work again")
             refused = [reply for reply in replies if "error" in reply]
+            assert refused, "the restart cut the connection: the first submit must fail"
             assert all(is_unavailable(reply) for reply in refused), refused
             names = [job["name"] for job in api.call("jobs.list")["jobs"]]
             assert sorted(names) == ["after", "before"]  # a refused submit added nothing
@@ -269,7 +270,9 @@ def test_sigterm_waits_for_the_database_to_come_back(
             pg.halt()
             with agent(master.port, "late"):
                 wait_for(lambda: database_of(api)["pending_writes"] >= 1, what="a pending write")
+                wait_for(lambda: down(api), what="the saver to find the database down")
         master.signal(signal.SIGTERM)
+        wait_for(lambda: "waiting up to" in master.log(), what="the master to wait for it")
         pg.resume()
         assert master.proc.wait(30) == 0
     finally:
@@ -289,6 +292,7 @@ def test_sigterm_with_the_database_gone_says_what_was_not_stored(
             pg.halt()
             with agent(master.port, "unsaved-1"):
                 wait_for(lambda: database_of(api)["pending_writes"] >= 1, what="a pending write")
+                wait_for(lambda: down(api), what="the saver to find the database down")
         assert master.stop(timeout=20) == EXIT_UNSAVED
     finally:
         master.kill()
