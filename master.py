@@ -99,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     host, port = master.address
     print(f"farmhand master listening on {host}:{port}", flush=True)
     master.serve_until_stopped()
-    master.stop()
-    return 0
+    return master.stop()  # 0, or 3 when the database kept changes from being stored
 
 
 if __name__ == "__main__":

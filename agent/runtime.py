@@ -14,10 +14,10 @@ import gevent
 from gevent import socket as gsocket
 from gevent.event import Event
 
+from protocol.backoff import Backoff
 from protocol.errors import RpcError
 from protocol.version import PROTOCOL_VERSION, SOFTWARE_VERSION
 
-from .backoff import Backoff
 from .link import MasterLink, OrderHandler
 
 log = logging.getLogger(__name__)

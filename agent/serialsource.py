@@ -20,7 +20,7 @@ import serial
 from gevent.event import Event
 from gevent.lock import BoundedSemaphore
 
-from .backoff import Backoff
+from protocol.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

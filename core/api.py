@@ -27,7 +27,10 @@ class Api:
         if entry is None:
             raise RpcError(ErrorCode.METHOD_NOT_FOUND, f"no such method {name!r}", "no_such_method")
         self._check_access(session, entry.access, name)
-        return entry.handler(self.services, session, Params(name, params))
+        # Writes are refused while the database is down and answered once stored.
+        return self.services.durability.call(
+            name, entry.writes, lambda: entry.handler(self.services, session, Params(name, params))
+        )
 
     def _check_access(self, session: Session, access: Access, name: str) -> None:
         if access is Access.OPEN:

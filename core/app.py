@@ -1,5 +1,6 @@
 """The master assembled: storage, registry, keys, server, saver and reaper, started and stopped
-in the right order. Shutdown: stop accepting, close connections, save every client, close the DB.
+in the right order. Shutdown: stop accepting, close connections, store everything pending (waiting
+up to the shutdown timeout for a database that is down), close the DB.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .api import Api
 from .clock import Clock
 from .config import MasterConfig
 from .devices.hub import DeviceHub
+from .durability import Durability
 from .events import EventBus
 from .jobs.farm import JobFarm
 from .keys import KeyRing
@@ -31,13 +33,15 @@ from .services import Services
 log = logging.getLogger(__name__)
 
 ADMIN_KEY_FILE = "admin.key"
+# master.py exits with this when it stopped with changes the database did not take.
+EXIT_UNSAVED = 3
 
 
 class Master:
     def __init__(self, config: MasterConfig, clock: Clock | None = None) -> None:
         self.config = config
         clock = clock or Clock()
-        store = Store(config.db, config.data_dir)
+        store = Store(config.db, config.data_dir, wall=clock.wall, mono=clock.mono)
         events = EventBus()
         registry = ClientRegistry(events)
         farm = JobFarm(
@@ -57,6 +61,10 @@ class Master:
             events, wall=clock.wall, mono=clock.mono, offline_ttl_s=config.procs_offline_ttl_s
         )
         registry.watchers.append(procs)
+        self.saver = ClientSaver(registry, store, config.save_interval_s, mono=clock.mono)
+        durability = Durability(
+            store, registry, self.saver, farm.journal, devices.readings, mono=clock.mono
+        )
         self.services = Services(
             config=config,
             clock=clock,
@@ -67,10 +75,10 @@ class Master:
             farm=farm,
             devices=devices,
             procs=procs,
+            durability=durability,
         )
         self.api = Api(self.services)
         self.server = MasterServer(self.services, self.api)
-        self.saver = ClientSaver(self.services.registry, store, config.save_interval_s)
         self.reaper = HeartbeatReaper(
             self.services.registry,
             timeout_s=config.heartbeat_timeout_s,
@@ -128,7 +136,9 @@ class Master:
     def serve_until_stopped(self) -> None:
         self._stop_requested.wait()
 
-    def stop(self) -> None:
+    def stop(self) -> int:
+        """Stop cleanly; the exit status: 0, or EXIT_UNSAVED when some changes could not be
+        stored because the database stayed unavailable for the whole shutdown timeout."""
         services = self.services
         timeout_s = self.config.shutdown_timeout_s
         log.info("stopping: closing the port and %d connections", len(services.connections))
@@ -145,7 +155,22 @@ class Master:
         services.farm.stop()
         services.devices.stop()
         began = time.perf_counter()
-        saved = self.saver.save_all()
-        log.info("saved %d clients in %.3fs", saved, time.perf_counter() - began)
+        if not services.store.health.healthy:
+            log.warning(
+                "the database is unavailable (%s): waiting up to %.0f s for it to store what "
+                "is pending",
+                services.store.health.last_error,
+                timeout_s,
+            )
+        unsaved = services.durability.drain(timeout_s)
         services.store.close()
-        log.info("stopped")
+        if unsaved:
+            log.error(
+                "stopped, but these changes could not be stored (the database is unavailable: "
+                "%s): %s",
+                services.store.health.last_error,
+                "; ".join(unsaved),
+            )
+            return EXIT_UNSAVED
+        log.info("stored everything pending in %.3fs; stopped", time.perf_counter() - began)
+        return 0

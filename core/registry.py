@@ -130,6 +130,14 @@ class ClientRegistry:
     def all_records(self) -> list[ClientRecord]:
         return [client.record() for client in self._by_name.values()]
 
+    @property
+    def dirty_count(self) -> int:
+        return len(self._dirty)
+
+    def dirty_names(self) -> list[str]:
+        """Clients changed since their last save, by name: what the saver still owes."""
+        return sorted(client.name for client in self._dirty)
+
     # -- queries ------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._by_name)

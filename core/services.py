@@ -10,6 +10,7 @@ from models.store import Store
 from .clock import Clock
 from .config import MasterConfig
 from .devices.hub import DeviceHub
+from .durability import Durability
 from .events import EventBus
 from .jobs.farm import JobFarm
 from .keys import KeyRing
@@ -28,6 +29,8 @@ class Services:
     farm: JobFarm
     devices: DeviceHub
     procs: ProcBoard
+    # What is not yet stored, and the barrier operator writes wait on (core/durability.py).
+    durability: Durability
     started: float = 0.0
     # Live connections (core.connection objects), for `status` and for shutdown.
     connections: set[Any] = field(default_factory=set)

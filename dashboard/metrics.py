@@ -118,6 +118,26 @@ class FarmMetrics:
         return out
 
 
+def _database_lines(database: Any) -> list[str]:
+    """Gauges from `status` → database: whether the master can store, and what waits."""
+    if not isinstance(database, dict):
+        return []
+    return [
+        "# HELP farmhand_database_up Whether the master's database takes writes (1) or not (0).",
+        "# TYPE farmhand_database_up gauge",
+        f"farmhand_database_up {1 if database.get('healthy') else 0}",
+        "# HELP farmhand_database_pending_writes Changes held in memory, not yet stored.",
+        "# TYPE farmhand_database_pending_writes gauge",
+        f"farmhand_database_pending_writes {database.get('pending_writes', 0)}",
+        "# HELP farmhand_database_down_seconds How long the database has been down (0: up).",
+        "# TYPE farmhand_database_down_seconds gauge",
+        f"farmhand_database_down_seconds {database.get('down_s', 0)}",
+        "# HELP farmhand_database_reconnects_total Reconnects to the database since start.",
+        "# TYPE farmhand_database_reconnects_total counter",
+        f"farmhand_database_reconnects_total {database.get('reconnects', 0)}",
+    ]
+
+
 def render_prometheus(
     status: dict[str, Any] | None, jobs_by_status: dict[str, int], metrics: FarmMetrics
 ) -> str:
@@ -152,6 +172,7 @@ def render_prometheus(
             "# TYPE farmhand_pours_total counter",
             f"farmhand_pours_total {devices.get('pours_recorded', 0)}",
         ]
+        lines += _database_lines(status.get("database"))
     lines += [
         "# HELP farmhand_dispatch_latency_seconds Job submitted or task requeued to dispatched,"
         " as observed by the dashboard.",

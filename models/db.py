@@ -1,13 +1,16 @@
 """Database setup: pick SQLite (the default, a WAL file in the data dir) or PostgreSQL by URL.
 
 Models bind to `database_proxy`; the master initialises it once it has opened the real database.
+A URL's query sets SQLite pragmas (`sqlite:///srv/farm.db?max_page_count=262144` caps the file)
+or PostgreSQL connection parameters (`?sslmode=require&connect_timeout=10`).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import peewee
 
@@ -29,6 +32,11 @@ SQLITE_PRAGMAS: tuple[tuple[str, object], ...] = (
 )
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
+# A reconnect to an unreachable host must not hold the storage thread for the TCP timeout.
+PG_CONNECT_TIMEOUT_S = 5
+# Pragmas are written into `PRAGMA name = value`: plain words only.
+_PRAGMA_NAME = re.compile(r"[a-z_]+")
+_PRAGMA_VALUE = re.compile(r"-?[A-Za-z0-9_.]+")
 
 
 def _unsupported(url: str) -> ValueError:
@@ -41,22 +49,29 @@ def database_from_url(url: str | None, data_dir: Path) -> peewee.Database:
     """Build (not connect) the database named by `url`; None or "" means SQLite in `data_dir`."""
     if not url:
         data_dir.mkdir(parents=True, exist_ok=True)
-        return _sqlite(str(data_dir / DEFAULT_DB_FILENAME))
+        return _sqlite(str(data_dir / DEFAULT_DB_FILENAME), {})
     parts = urlsplit(url)
+    try:
+        query = dict(parse_qsl(parts.query, strict_parsing=True)) if parts.query else {}
+    except ValueError:
+        raise _unsupported(url) from None
     if parts.scheme == "sqlite":
         # sqlite:///abs/path.db → path "/abs/path.db"; sqlite:///:memory: → path "/:memory:".
         if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
             raise _unsupported(url)
+        for name, value in query.items():
+            if not (_PRAGMA_NAME.fullmatch(name) and _PRAGMA_VALUE.fullmatch(value)):
+                raise ValueError(f"bad SQLite pragma in the database URL: {name}={value!r}")
         path = unquote(parts.path)
         if path == "/:memory:":
-            return _sqlite(":memory:")
+            return _sqlite(":memory:", query)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return _sqlite(path)
+        return _sqlite(path, query)
     if parts.scheme in _POSTGRES_SCHEMES:
         dbname = unquote(parts.path.lstrip("/"))
         if not dbname or "/" in dbname:
             raise _unsupported(url)
-        params: dict[str, Any] = {}
+        params: dict[str, Any] = {"connect_timeout": PG_CONNECT_TIMEOUT_S, **query}
         if parts.username:
             params["user"] = unquote(parts.username)
         if parts.password:
@@ -73,8 +88,8 @@ def database_from_url(url: str | None, data_dir: Path) -> peewee.Database:
     raise _unsupported(url)
 
 
-def _sqlite(path: str) -> peewee.SqliteDatabase:
-    return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS)
+def _sqlite(path: str, pragmas: dict[str, str]) -> peewee.SqliteDatabase:
+    return peewee.SqliteDatabase(path, pragmas={**dict(SQLITE_PRAGMAS), **pragmas})
 
 
 def redact_url(url: str | None) -> str:

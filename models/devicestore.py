@@ -6,6 +6,7 @@ they end, together with the keg they drew from (`record_pour`, one transaction).
 the bulk: agents report sensors every few seconds and the master hands them over in batches
 (`insert_readings`), then prunes them by age. Everything runs in the Store's DB thread
 (`Store.call`) with fixed SQL strings; readings go in with sqlite3 executemany or PostgreSQL COPY.
+Queries go through `Store.read`, so they keep answering while a full SQLite disk refuses writes.
 """
 
 from __future__ import annotations
@@ -265,13 +266,13 @@ class DeviceStore:
         by_user = "guest" if guest_only else ("user" if username is not None else "")
         sql = self._select_pours[tap is not None, by_user]
         params = [v for v in (tap, username) if v is not None]
-        return self._store.call(self._do_query_pours, sql, (*params, limit))
+        return self._store.read(self._do_query_pours, sql, (*params, limit))
 
     def pour_totals(self) -> dict[str, list[dict[str, Any]]]:
         """Pour count and volume per user (None: the guest) and per keg (None: no keg), each
         ordered by key with None last: {"by_user": [{"username", "pours", "volume_ml"}, …],
         "by_keg": [{"keg_id", "pours", "volume_ml"}, …]}."""
-        return self._store.call(self._do_pour_totals)
+        return self._store.read(self._do_pour_totals)
 
     def insert_readings(self, readings: Sequence[ReadingRecord]) -> None:
         """Insert the readings in one transaction (executemany on SQLite, COPY on PostgreSQL)."""
@@ -298,11 +299,11 @@ class DeviceStore:
         else:
             sql = self._select_sensor_readings
             params = (sensor, window[0], sensor, window[1], limit)
-        return self._store.call(self._do_query_readings, sql, params)
+        return self._store.read(self._do_query_readings, sql, params)
 
     def latest_readings(self) -> list[ReadingRecord]:
         """The newest reading of each sensor, ordered by sensor."""
-        return self._store.call(self._do_latest_readings)
+        return self._store.read(self._do_latest_readings)
 
     def prune_readings(self, before: float) -> int:
         """Delete the readings with time < `before`; return how many were deleted."""

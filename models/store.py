@@ -8,6 +8,10 @@ the GIL during network I/O, so PostgreSQL cooperates with gevent the same way, w
 monkey-patching and no psycogreen wait callback. Hot paths use fixed SQL strings and bulk
 statements (sqlite3 executemany, PostgreSQL COPY), because building each statement through peewee
 costs 10-25x more than the statement itself.
+
+Every call reports to `health` (models/health.py): a lost connection or a full disk marks the
+database down, later calls fail at once with DatabaseUnavailable until the backoff says try
+again, and the attempt that works (after reconnecting, in this same thread) marks it up.
 """
 
 from __future__ import annotations
@@ -16,17 +20,21 @@ import csv
 import io
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import gevent
 import orjson
 import peewee
 from gevent.threadpool import ThreadPool
 
 from models.db import database_from_url, database_proxy, redact_url
+from models.health import RECONNECT_MAX_S, DatabaseHealth, DatabaseUnavailable, classify
 from models.migrations import migrate
+from models.storesql import PG_COPY_STAGING, PG_CREATE_STAGING, PG_DROP_STAGING, Statements
 
 logger = logging.getLogger(__name__)
 
@@ -62,65 +70,12 @@ class KeyRecord:
     revoked: bool
 
 
-_CLIENT_COLUMNS = (
-    "id",
-    "name",
-    "role",
-    "host",
-    "enabled",
-    "tags",
-    "slots",
-    "first_seen",
-    "last_seen",
-    "info",
+# The recovery probe on SQLite must write, because a full disk still answers SELECT 1: a table
+# created and dropped in one transaction needs a free page and room in the WAL, like real writes.
+_SQLITE_PROBE = (
+    'CREATE TABLE IF NOT EXISTS "farmhand_probe" (x INTEGER)',
+    'DROP TABLE "farmhand_probe"',
 )
-# PostgreSQL saves go through COPY into this temp table, then one INSERT … SELECT … ON CONFLICT:
-# measured 1.0 s for 100,000 rows against 1.85 s with execute_values (page_size 1000), whose
-# client-side mogrify of every row dominates.
-_PG_STAGING = "client_staging"
-_PG_CREATE_STAGING = f'CREATE TEMP TABLE {_PG_STAGING} (LIKE "client") ON COMMIT DROP'
-_PG_DROP_STAGING = f"DROP TABLE {_PG_STAGING}"
-# Python 3.11's csv quotes None as "" like an empty string, so the nullable columns say that
-# an empty field means NULL (FORCE_NULL); a nullable text column would need another encoding.
-_PG_COPY_STAGING = (
-    f"COPY {_PG_STAGING} ({', '.join(_CLIENT_COLUMNS)}) FROM STDIN "
-    "WITH (FORMAT csv, FORCE_NULL (first_seen, last_seen))"
-)
-_KEY_COLUMNS = ("key_id", "role", "name", "secret_hash", "created", "revoked")
-
-
-@dataclass(frozen=True, slots=True)
-class _Statements:
-    """Fixed SQL for one backend, built once: placeholders differ (? vs %s), nothing else."""
-
-    select_clients: str
-    upsert_clients: (
-        str  # SQLite: executemany over rows; PostgreSQL: from the COPY-filled temp table
-    )
-    delete_client: str
-    select_keys: str
-    insert_key: str
-    revoke_key: str
-
-    @classmethod
-    def for_param(cls, param: str, *, from_staging: bool) -> _Statements:
-        cols = ", ".join(_CLIENT_COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _CLIENT_COLUMNS if c != "id")
-        row = "(" + ", ".join([param] * len(_CLIENT_COLUMNS)) + ")"
-        key_cols = ", ".join(_KEY_COLUMNS)
-        key_row = "(" + ", ".join([param] * len(_KEY_COLUMNS)) + ")"
-        return cls(
-            select_clients=f'SELECT {cols} FROM "client" ORDER BY id',
-            upsert_clients=(
-                f'INSERT INTO "client" ({cols}) '
-                + (f"SELECT {cols} FROM {_PG_STAGING}" if from_staging else f"VALUES {row}")
-                + f" ON CONFLICT (id) DO UPDATE SET {updates}"
-            ),
-            delete_client=f'DELETE FROM "client" WHERE id = {param}',
-            select_keys=f'SELECT {key_cols} FROM "api_key" ORDER BY created, key_id',
-            insert_key=f'INSERT INTO "api_key" ({key_cols}) VALUES {key_row}',
-            revoke_key=f'UPDATE "api_key" SET revoked = {param} WHERE key_id = {param}',
-        )
 
 
 def _capture(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
@@ -135,15 +90,26 @@ def _capture(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
 class Store:
     """Opens the database in its own thread and offers the bulk operations the master needs."""
 
-    def __init__(self, url: str | None, data_dir: Path) -> None:
+    def __init__(
+        self,
+        url: str | None,
+        data_dir: Path,
+        *,
+        wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._url = url
         self._db = database_from_url(url, data_dir)
         # Any use outside the DB thread must fail loudly rather than open a second connection.
         self._db.autoconnect = False
         self._is_postgres = isinstance(self._db, peewee.PostgresqlDatabase)
-        self._sql = _Statements.for_param(self._db.param, from_staging=self._is_postgres)
+        self._sql = Statements.for_param(self._db.param, from_staging=self._is_postgres)
         self._pool: ThreadPool | None = None
         self._thread_id: int | None = None
+        self._wall = wall
+        self._mono = mono
+        self.health = DatabaseHealth(wall(), mono())
+        self._recovery: gevent.Greenlet | None = None
 
     @property
     def db(self) -> peewee.Database:
@@ -158,6 +124,15 @@ class Store:
         if self._is_postgres:
             return redact_url(self._url)
         return f"sqlite:{self._db.database}"
+
+    @property
+    def url(self) -> str:
+        """The database's URL, password redacted."""
+        return redact_url(self._url) if self._url else f"sqlite:///{self._db.database}"
+
+    def health_view(self) -> dict[str, Any]:
+        """backend, url, healthy, since (wall seconds), last_error, reconnects, … for `status`."""
+        return {"backend": self.backend, "url": self.url, **self.health.view(self._mono())}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -178,13 +153,17 @@ class Store:
         return version
 
     def close(self) -> None:
-        """Close the connection in its thread and stop the thread; safe to call twice."""
+        """Close the connection in its thread and stop the thread; safe to call twice, and
+        quiet when the database is gone."""
         pool = self._pool
         if pool is None:
             return
+        if self._recovery is not None:
+            self._recovery.kill()
+            self._recovery = None
         try:
             if self._thread_id is not None:
-                self.call(self._db.close)
+                pool.spawn(_capture, self._drop_connection, ()).get()
         finally:
             self._pool = None
             self._thread_id = None
@@ -192,16 +171,123 @@ class Store:
             logger.info("database closed: %s", self.description)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(*args) in the DB thread and return its result; its exceptions propagate."""
+        """Run fn(*args) in the DB thread and return its result; its exceptions propagate,
+        storage failures as DatabaseUnavailable (raised at once while the database is down)."""
+        return self._run(fn, args, read=False)
+
+    def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like `call` for a statement that only reads: it still runs while SQLite refuses
+        writes (a full disk), and its success does not count as the database being back."""
+        return self._run(fn, args, read=True)
+
+    def _run(self, fn: Callable[..., T], args: tuple[Any, ...], read: bool) -> T:
         pool = self._pool
         if pool is None:
             raise RuntimeError("store is not open")
         if threading.get_ident() == self._thread_id:
             return fn(*args)  # already in the DB thread (a nested call): waiting would deadlock
-        ok, value = pool.spawn(_capture, fn, args).get()
+        ok, value = pool.spawn(self._guarded, fn, args, read).get()
+        if not self.health.healthy:
+            self._recover_in_background()
         if not ok:
             raise value
         return cast(T, value)
+
+    # -- health and recovery ---------------------------------------------------------------------
+
+    def _guarded(self, fn: Callable[..., Any], args: tuple[Any, ...], read: bool) -> Any:
+        # Runs in the DB thread; returns (ok, value) like _capture.
+        health = self.health
+        now = self._mono()
+        if not health.may_run(now, read):
+            return False, health.unavailable(now, attempted=False)
+        if health.needs_reconnect:
+            try:
+                self._reconnect()
+            except Exception as exc:
+                return False, self._failure(exc, attempted=False)
+        attempts = health.failed_attempts
+        try:
+            value = fn(*args)
+        except Exception as exc:
+            return False, self._failure(exc, attempted=True)
+        outage_s = health.succeeded(self._mono(), self._wall(), read)
+        if outage_s is not None:
+            logger.info(
+                "database %s is back after %.1f s (%d failed attempts, %d reconnects so far)",
+                self.description,
+                outage_s,
+                attempts,
+                health.reconnects,
+            )
+        return True, value
+
+    def _failure(self, exc: Exception, attempted: bool) -> Exception:
+        problem = classify(exc, self.backend)
+        if problem is None:
+            return exc  # the statement's own error (a constraint, a bug): not the database's
+        now = self._mono()
+        if self.health.failed(problem, now, self._wall()):
+            logger.error(
+                "database %s is down: %s; writes are refused until it is back (retrying)",
+                self.description,
+                problem.describe(),
+            )
+        unavailable = self.health.unavailable(now, attempted)
+        unavailable.__cause__ = exc
+        return unavailable
+
+    def _reconnect(self) -> None:
+        self._drop_connection()
+        self._db.connect()
+        self.health.reconnected()
+        logger.debug("database %s: reconnected", self.description)
+
+    def _drop_connection(self) -> None:
+        try:
+            self._db.close()
+        except Exception:
+            # peewee refuses to close a connection it believes is in a transaction, and a
+            # broken one may fail to close at all: forget it, a new one is opened next.
+            cast(Any, self._db)._state.reset()
+
+    def _probe(self) -> None:
+        """The smallest call that proves the database takes writes again."""
+        if self._is_postgres:
+            self._db.execute_sql("SELECT 1").fetchone()
+            return
+        with self._db.atomic(), _driver_errors:
+            cursor = self._db.cursor()
+            for sql in _SQLITE_PROBE:
+                cursor.execute(sql)
+
+    def _recover_in_background(self) -> None:
+        if self._recovery is None or self._recovery.dead:
+            self._recovery = gevent.spawn(self._recover)
+
+    def _recover(self) -> None:
+        """While down: probe whenever the backoff allows, so the database is seen back even
+        when nothing else writes; log a summary now and then."""
+        health = self.health
+        while not health.healthy and self._pool is not None:
+            gevent.sleep(max(health.retry_in(self._mono()), 0.05))
+            if health.healthy:
+                break
+            if health.summary_due(self._mono()):
+                logger.warning(
+                    "database %s still down after %.0f s: %s (%d failed attempts)",
+                    self.description,
+                    health.down_for(self._mono()),
+                    health.last_error,
+                    health.failed_attempts,
+                )
+            try:
+                self.call(self._probe)
+            except DatabaseUnavailable:
+                pass
+            except Exception as exc:
+                logger.warning("database %s: recovery probe failed: %r", self.description, exc)
+                gevent.sleep(RECONNECT_MAX_S)
 
     # -- clients ---------------------------------------------------------------------------------
 
@@ -257,11 +343,11 @@ class Store:
                 buf = io.StringIO()
                 csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC).writerows(rows)
                 buf.seek(0)
-                cursor.execute(_PG_CREATE_STAGING)
-                cursor.copy_expert(_PG_COPY_STAGING, buf)
+                cursor.execute(PG_CREATE_STAGING)
+                cursor.copy_expert(PG_COPY_STAGING, buf)
                 cursor.execute(self._sql.upsert_clients)
                 # Dropped now, not only at commit, in case the caller wraps us in its transaction.
-                cursor.execute(_PG_DROP_STAGING)
+                cursor.execute(PG_DROP_STAGING)
             else:
                 cursor.executemany(self._sql.upsert_clients, rows)
 

@@ -60,6 +60,7 @@ class PostgresServer:
         self.port = 0
         self.tmp: Path | None = None
         self._as_root = os.geteuid() == 0
+        self._options = ""
 
     @property
     def url(self) -> str:
@@ -86,14 +87,12 @@ class PostgresServer:
             "--no-sync", "--locale=C",
         )  # fmt: skip
         self.port = _free_port()
-        options = (
+        self._options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} "
             f"-c unix_socket_directories={self.tmp} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        log = self.tmp / "server.log"
-        self._run("pg_ctl", "start", "-D", str(data), "-l", str(log), "-o", options, "-w")
-        self._wait_ready()
+        self.resume()
         conn = psycopg2.connect(self.admin_url())
         try:
             conn.autocommit = True
@@ -101,6 +100,32 @@ class PostgresServer:
                 cur.execute(f'CREATE DATABASE "{self.dbname}"')
         finally:
             conn.close()
+
+    def halt(self) -> None:
+        """Stop the server as an operator would (`pg_ctl stop -m fast`), keeping its data."""
+        assert self.tmp is not None, "not started"
+        self._run("pg_ctl", "stop", "-D", str(self.tmp / "data"), "-m", "fast", "-w")
+
+    def resume(self) -> None:
+        """Start the (initialised) server again on the same port; return once it accepts."""
+        assert self.tmp is not None, "not started"
+        data, log = self.tmp / "data", self.tmp / "server.log"
+        self._run("pg_ctl", "start", "-D", str(data), "-l", str(log), "-o", self._options, "-w")
+        self._wait_ready()
+
+    def restart(self) -> None:
+        """`pg_ctl restart -m fast`: every connection is cut, the server comes straight back."""
+        assert self.tmp is not None, "not started"
+        data, log = self.tmp / "data", self.tmp / "server.log"
+        self._run(
+            "pg_ctl", "restart", "-D", str(data), "-m", "fast", "-l", str(log),
+            "-o", self._options, "-w",
+        )  # fmt: skip
+        self._wait_ready()
+
+    @property
+    def running(self) -> bool:
+        return self.tmp is not None and (self.tmp / "data" / "postmaster.pid").exists()
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S

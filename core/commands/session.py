@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..tables import format_duration, format_table
 from .base import ALIASES, COMMANDS, Reply, UsageError, command, lookup, no_args
@@ -51,13 +51,27 @@ def status(console: ConsoleConnection, args: list[str]) -> Reply:
         [
             f"farmhand master {result['version']} on {result['listen']}, "
             f"up {format_duration(result['uptime_s'])} (since {result['started']})",
-            f"database:    {result['database']}",
+            database_line(result["database"]),
             f"clients:     {clients['online']}/{clients['total']} online ({by_role})",
             f"connections: {result['connections']['rpc']} rpc, "
             f"{result['connections']['console']} console",
         ]
     )
     return Reply(result, text)
+
+
+def database_line(database: dict[str, Any]) -> str:
+    """One line on the database: quiet when it is fine, loud when it is down."""
+    pending = database["pending_writes"]
+    if database["healthy"]:
+        extra = f", {database['reconnects']} reconnects" if database["reconnects"] else ""
+        waiting = f", {pending} writes pending" if pending else ""
+        return f"database:    {database['url']} ok{extra}{waiting}"
+    return (
+        f"database:    DOWN — {database['url']} unavailable for "
+        f"{format_duration(database['down_s'])} (since {database['since']}): "
+        f"{database['last_error']}; {pending} writes waiting in memory, operator writes refused"
+    )
 
 
 @command("login", "login KEY", "authenticate a remote console with an api key", open=True)

@@ -15,6 +15,7 @@ import gevent
 from gevent.event import Event
 
 from models.devicestore import DeviceStore, ReadingRecord
+from models.health import DatabaseUnavailable
 from protocol.errors import invalid_params
 from protocol.times import iso_utc
 
@@ -52,6 +53,7 @@ class ReadingSink:
         self.events = events
         self.latest: dict[str, ReadingRecord] = {}
         self._pending: list[ReadingRecord] = []
+        self._writing = 0
         self._wanted = Event()
         self._loop: gevent.Greenlet | None = None
         self.accepted_total = 0
@@ -80,16 +82,25 @@ class ReadingSink:
         if self.events.has_subscribers("readings"):
             self.events.publish("readings", reading_view(reading))
 
+    @property
+    def pending(self) -> int:
+        """Readings not stored yet, those being written now included."""
+        return len(self._pending) + self._writing
+
     def flush(self) -> int:
         batch, self._pending = self._pending, []
         if not batch:
             return 0
+        self._writing += len(batch)
         try:
             self.store.insert_readings(batch)
-        except Exception:
-            log.exception("storing %d readings failed; will retry", len(batch))
+        except Exception as exc:
+            if not isinstance(exc, DatabaseUnavailable):  # an outage is logged by the Store
+                log.exception("storing %d readings failed; will retry", len(batch))
             self._pending = (batch + self._pending)[-MAX_PENDING:]
             return 0
+        finally:
+            self._writing -= len(batch)
         self.stored_total += len(batch)
         return len(batch)
 

@@ -3,7 +3,8 @@
 Changes are collected in memory; the flusher greenlet writes everything changed so far in one
 transaction (in the Store's DB thread), then wakes whoever waited on `committed()`. While a
 flush runs, new changes pile up for the next one, so batches grow with the load by themselves.
-A failed flush keeps its changes and retries: nothing acknowledged is ever lost.
+A failed flush keeps its changes and retries: nothing acknowledged is ever lost. While the
+database is down it retries when the Store will take the next attempt, without a traceback.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from typing import Any
 import gevent
 from gevent.event import AsyncResult, Event
 
+from models.health import DatabaseUnavailable
 from models.jobstore import BlocklistRecord, JobRecord, JobStore, TaskRecord
+from protocol.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
-RETRY_DELAY_S = 0.5
+RETRY_DELAY_S = 0.5  # the first retry after an unexpected error; then backing off
+MAX_RETRY_S = 30.0
 
 
 class Journal:
@@ -33,6 +37,8 @@ class Journal:
         self._loop: gevent.Greenlet | None = None
         self.flushes = 0
         self.rows_written = 0
+        self._backoff = Backoff(RETRY_DELAY_S, MAX_RETRY_S)
+        self._retry_in_s = RETRY_DELAY_S
 
     def job_changed(self, job: JobRecord) -> None:
         self._jobs[job.id] = job
@@ -69,8 +75,8 @@ class Journal:
         try:
             if jobs or tasks or blocklist:
                 self._jobstore.save_changes(jobs, tasks, blocklist)
-        except Exception:
-            log.exception("writing %d jobs and %d tasks failed; retrying", len(jobs), len(tasks))
+        except Exception as exc:
+            self._note_failure(exc, len(jobs), len(tasks))
             for key, job in live_jobs.items():
                 self._jobs.setdefault(key, job)
             for key, task in live_tasks.items():
@@ -79,11 +85,22 @@ class Journal:
                 self._blocklist.setdefault(pair, row)
             self._waiters = waiters + self._waiters
             return False
+        self._backoff.reset()
         self.flushes += 1
         self.rows_written += len(jobs) + len(tasks) + len(blocklist)
         for waiter, result in waiters:
             waiter.set(result)
         return True
+
+    def _note_failure(self, exc: Exception, jobs: int, tasks: int) -> None:
+        if isinstance(exc, DatabaseUnavailable):
+            # The Store logs the outage once and knows when it takes the next attempt.
+            self._retry_in_s = max(exc.retry_in_s, 0.05)
+            return
+        self._retry_in_s = self._backoff.next_delay()
+        log.exception(
+            "writing %d jobs and %d tasks failed; retrying in %.1f s", jobs, tasks, self._retry_in_s
+        )
 
     def start(self) -> None:
         self._loop = gevent.spawn(self._run)
@@ -101,5 +118,5 @@ class Journal:
             self._wanted.wait()
             self._wanted.clear()
             if not self.flush():
-                gevent.sleep(RETRY_DELAY_S)
+                gevent.sleep(self._retry_in_s)
                 self._wanted.set()

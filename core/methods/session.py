@@ -159,7 +159,8 @@ def status(services: Services, session: Session, p: Params) -> dict[str, Any]:
         "started": iso_utc(services.started),
         "uptime_s": round(services.clock.wall() - services.started, 3),
         "listen": f"{host}:{port}",
-        "database": services.store.description,
+        # backend, url, healthy, since, last_error, reconnects, pending_writes (core/durability.py)
+        "database": services.durability.status(),
         "clients": {
             "total": sum(total.values()),
             "online": sum(online.values()),

@@ -361,6 +361,9 @@ def test_metrics_in_prometheus_format(dash: Dashboard) -> None:
         'farmhand_jobs{status="queued"}',
         "farmhand_tasks_completed_total",
         "farmhand_pours_total",
+        "farmhand_database_up 1",
+        "farmhand_database_pending_writes",
+        "farmhand_database_reconnects_total 0",
         'farmhand_dispatch_latency_seconds_bucket{le="+Inf"}',
         "# TYPE farmhand_dispatch_latency_seconds histogram",
     ]:

@@ -194,7 +194,7 @@ def test_status_reports_version_listen_address_and_counts(master: MasterProcess)
         assert status["listen"] == master.address
         assert status["started"].endswith("Z") or status["started"].endswith("+00:00")
         assert status["uptime_s"] >= 0
-        assert "sqlite" in status["database"]
+        assert status["database"]["backend"] == "sqlite" and status["database"]["healthy"]
         assert status["clients"]["total"] == 1
         assert status["clients"]["online"] == 1
         assert status["clients"]["by_role"]["worker"] == {"online": 1, "total": 1}

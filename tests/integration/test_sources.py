@@ -21,10 +21,10 @@ import gevent
 import pytest
 from gevent.server import StreamServer
 
-from agent.backoff import Backoff
 from agent.hardware import ReportOutbox
 from agent.serialsource import DeviceOffline, SerialSource
 from agent.tailsource import TailFollower
+from protocol.backoff import Backoff
 from tests.kegsim import PtyDevice
 
 pytestmark = pytest.mark.timeout(30)

@@ -253,7 +253,16 @@ def test_database_from_url(tmp_path: Path) -> None:
         "password": "p@ss",
         "host": "db.example",
         "port": 5433,
+        "connect_timeout": 5,  # a reconnect must not hang the storage thread for minutes
     }
+    tuned = database_from_url("postgresql://h/farm?sslmode=require&connect_timeout=9", tmp_path)
+    assert tuned.connect_params == {"host": "h", "sslmode": "require", "connect_timeout": "9"}
+    capped = database_from_url(f"sqlite:///{tmp_path}/c.db?max_page_count=100", tmp_path)
+    assert capped.database.endswith("/c.db")
+    assert dict(capped._pragmas)["max_page_count"] == "100"
+    assert dict(capped._pragmas)["journal_mode"] == "wal"
+    with pytest.raises(ValueError, match="bad SQLite pragma"):
+        database_from_url("sqlite:///x.db?journal_mode=wal;drop", tmp_path)
     for bad in ("mysql://x/y", "sqlite://relative.db", "postgresql://host/", "farmhand.db"):
         with pytest.raises(ValueError, match="unsupported database URL"):
             database_from_url(bad, tmp_path)

@@ -1,4 +1,8 @@
-"""Reconnect delays: exponential with jitter, so a farm of agents does not reconnect in step."""
+"""Retry delays: exponential with jitter, so a farm of agents does not reconnect in step.
+
+The one backoff of the code base: agents reconnecting to the master, a serial device being
+reopened, the master reconnecting to its database. Pure arithmetic: the caller owns the clock.
+"""
 
 from __future__ import annotations
 
