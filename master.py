@@ -17,8 +17,8 @@ from pathlib import Path
 import gevent
 
 from cli.options import ArgumentParser, add_logging_flag, setup_logging
-from core.app import Master
-from core.config import MasterConfig, load_config_file
+from core.app import ListenError, Master
+from core.config import MasterConfig, check_tls_settings, load_config_file
 
 log = logging.getLogger("farmhand.master")
 
@@ -43,6 +43,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-connections", type=int, help="connections served at once (default 20000)"
     )
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        metavar="N",
+        help="also serve both dialects over TLS on this port (with --tls-cert and --tls-key)",
+    )
+    parser.add_argument("--tls-cert", type=Path, metavar="FILE", help="TLS certificate (PEM)")
+    parser.add_argument(
+        "--tls-key", type=Path, metavar="FILE", help="TLS private key (PEM, unencrypted)"
+    )
     add_logging_flag(parser)
     return parser.parse_args(argv)
 
@@ -57,6 +67,7 @@ def build_config(args: argparse.Namespace) -> MasterConfig:
         raise ValueError(f"bad port {config.port}: expected 0-65535")
     if config.heartbeat_s <= 0:
         raise ValueError("heartbeat_s must be positive")
+    check_tls_settings(config)
     return config
 
 
@@ -81,14 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"master.py: error: {exc}", file=sys.stderr)
         return 2
     tune_process()
-    master = Master(config)
+    try:
+        master = Master(config)
+    except ValueError as exc:  # a TLS certificate or key that cannot be used
+        print(f"master.py: error: {exc}", file=sys.stderr)
+        return 2
     try:
         master.start()
-    except OSError as exc:
-        print(
-            f"master.py: error: cannot listen on {config.host}:{config.port}: {exc.strerror}",
-            file=sys.stderr,
-        )
+    except ListenError as exc:
+        print(f"master.py: error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
         log.exception("start failed")
@@ -97,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, master.request_stop)
     host, port = master.address
-    print(f"farmhand master listening on {host}:{port}", flush=True)
+    tls = master.services.tls_address
+    also = f", TLS on tls://{tls[0]}:{tls[1]}" if tls else ""
+    print(f"farmhand master listening on {host}:{port}{also}", flush=True)
     master.serve_until_stopped()
     master.stop()
     return 0

@@ -32,3 +32,5 @@ class Services:
     # Live connections (core.connection objects), for `status` and for shutdown.
     connections: set[Any] = field(default_factory=set)
     listen_address: tuple[str, int] = ("", 0)
+    # The TLS port's address, None when the master has no TLS port.
+    tls_address: tuple[str, int] | None = None

@@ -159,6 +159,9 @@ def status(services: Services, session: Session, p: Params) -> dict[str, Any]:
         "started": iso_utc(services.started),
         "uptime_s": round(services.clock.wall() - services.started, 3),
         "listen": f"{host}:{port}",
+        "listen_tls": f"{services.tls_address[0]}:{services.tls_address[1]}"
+        if services.tls_address
+        else None,
         "database": services.store.description,
         "clients": {
             "total": sum(total.values()),
