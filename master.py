@@ -19,6 +19,7 @@ import gevent
 from cli.options import ArgumentParser, add_logging_flag, setup_logging
 from core.app import ListenError, Master
 from core.config import MasterConfig, check_tls_settings, load_config_file
+from core.exposure import exposure_warnings
 
 log = logging.getLogger("farmhand.master")
 
@@ -83,6 +84,12 @@ def tune_process() -> None:
     gc.set_threshold(50_000, 20, 10)
 
 
+def print_exposure_warnings(config: MasterConfig) -> None:
+    """Loud, on stderr whatever the log level, so that nobody exposes the farm unawares."""
+    for warning in exposure_warnings(config):
+        print(f"master.py: WARNING: EXPOSED: {warning}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(getattr(args, "log_level", "info"))
@@ -91,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"master.py: error: {exc}", file=sys.stderr)
         return 2
+    print_exposure_warnings(config)
     tune_process()
     try:
         master = Master(config)

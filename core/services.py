@@ -11,6 +11,7 @@ from .clock import Clock
 from .config import MasterConfig
 from .devices.hub import DeviceHub
 from .events import EventBus
+from .exposure import ExposedKeyLog
 from .jobs.farm import JobFarm
 from .keys import KeyRing
 from .procs import ProcBoard
@@ -34,3 +35,4 @@ class Services:
     listen_address: tuple[str, int] = ("", 0)
     # The TLS port's address, None when the master has no TLS port.
     tls_address: tuple[str, int] | None = None
+    exposed_keys: ExposedKeyLog = field(default_factory=ExposedKeyLog)

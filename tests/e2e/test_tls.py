@@ -248,6 +248,7 @@ def test_the_plain_port_keeps_serving(master: MasterProcess, farm_ca: FarmCa) ->
         assert rpc.call("ping") == "pong"
         status = rpc.call("status")
         assert status["listen"] == f"127.0.0.1:{master.port}"
+        assert status["warnings"] == []  # loopback only: nothing is exposed
 
 
 def run_master(*args: str) -> subprocess.CompletedProcess[str]:
@@ -280,3 +281,16 @@ def test_bad_tls_files_give_one_line_and_exit_2(tmp_path: Path, farm_ca: FarmCa)
     result = run_master(*data, "--tls-port", "0", "--tls-cert", cert)
     assert result.returncode == 2
     assert "add --tls-key" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_non_loopback_plaintext_bind_warns_loudly(tmp_path: Path, farm_ca: FarmCa) -> None:
+    # 192.0.2.1 (TEST-NET-1) is not this machine's: the bind fails, after the warnings.
+    data = ["--port", "0", "--data-dir", str(tmp_path / "var")]
+    result = run_master("--host", "192.0.2.1", *data)
+    warnings = [line for line in result.stderr.splitlines() if "WARNING: EXPOSED" in line]
+    assert len(warnings) == 2, result.stderr
+    assert "without TLS" in warnings[0] and "plaintext" in warnings[0]
+    assert "--require-key" in warnings[1] and "admin" in warnings[1]
+    assert "cannot listen on 192.0.2.1" in result.stderr
+    guarded = run_master("--host", "192.0.2.1", *data, "--require-key", *farm_ca.master_flags())
+    assert "EXPOSED" not in guarded.stderr, guarded.stderr

@@ -10,6 +10,8 @@ import pytest
 
 from cli.options import MasterAddress, ca_argument, parse_address
 from cli.tls import is_loopback, key_in_clear
+from core.config import MasterConfig
+from core.exposure import exposure_warnings
 
 
 @pytest.mark.parametrize(
@@ -75,3 +77,18 @@ def test_a_key_is_in_clear_only_over_plain_tcp_to_another_machine() -> None:
     ):
         assert not key_in_clear(plain, local)
     assert is_loopback("::1") and is_loopback("127.4.5.6") and not is_loopback("farm")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_loopback_binds_expose_nothing(host: str) -> None:
+    assert exposure_warnings(MasterConfig(host=host)) == []
+
+
+def test_a_non_loopback_bind_warns_until_tls_and_keys_are_on() -> None:
+    bare = exposure_warnings(MasterConfig(host="0.0.0.0"))
+    assert len(bare) == 2 and "without TLS" in bare[0] and "admin" in bare[1]
+    with_tls = MasterConfig(host="10.0.0.5", tls_port=6443, tls_cert=Path("c"), tls_key=Path("k"))
+    assert ["--require-key" in w for w in exposure_warnings(with_tls)] == [True]
+    guarded = MasterConfig(host="::", require_key=True)
+    assert ["without TLS" in w for w in exposure_warnings(guarded)] == [True]
+    assert exposure_warnings(MasterConfig(host="farm.lan", require_key=True, tls_port=1)) == []
