@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.options import MasterAddress
+from dashboard.rpc import MasterClient
 from tests.support import PROMPT, ROOT, MasterProcess, Program, RpcClient, wait_for
 from tests.tlscerts import FarmCa, make_farm_ca, tls_connect
 
@@ -294,3 +296,31 @@ def test_a_non_loopback_plaintext_bind_warns_loudly(tmp_path: Path, farm_ca: Far
     assert "cannot listen on 192.0.2.1" in result.stderr
     guarded = run_master("--host", "192.0.2.1", *data, "--require-key", *farm_ca.master_flags())
     assert "EXPOSED" not in guarded.stderr, guarded.stderr
+
+
+def test_the_dashboard_talks_to_a_tls_master(
+    master: MasterProcess, farm_ca: FarmCa, other_ca: FarmCa
+) -> None:
+    address = MasterAddress("localhost", master.tls_port or 0, tls=True)
+    client = MasterClient(address, ca=farm_ca.ca)
+    client.start()
+    try:
+        assert client.wait_connected(10), client.last_error
+        assert client.call("ping") == "pong"
+    finally:
+        client.stop()
+    untrusting = MasterClient(address, ca=other_ca.ca)
+    untrusting.start()
+    try:
+        assert not untrusting.wait_connected(1)
+        assert "not trusted" in untrusting.last_error
+    finally:
+        untrusting.stop()
+    # The dashboard's own command line: create-admin over tls:// with --ca.
+    command = [sys.executable, "-m", "dashboard", "create-admin", "boss"]
+    command += ["--master", f"tls://localhost:{master.tls_port}", "--ca", str(farm_ca.ca)]
+    done = subprocess.run(
+        command, input="boss-password-1\n", capture_output=True, text=True, cwd=ROOT, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert "created admin boss" in done.stdout
