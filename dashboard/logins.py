@@ -12,7 +12,9 @@ Memory is bounded (least recently used entries go first). Time is passed in.
 from __future__ import annotations
 
 import secrets
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 Key = tuple[str, str]  # ("user", name) | ("ip", address) | ("device", token)
@@ -141,3 +143,13 @@ class DeviceCookies:
 
     def size(self) -> int:
         return len(self._owners)
+
+
+class LoginGuard:
+    """What the login routes share for one dashboard: the throttle, the device cookies, and
+    the clock their `now` comes from (a test sets its own)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.throttle = LoginThrottle()
+        self.devices = DeviceCookies()
+        self.clock = clock

@@ -12,6 +12,7 @@ import gevent
 
 from cli.options import MasterAddress
 
+from .logins import LoginGuard
 from .metrics import JOB_STATUSES, SAMPLE_EVERY_S, FarmMetrics
 from .rpc import MasterClient, MasterUnavailable, RpcError
 from .sessions import SessionStore
@@ -47,6 +48,7 @@ class Dashboard:
     def __init__(self, settings: Settings, master: MasterClient | None = None):
         self.settings = settings
         self.sessions = SessionStore()
+        self.logins = LoginGuard()
         self.metrics = FarmMetrics()
         self.master = master or MasterClient(settings.master, settings.key, ca=settings.ca)
         self.hub = EventHub(
