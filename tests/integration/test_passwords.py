@@ -82,13 +82,14 @@ def test_an_unknown_user_takes_as_long_as_a_wrong_password(tmp_path: Path) -> No
             rpc.call("users.create", username="nopass")
             rounds = [
                 (login_time(rpc, "alice"), login_time(rpc, "nobody"), login_time(rpc, "nopass"))
-                for _ in range(3)
+                for _ in range(5)
             ]
         wrong, unknown, no_password = (
             statistics.median(column) for column in zip(*rounds, strict=True)
         )
-        assert 0.6 < unknown / wrong < 1.6, (unknown, wrong)
-        assert 0.6 < no_password / wrong < 1.6, (no_password, wrong)
+        # Generous bounds: a shared machine skews single timings; the bug was 22 times.
+        assert 0.5 < unknown / wrong < 2.0, (unknown, wrong)
+        assert 0.5 < no_password / wrong < 2.0, (no_password, wrong)
         assert wrong > 0.1, wrong  # the slow KDF, not a shortcut
     finally:
         master.stop()

@@ -78,5 +78,6 @@ def test_an_unknown_user_costs_the_same_kdf_work_as_a_wrong_password() -> None:
     stored = hash_password(PASSWORD)
     wrong = median_s(3, lambda: verify_password("wrong password", stored))
     unknown = median_s(3, lambda: verify_password("wrong password", None))
-    assert 0.6 < unknown / wrong < 1.6, (unknown, wrong)
+    # Generous bounds: a shared machine skews single timings; the bug was 22 times.
+    assert 0.5 < unknown / wrong < 2.0, (unknown, wrong)
     assert wrong > 0.1, wrong  # and it is the slow KDF (~0.5 s at N=2^17)
