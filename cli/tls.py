@@ -28,8 +28,9 @@ class TlsSocket(gssl.SSLSocket):  # type: ignore[misc]
     """gevent's SSLSocket with two changes the farm's connections need.
 
     `recv(n, MSG_PEEK)` works (the master picks the dialect by peeking at the first bytes,
-    which a plain SSLSocket refuses), and `shutdown` ends the TCP stream but keeps the TLS
-    state, so a greenlet blocked in recv sees end-of-file rather than a ValueError.
+    which a plain SSLSocket refuses), and `shutdown` sends close_notify and ends the TCP stream
+    but keeps the TLS state: gevent's drops it, after which recv and send fall through to the
+    raw socket (ciphertext read as data, a late write sent in plaintext).
     """
 
     _peeked = b""
@@ -72,7 +73,7 @@ class TlsSocket(gssl.SSLSocket):  # type: ignore[misc]
             # path); one non-blocking try, the peer's own close_notify is not waited for.
             with contextlib.suppress(ssl.SSLError, OSError, ValueError):
                 self._sslobj.shutdown()
-        # SSLSocket.shutdown drops the TLS object first; the plain socket's shutdown does not.
+        # Skip SSLSocket.shutdown, which drops the TLS object: shut only the TCP stream.
         super(gssl.SSLSocket, self).shutdown(how)
 
 
