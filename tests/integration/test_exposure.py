@@ -117,9 +117,15 @@ def test_status_lists_the_exposure_warnings(tls_master: Master) -> None:
     # The same master as if it had been started with --host 0.0.0.0 and neither TLS nor a key.
     config = tls_master.services.config
     tls_master.services.config = replace(config, host="0.0.0.0", tls_port=None, require_key=False)
+    left, right = socket.socketpair()
     try:
         warnings = tls_master.api.call(admin, "status", {})["warnings"]
+        console = ConsoleConnection(left, admin, tls_master.services).attach(tls_master.api)
+        shown = console.execute("status")
     finally:
         tls_master.services.config = config
+        left.close()
+        right.close()
+    assert shown.count("WARNING:") == 2 and "without TLS" in shown, shown
     assert len(warnings) == 2
     assert "without TLS" in warnings[0] and "--require-key" in warnings[1]
