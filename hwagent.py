@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         name=args.name,
         role=driver.role,
         key=args.key,
+        ca=args.ca,
         info={"driver": args.driver, "devices": [args.device]},
         handlers=service.handlers,
         on_connected=service.on_connected,
@@ -122,11 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         # Signal handlers run in the hub, which must not block: stop in a greenlet.
         gevent.signal_handler(signum, gevent.spawn, stop)
     log.info(
-        "hwagent %s starting: %s on %s, master %s:%d",
+        "hwagent %s starting: %s on %s, master %s",
         args.name,
         args.driver,
         args.device,
-        *args.master,
+        args.master,
     )
     service.start()
     runtime.run()

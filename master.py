@@ -17,8 +17,9 @@ from pathlib import Path
 import gevent
 
 from cli.options import ArgumentParser, add_logging_flag, setup_logging
-from core.app import Master
-from core.config import MasterConfig, load_config_file
+from core.app import ListenError, Master
+from core.config import MasterConfig, check_tls_settings, load_config_file
+from core.exposure import exposure_warnings
 
 log = logging.getLogger("farmhand.master")
 
@@ -43,6 +44,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-connections", type=int, help="connections served at once (default 20000)"
     )
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        metavar="N",
+        help="also serve both dialects over TLS on this port (with --tls-cert and --tls-key)",
+    )
+    parser.add_argument("--tls-cert", type=Path, metavar="FILE", help="TLS certificate (PEM)")
+    parser.add_argument(
+        "--tls-key", type=Path, metavar="FILE", help="TLS private key (PEM, unencrypted)"
+    )
     add_logging_flag(parser)
     return parser.parse_args(argv)
 
@@ -57,6 +68,7 @@ def build_config(args: argparse.Namespace) -> MasterConfig:
         raise ValueError(f"bad port {config.port}: expected 0-65535")
     if config.heartbeat_s <= 0:
         raise ValueError("heartbeat_s must be positive")
+    check_tls_settings(config)
     return config
 
 
@@ -72,6 +84,12 @@ def tune_process() -> None:
     gc.set_threshold(50_000, 20, 10)
 
 
+def print_exposure_warnings(config: MasterConfig) -> None:
+    """Loud, on stderr whatever the log level, so that nobody exposes the farm unawares."""
+    for warning in exposure_warnings(config):
+        print(f"master.py: WARNING: EXPOSED: {warning}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(getattr(args, "log_level", "info"))
@@ -80,15 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"master.py: error: {exc}", file=sys.stderr)
         return 2
+    print_exposure_warnings(config)
     tune_process()
-    master = Master(config)
+    try:
+        master = Master(config)
+    except ValueError as exc:  # a TLS certificate or key that cannot be used
+        print(f"master.py: error: {exc}", file=sys.stderr)
+        return 2
     try:
         master.start()
-    except OSError as exc:
-        print(
-            f"master.py: error: cannot listen on {config.host}:{config.port}: {exc.strerror}",
-            file=sys.stderr,
-        )
+    except ListenError as exc:
+        print(f"master.py: error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
         log.exception("start failed")
@@ -97,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, master.request_stop)
     host, port = master.address
-    print(f"farmhand master listening on {host}:{port}", flush=True)
+    tls = master.services.tls_address
+    also = f", TLS on tls://{tls[0]}:{tls[1]}" if tls else ""
+    print(f"farmhand master listening on {host}:{port}{also}", flush=True)
     master.serve_until_stopped()
     return master.stop()  # 0, or 3 when the database kept changes from being stored
 

@@ -110,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command:
         return ask(args)
     setup_logging(args.log_level)
-    host, port = args.master
     inherit = Inheritance(
-        master=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        master=str(args.master),
         key=args.key,
+        ca=str(args.ca.resolve()) if args.ca else None,
         program_dir=ROOT,
         python=sys.executable,
     )
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         name=args.name,
         role="node",
         key=args.key,
+        ca=args.ca,
         info={"agents": config.names(), "log_dir": str(args.log_dir.resolve())},
         handlers=service.handlers,
         on_connected=service.on_connected,
@@ -151,11 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     # Signal handlers run in the hub, which must not block: reload in a greenlet.
     gevent.signal_handler(signal.SIGHUP, gevent.spawn, _reload_quietly, service)
     log.info(
-        "node %s starting: %d agent(s) from %s, master %s:%d",
+        "node %s starting: %d agent(s) from %s, master %s",
         args.name,
         len(config.agents),
         args.config,
-        *args.master,
+        args.master,
     )
     supervisor.start_all(supervisor.clock())
     loops = [

@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         name=args.name,
         role="worker",
         key=args.key,
+        ca=args.ca,
         info={"slots": args.slots, "tags": tags, "work_dir": str(args.work_dir)},
         handlers=service.handlers,
         running=service.running,
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         # Signal handlers run in the hub, which must not block: stop in a greenlet.
         gevent.signal_handler(signum, gevent.spawn, stop)
-    log.info("worker %s starting: master %s:%d, %d slot(s)", args.name, *args.master, args.slots)
+    log.info("worker %s starting: master %s, %d slot(s)", args.name, args.master, args.slots)
     try:
         runtime.run()
     finally:

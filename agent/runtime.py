@@ -7,13 +7,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gevent
-from gevent import socket as gsocket
 from gevent.event import Event
 
+from cli.options import MasterAddress
+from cli.tls import client_context, connect, describe_tls_error, key_in_clear
 from protocol.backoff import Backoff
 from protocol.errors import RpcError
 from protocol.version import PROTOCOL_VERSION, SOFTWARE_VERSION
@@ -29,10 +32,11 @@ class AgentRuntime:
     def __init__(
         self,
         *,
-        master: tuple[str, int],
+        master: MasterAddress,
         name: str,
         role: str,
         key: str | None = None,
+        ca: Path | None = None,
         info: dict[str, Any] | None = None,
         handlers: dict[str, OrderHandler] | None = None,
         running: Callable[[], list[str]] | None = None,
@@ -41,6 +45,8 @@ class AgentRuntime:
         backoff: Backoff | None = None,
     ) -> None:
         self.master = master
+        # Built once: a bad CA file fails here (ValueError), not at every reconnect.
+        self.tls = client_context(ca) if master.tls else None
         self.name = name
         self.role = role
         self.key = key
@@ -62,14 +68,18 @@ class AgentRuntime:
         self.connected = Event()
         self.hello_result: dict[str, Any] = {}
         self._stopping = Event()
+        self._warned_key_in_clear = False
 
     def run(self) -> None:
         """Stay connected until stop() is called."""
         while not self._stopping.is_set():
             try:
                 self._session()
+            except ssl.SSLError as exc:
+                # A certificate that is not trusted needs the operator: an error, not a warning.
+                log.error("master %s: %s", self.master, describe_tls_error(exc))
             except (OSError, RpcError, gevent.Timeout) as exc:
-                log.warning("master %s:%d: %s", *self.master, _describe(exc))
+                log.warning("master %s: %s", self.master, _describe(exc))
             if self._stopping.is_set():
                 break
             delay = self.backoff.next_delay()
@@ -83,9 +93,14 @@ class AgentRuntime:
             self.link.close()
 
     def _session(self) -> None:
-        sock = gsocket.create_connection(self.master, timeout=CONNECT_TIMEOUT_S)
-        sock.settimeout(None)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = connect(self.master, self.tls, CONNECT_TIMEOUT_S)
+        if self.key and not self._warned_key_in_clear and key_in_clear(self.master, sock):
+            self._warned_key_in_clear = True
+            log.warning(
+                "sending the key to %s in plaintext across the network: anyone on the path can "
+                "read it; use --master tls://HOST:TLS_PORT",
+                self.master,
+            )
         link = MasterLink(sock, self.handlers)
         self.link = link
         reader = gevent.spawn(link.serve)
@@ -103,8 +118,8 @@ class AgentRuntime:
             self.hello_result = link.call("hello", params)
             self.backoff.reset()
             log.info(
-                "connected to %s:%d as %s (client %s, %s)",
-                *self.master,
+                "connected to %s as %s (client %s, %s)",
+                self.master,
                 self.name,
                 self.hello_result.get("client_id"),
                 "enabled" if self.hello_result.get("enabled") else "disabled",

@@ -1,5 +1,6 @@
-"""Flags every program shares (SPEC §1): --log-level, --master/--key with their environment
-variables, HOST:PORT parsing, and an argument parser that fails with one clear line and status 2.
+"""Flags every program shares (SPEC §1): --log-level, --master/--key/--ca with their environment
+variables, `[tls://]HOST:PORT` parsing into a MasterAddress, and an argument parser that fails
+with one clear line and status 2.
 """
 
 from __future__ import annotations
@@ -7,10 +8,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import ssl
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
 DEFAULT_MASTER = "127.0.0.1:6000"
+TLS_SCHEME = "tls://"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -22,9 +27,32 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def parse_address(text: str, default_port: int = 6000) -> tuple[str, int]:
-    """`HOST:PORT`, `HOST` or `[::1]:PORT` → (host, port); ValueError with a clear message."""
+@dataclass(frozen=True)
+class MasterAddress:
+    """Where a master listens: `HOST:PORT`, or `tls://HOST:PORT` when the link is TLS."""
+
+    host: str
+    port: int
+    tls: bool = False
+
+    @property
+    def hostport(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{TLS_SCHEME}{self.hostport}" if self.tls else self.hostport
+
+
+def parse_address(text: str, default_port: int = 6000) -> MasterAddress:
+    """`HOST:PORT`, `HOST`, `[::1]:PORT`, each optionally prefixed by `tls://`; ValueError with
+    a clear message otherwise."""
     text = text.strip()
+    tls = text.lower().startswith(TLS_SCHEME)
+    if tls:
+        text = text[len(TLS_SCHEME) :]
+    elif "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise ValueError(f"unknown scheme {scheme!r}: use HOST:PORT or tls://HOST:PORT")
     if not text:
         raise ValueError("empty address")
     if text.startswith("["):
@@ -37,18 +65,31 @@ def parse_address(text: str, default_port: int = 6000) -> tuple[str, int]:
     if not host:
         raise ValueError(f"no host in address {text!r}")
     if not port_text:
-        return host, default_port
+        return MasterAddress(host, default_port, tls)
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ValueError(f"bad port in address {text!r}: expected 1-65535")
-    return host, int(port_text)
+    return MasterAddress(host, int(port_text), tls)
 
 
-def address_argument(text: str) -> tuple[str, int]:
+def address_argument(text: str) -> MasterAddress:
     """argparse `type=` wrapper for parse_address."""
     try:
         return parse_address(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def ca_argument(text: str) -> Path:
+    """argparse `type=` for --ca: a PEM file of CA certificates that loads."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"CA file {text} does not exist")
+    try:
+        ssl.create_default_context(cafile=text)
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise argparse.ArgumentTypeError(f"CA file {text}: {reason}") from None
+    return path
 
 
 def add_logging_flag(parser: argparse.ArgumentParser) -> None:
@@ -67,13 +108,21 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
         "--master",
         type=address_argument,
         default=os.environ.get("FARMHAND_MASTER") or DEFAULT_MASTER,
-        metavar="HOST:PORT",
-        help="the master to connect to (env FARMHAND_MASTER; default %(default)s)",
+        metavar="[tls://]HOST:PORT",
+        help="the master to connect to, tls:// for TLS (env FARMHAND_MASTER; default %(default)s)",
     )
     parser.add_argument(
         "--key",
         default=os.environ.get("FARMHAND_KEY") or None,
         help="agent key from `keys.create` (env FARMHAND_KEY); not needed on loopback",
+    )
+    parser.add_argument(
+        "--ca",
+        type=ca_argument,
+        default=os.environ.get("FARMHAND_CA") or None,
+        metavar="FILE",
+        help="CA bundle (PEM) that verifies a tls:// master's certificate (env FARMHAND_CA; "
+        "default: the system's CAs)",
     )
 
 

@@ -1,6 +1,6 @@
-"""The master assembled: storage, registry, keys, server, saver and reaper, started and stopped
-in the right order. Shutdown: stop accepting, close connections, store everything pending (waiting
-up to the shutdown timeout for a database that is down), close the DB.
+"""The master assembled: storage, registry, keys, servers (plain and TLS), saver and reaper,
+started and stopped in the right order. Shutdown: stop accepting, close connections, store
+everything pending (waiting up to the shutdown timeout for a database that is down), close the DB.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from .registry import ClientRegistry
 from .saver import ClientSaver
 from .server import MasterServer
 from .services import Services
+from .tls import TlsMasterServer, load_server_context
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,18 @@ ADMIN_KEY_FILE = "admin.key"
 EXIT_UNSAVED = 3
 
 
+class ListenError(Exception):
+    """A port could not be bound: the message names the address and the reason."""
+
+    def __init__(self, host: str, port: int, exc: OSError) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
 class Master:
     def __init__(self, config: MasterConfig, clock: Clock | None = None) -> None:
+        """ValueError (one line) when the TLS certificate or key cannot be used."""
         self.config = config
+        tls_context = load_server_context(config)
         clock = clock or Clock()
         store = Store(config.db, config.data_dir, wall=clock.wall, mono=clock.mono)
         events = EventBus()
@@ -79,6 +89,9 @@ class Master:
         )
         self.api = Api(self.services)
         self.server = MasterServer(self.services, self.api)
+        self.tls_server = (
+            TlsMasterServer(self.services, self.api, tls_context) if tls_context else None
+        )
         self.reaper = HeartbeatReaper(
             self.services.registry,
             timeout_s=config.heartbeat_timeout_s,
@@ -108,16 +121,30 @@ class Master:
             self._ensure_admin_key()
         services.started = services.clock.wall()
         try:
-            self.server.start()
-        except OSError:
+            self._listen(self.server, self.config.port)
+            if self.tls_server is not None:
+                assert self.config.tls_port is not None
+                self._listen(self.tls_server, self.config.tls_port)
+        except ListenError:
+            self.server.close()
             services.store.close()
             raise
         services.listen_address = self.server.address[:2]
+        if self.tls_server is not None:
+            services.tls_address = self.tls_server.address[:2]
         self.saver.start()
         self.reaper.start()
         services.farm.start()
         services.devices.start()
         log.info("listening on %s:%d", *services.listen_address)
+        if services.tls_address is not None:
+            log.info("listening for TLS on %s:%d", *services.tls_address)
+
+    def _listen(self, server: MasterServer, port: int) -> None:
+        try:
+            server.start()
+        except OSError as exc:
+            raise ListenError(self.config.host, port, exc) from None
 
     def _ensure_admin_key(self) -> None:
         """With --require-key nobody could create the first key: write one to admin.key."""
@@ -143,6 +170,8 @@ class Master:
         timeout_s = self.config.shutdown_timeout_s
         log.info("stopping: closing the port and %d connections", len(services.connections))
         self.server.close()
+        if self.tls_server is not None:
+            self.tls_server.close()
         self.reaper.stop()
         services.farm.stopping = True
         services.farm.dispatcher.stop()

@@ -1,4 +1,5 @@
-"""The master's settings: defaults, overridden by a TOML file (--config), overridden by flags."""
+"""The master's settings: defaults, overridden by a TOML file (--config), overridden by flags;
+and the checks of the TLS settings."""
 
 from __future__ import annotations
 
@@ -34,10 +35,41 @@ class MasterConfig:
     # The stale process report of a node offline this long is dropped (0 keeps it forever).
     procs_offline_ttl_s: float = 3600.0
     shutdown_timeout_s: float = 5.0
+    # TLS on a second port (both dialects), beside the plain one; None: no TLS port. 0 = any.
+    tls_port: int | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # A TLS peer must finish its handshake within this time, or its connection is closed.
+    tls_handshake_timeout_s: float = 5.0
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_port is not None
 
     @property
     def heartbeat_timeout_s(self) -> float:
         return self.heartbeat_s * self.heartbeat_misses
+
+
+PATH_SETTINGS = ("data_dir", "tls_cert", "tls_key")
+
+
+def check_tls_settings(config: MasterConfig) -> None:
+    """ValueError unless the three TLS settings are all given or none is."""
+    given = {
+        "--tls-port": config.tls_port is not None,
+        "--tls-cert": config.tls_cert is not None,
+        "--tls-key": config.tls_key is not None,
+    }
+    if any(given.values()) and not all(given.values()):
+        missing = ", ".join(flag for flag, present in given.items() if not present)
+        raise ValueError(f"TLS needs --tls-port, --tls-cert and --tls-key together: add {missing}")
+    if config.tls_port is not None and not 0 <= config.tls_port < 65536:
+        raise ValueError(f"bad TLS port {config.tls_port}: expected 0-65535")
+    if config.tls_port is not None and config.tls_port == config.port != 0:
+        raise ValueError(f"--tls-port {config.tls_port} is the plain port too: pick another")
+    if not config.tls_handshake_timeout_s > 0:
+        raise ValueError("tls_handshake_timeout_s must be positive")
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
@@ -57,8 +89,12 @@ def load_config_file(path: Path) -> dict[str, Any]:
         if name not in known:
             raise ValueError(f"config file {path}: unknown setting {key!r}")
         default = getattr(MasterConfig(), name)
-        if name == "data_dir":
+        if name in PATH_SETTINGS and isinstance(value, str):
             value = Path(value)
+        elif name in PATH_SETTINGS:
+            raise ValueError(f"config file {path}: {key} must be a path string, not {value!r}")
+        elif name == "tls_port" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"config file {path}: {key} must be int, not {value!r}")
         elif isinstance(default, bool) != isinstance(value, bool) or (
             default is not None
             and not isinstance(value, type(default))

@@ -29,10 +29,13 @@ _SILENT = object()
 
 
 class MasterServer(StreamServer):  # type: ignore[misc]
-    def __init__(self, services: Services, api: Api) -> None:
+    # Whether connections arrive over TLS (core.tls.TlsMasterServer), for Session.tls.
+    tls = False
+
+    def __init__(self, services: Services, api: Api, port: int | None = None) -> None:
         config = services.config
         super().__init__(
-            (config.host, config.port),
+            (config.host, config.port if port is None else port),
             spawn=Pool(config.max_connections),
             backlog=LISTEN_BACKLOG,
         )
@@ -53,6 +56,7 @@ class MasterServer(StreamServer):  # type: ignore[misc]
             peer_port=port,
             dialect=dialect,
             trusted=is_loopback(host) and not config.require_key,
+            tls=self.tls,
         )
         kind = RpcConnection if dialect == "rpc" else ConsoleConnection
         connection: Connection = kind(sock, session, self.services).attach(self.api)

@@ -12,6 +12,7 @@ from .config import MasterConfig
 from .devices.hub import DeviceHub
 from .durability import Durability
 from .events import EventBus
+from .exposure import ExposedKeyLog
 from .jobs.farm import JobFarm
 from .keys import KeyRing
 from .procs import ProcBoard
@@ -35,3 +36,6 @@ class Services:
     # Live connections (core.connection objects), for `status` and for shutdown.
     connections: set[Any] = field(default_factory=set)
     listen_address: tuple[str, int] = ("", 0)
+    # The TLS port's address, None when the master has no TLS port.
+    tls_address: tuple[str, int] | None = None
+    exposed_keys: ExposedKeyLog = field(default_factory=ExposedKeyLog)

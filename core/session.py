@@ -26,6 +26,8 @@ class Session:
     dialect: str  # "rpc" or "console"
     # Loopback peers without --require-key: allowed everything without a key (SPEC §2).
     trusted: bool
+    # The connection came through the TLS port (so a key it sends was not seen in plaintext).
+    tls: bool = False
     connection: Any = None
     authorized: bool = False
     role: str | None = None

@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(
         master=args.master,
         key=args.key,
+        ca=args.ca,
         host=args.host,
         port=args.port,
         allowed_hosts=frozenset(args.allowed_host),
@@ -116,8 +117,7 @@ def serve(settings: Settings) -> int:
         gevent.signal_handler(signum, stop.set)
     host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     print(
-        f"farmhand dashboard on http://{host}:{server.server_port}/ (master "
-        f"{settings.master[0]}:{settings.master[1]})",
+        f"farmhand dashboard on http://{host}:{server.server_port}/ (master {settings.master})",
         flush=True,
     )
     stop.wait()
@@ -147,7 +147,7 @@ def create_admin(args: argparse.Namespace) -> int:
     if len(password) < 8:
         print(f"{PROG}: error: use a password of at least 8 characters", file=sys.stderr)
         return 1
-    client = MasterClient(args.master, args.key, name="dashboard-cli")
+    client = MasterClient(args.master, args.key, name="dashboard-cli", ca=args.ca)
     client.start()
     try:
         if not client.wait_connected(5.0):

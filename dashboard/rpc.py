@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -18,6 +20,9 @@ import orjson
 from gevent import socket
 from gevent.event import AsyncResult, Event
 from gevent.lock import Semaphore
+
+from cli.options import MasterAddress
+from cli.tls import client_context, connect, describe_tls_error, key_in_clear
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +62,16 @@ class MasterClient:
 
     def __init__(
         self,
-        address: tuple[str, int],
+        address: MasterAddress,
         key: str | None = None,
         name: str = "dashboard",
+        ca: Path | None = None,
         on_event: EventCallback | None = None,
         on_state: StateCallback | None = None,
         call_timeout_s: float = CALL_TIMEOUT_S,
     ):
         self.address = address
+        self.tls = client_context(ca) if address.tls else None
         self.key = key
         self.name = name
         self.on_event = on_event
@@ -153,26 +160,33 @@ class MasterClient:
         while not self._stopping:
             reader: gevent.Greenlet | None = None
             try:
-                self._sock = socket.create_connection(self.address, timeout=5)
-                self._sock.settimeout(None)
-                # One small request per line: never wait for Nagle's algorithm.
-                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                # TCP_NODELAY: one small request per line, never wait for Nagle's algorithm.
+                self._sock = connect(self.address, self.tls, timeout=5)
+                if self.key and key_in_clear(self.address, self._sock):
+                    log.warning(
+                        "sending the key to %s in plaintext across the network: use "
+                        "--master tls://HOST:TLS_PORT",
+                        self.address,
+                    )
                 reader = gevent.spawn(self._read, self._sock)
                 self._handshake()
             except (OSError, RpcError, MasterUnavailable) as exc:
                 self._close()
                 if reader is not None:
                     reader.kill()
-                self.last_error = f"master {self.address[0]}:{self.address[1]}: {exc}"
-                # A refused hello (no or bad key) needs the operator; a master that is down not.
-                report = log.error if isinstance(exc, RpcError) else log.debug
+                detail = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else exc
+                self.last_error = f"master {self.address}: {detail}"
+                # A refused hello (no or bad key) or an untrusted certificate needs the
+                # operator; a master that is down does not.
+                needs_operator = isinstance(exc, RpcError | ssl.SSLCertVerificationError)
+                report = log.error if needs_operator else log.debug
                 report("connect failed: %s; retrying in %.1fs", self.last_error, backoff)
                 gevent.sleep(backoff)
                 backoff = min(BACKOFF_MAX_S, backoff * 2)
                 continue
             backoff = BACKOFF_START_S
             self._set_connected(True)
-            log.info("connected to the master at %s:%d", *self.address)
+            log.info("connected to the master at %s", self.address)
             reader.join()
             self._close()
             self._set_connected(False)

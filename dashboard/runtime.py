@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gevent
 
+from cli.options import MasterAddress
+
+from .logins import LoginGuard
 from .metrics import JOB_STATUSES, SAMPLE_EVERY_S, FarmMetrics
 from .rpc import MasterClient, MasterUnavailable, RpcError
 from .sessions import SessionStore
@@ -21,8 +25,9 @@ log = logging.getLogger(__name__)
 class Settings:
     """What the command line decides."""
 
-    master: tuple[str, int] = ("127.0.0.1", 6000)
+    master: MasterAddress = field(default_factory=lambda: MasterAddress("127.0.0.1", 6000))
     key: str | None = None
+    ca: Path | None = None  # verifies a tls:// master's certificate
     host: str = "127.0.0.1"
     port: int = 8080
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)
@@ -43,8 +48,9 @@ class Dashboard:
     def __init__(self, settings: Settings, master: MasterClient | None = None):
         self.settings = settings
         self.sessions = SessionStore()
+        self.logins = LoginGuard()
         self.metrics = FarmMetrics()
-        self.master = master or MasterClient(settings.master, settings.key)
+        self.master = master or MasterClient(settings.master, settings.key, ca=settings.ca)
         self.hub = EventHub(
             self.master.subscribe, self.master.unsubscribe, observers=[self.metrics.observe]
         )

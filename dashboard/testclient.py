@@ -41,6 +41,7 @@ class WsgiClient:
     def __init__(self, app: WsgiApp, host: str = "127.0.0.1:8080"):
         self.app = app
         self.host = host
+        self.remote_addr = "127.0.0.1"  # the browser's address, as the server sees it
         self.cookies: dict[str, str] = {}
 
     def request(
@@ -71,7 +72,7 @@ class WsgiClient:
             "SERVER_NAME": "127.0.0.1",
             "SERVER_PORT": "8080",
             "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "127.0.0.1",
+            "REMOTE_ADDR": self.remote_addr,
             "HTTP_HOST": self.host,
             "CONTENT_LENGTH": str(len(body)),
             "CONTENT_TYPE": content_type,

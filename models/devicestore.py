@@ -148,6 +148,7 @@ class DeviceStore:
         self._select_kegs = f'SELECT {_cols(_KEG_COLUMNS)} FROM "keg" ORDER BY id'
         self._select_active_kegs = self._select_kegs.replace(" ORDER", " WHERE ended IS NULL ORDER")
         self._upsert_user = _upsert("user", _USER_COLUMNS, "id", p)
+        self._update_password_hash = f'UPDATE "user" SET password_hash = {p} WHERE id = {p}'
         self._upsert_token = _upsert("auth_token", _TOKEN_COLUMNS, "id", p)
         self._delete_token = f'DELETE FROM "auth_token" WHERE id = {p}'
         self._upsert_tap = _upsert("tap", _TAP_COLUMNS, "name", p)
@@ -229,6 +230,12 @@ class DeviceStore:
     def save_user(self, user: UserRecord) -> None:
         """Insert or update the user by id; a username taken by another id raises IntegrityError."""
         self._store.call(self._store.db.execute_sql, self._upsert_user, _user_row(user))
+
+    def update_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Replace one user's password hash (a stronger one, after a login); nothing else."""
+        self._store.call(
+            self._store.db.execute_sql, self._update_password_hash, (password_hash, user_id)
+        )
 
     def save_token(self, token: TokenRecord) -> None:
         """Insert or update the token by id; a (reader, token) of another id: IntegrityError."""

@@ -84,7 +84,8 @@ class Program:
 
 
 class MasterProcess(Program):
-    """`python master.py --port 0`; `.port` is read from its first line of output."""
+    """`python master.py --port 0`; `.port` (and `.tls_port` with --tls-port) is read from its
+    first line of output."""
 
     def __init__(
         self,
@@ -114,6 +115,8 @@ class MasterProcess(Program):
             self.kill()
             raise AssertionError(f"master did not start: {line!r}\n{self.log()}")
         self.host, self.port = match.group(1), int(match.group(2))
+        tls = re.search(r"TLS on tls://(\S+):(\d+)", line)
+        self.tls_port = int(tls.group(2)) if tls else None
 
     @property
     def address(self) -> str:
@@ -123,8 +126,15 @@ class MasterProcess(Program):
 class RpcClient:
     """A blocking JSON-RPC client. Notifications that arrive meanwhile are kept in `events`."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        timeout: float = 10.0,
+        sock: socket.socket | None = None,
+    ):
+        """Connects to host:port, or uses `sock` (e.g. a TLS connection) when given."""
+        self.sock = sock or socket.create_connection((host, port), timeout=timeout)
         self.buffer = b""
         self.events: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []

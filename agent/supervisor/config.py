@@ -74,10 +74,11 @@ class NodeConfig:
 class Inheritance:
     """What the node passes down to every agent."""
 
-    master: str  # HOST:PORT
+    master: str  # [tls://]HOST:PORT
     key: str | None
     program_dir: Path  # where worker.py and hwagent.py live
     python: str  # the interpreter that runs them
+    ca: str | None = None  # the CA file that verifies a tls:// master (FARMHAND_CA)
 
 
 def load_config(path: Path, inherit: Inheritance) -> NodeConfig:
@@ -245,6 +246,8 @@ class _Checker:
         inherited = {"FARMHAND_MASTER": self.inherit.master}
         if self.inherit.key:
             inherited["FARMHAND_KEY"] = self.inherit.key
+        if self.inherit.ca:
+            inherited["FARMHAND_CA"] = self.inherit.ca
         if program != "argv":
             inherited["PYTHONUNBUFFERED"] = "1"  # so its output reaches the log as it happens
         merged = {**inherited, **{k: str(v) for k, v in env.items()}}

@@ -55,6 +55,8 @@ def status(console: ConsoleConnection, args: list[str]) -> Reply:
             f"clients:     {clients['online']}/{clients['total']} online ({by_role})",
             f"connections: {result['connections']['rpc']} rpc, "
             f"{result['connections']['console']} console",
+            *([f"tls:         tls://{result['listen_tls']}"] if result.get("listen_tls") else []),
+            *(f"WARNING:     {warning}" for warning in result.get("warnings", [])),
         ]
     )
     return Reply(result, text)

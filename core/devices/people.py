@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import gevent
+from gevent.threadpool import ThreadPool
 
 from models.devicestore import DeviceStore, TokenRecord, UserRecord
 from protocol.errors import conflict, invalid_params, not_found
 from protocol.times import iso_utc
 
-from .passwords import hash_password, verify_password
+from .passwords import CURRENT, hash_password, needs_rehash, verify_password
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,11 @@ USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 TOKEN = re.compile(r"[0-9a-f]{1,128}")
 READER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_UNKNOWN_TOKENS = 100
+# Password hashes at once: each takes ~0.5 s of CPU and 128 MiB, so a burst of logins queues
+# here (cooperatively) instead of filling the memory.
+KDF_THREADS = 2
+
+T = TypeVar("T")
 
 
 def normalise_token(reader: str, token: str) -> tuple[str, str]:
@@ -41,6 +47,14 @@ class People:
         self.unknown: dict[tuple[str, str], dict[str, Any]] = {}
         self._next_user_id = 1
         self._next_token_id = 1
+        self._kdf_pool: ThreadPool | None = None
+
+    def _kdf(self, function: Callable[..., T], *args: object) -> T:
+        """Run a password function in the KDF threads, off the hub."""
+        if self._kdf_pool is None:
+            self._kdf_pool = ThreadPool(KDF_THREADS)
+        result: T = self._kdf_pool.apply(function, args)
+        return result
 
     def load(self, max_ids: dict[str, int]) -> None:
         self.users = {user.username: user for user in self.store.load_users()}
@@ -62,7 +76,7 @@ class People:
         if password is not None:
             if len(password) < 8:
                 raise invalid_params("passwords need at least 8 characters", "weak_password")
-            password_hash = gevent.get_hub().threadpool.apply(hash_password, (password,))
+            password_hash = self._kdf(hash_password, password)
         user = UserRecord(
             id=self._next_user_id,
             username=username,
@@ -85,10 +99,33 @@ class People:
         return user
 
     def authenticate(self, username: str, password: str) -> UserRecord | None:
+        """The user if the password is right. An unknown user, a disabled one or one without a
+        password costs the same KDF work, so timing does not tell them apart."""
         user = self.users.get(username)
         stored = user.password_hash if user is not None and user.enabled else None
-        ok = gevent.get_hub().threadpool.apply(verify_password, (password, stored))
-        return user if ok else None
+        if not self._kdf(verify_password, password, stored) or user is None:
+            return None
+        if stored is not None and needs_rehash(stored):
+            self._upgrade_hash(user, password)
+        return user
+
+    def _upgrade_hash(self, user: UserRecord, password: str) -> None:
+        """Replace a hash made with weaker parameters (or the first format): the password is
+        at hand only now, at a successful login."""
+        new_hash = self._kdf(hash_password, password)
+        try:
+            self.store.update_password_hash(user.id, new_hash)
+        except Exception:
+            log.exception("user %s: storing the upgraded password hash failed", user.username)
+            return
+        user.password_hash = new_hash
+        log.info(
+            "password hash of user %s upgraded to scrypt ln=%d,r=%d,p=%d",
+            user.username,
+            CURRENT.log_n,
+            CURRENT.r,
+            CURRENT.p,
+        )
 
     # -- tokens --------------------------------------------------------------------------------
     def assign(self, reader: str, token: str, username: str, now: float) -> TokenRecord:

@@ -12,6 +12,7 @@ from protocol.times import iso_utc
 from protocol.version import PROTOCOL_VERSION, SOFTWARE_VERSION
 
 from ..events import validate_topic
+from ..exposure import exposure_warnings, refuse_key_in_clear
 from ..keys import KEY_ROLES
 from ..params import Params
 from ..registry import AGENT_ROLES
@@ -47,6 +48,7 @@ def hello(services: Services, session: Session, p: Params) -> dict[str, Any]:
             "bad_proto",
         )
     if key is not None:
+        refuse_key_in_clear(services, session, key)
         record = services.keys.verify(key)
         if record is None:
             log.warning("hello from %s: invalid or revoked key", session.peer)
@@ -159,6 +161,10 @@ def status(services: Services, session: Session, p: Params) -> dict[str, Any]:
         "started": iso_utc(services.started),
         "uptime_s": round(services.clock.wall() - services.started, 3),
         "listen": f"{host}:{port}",
+        "listen_tls": f"{services.tls_address[0]}:{services.tls_address[1]}"
+        if services.tls_address
+        else None,
+        "warnings": exposure_warnings(services.config),
         # backend, url, healthy, since, last_error, reconnects, pending_writes (core/durability.py)
         "database": services.durability.status(),
         "clients": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import bottle
 import orjson
@@ -52,8 +53,24 @@ def json_body() -> dict[str, Any]:
     return body
 
 
+MAX_NEXT_LENGTH = 2000
+
+
 def safe_next(target: str | None) -> str:
-    """A local path to go to after login: never another site (no //host, no scheme)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """`target` if it is a path on this site, else "/": where to go after logging in.
+
+    Browsers drop tabs and newlines anywhere in a URL, strip leading spaces and control
+    characters and read a backslash as a slash, so `/\t/evil.example` is `//evil.example`,
+    another site. A target with any of those, with `//` or a scheme, or with a character that
+    is not printable ASCII is refused, not repaired.
+    """
+    if not target or len(target) > MAX_NEXT_LENGTH or not target.isascii():
+        return "/"
+    if any(char <= " " or char in "\x7f\\" for char in target):
+        return "/"
+    if not target.startswith("/") or target.startswith("//"):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return "/"
     return target

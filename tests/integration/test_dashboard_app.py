@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.options import MasterAddress
 from dashboard.app import create_app
 from dashboard.runtime import Dashboard, Settings
 from dashboard.sessions import SessionStore
@@ -33,7 +34,7 @@ def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MasterProcess]:
 
 @pytest.fixture(scope="module")
 def dash(master: MasterProcess) -> Iterator[Dashboard]:
-    dashboard = Dashboard(Settings(master=(master.host, master.port)))
+    dashboard = Dashboard(Settings(master=MasterAddress(master.host, master.port)))
     dashboard.start()
     assert dashboard.master.wait_connected(10)
     yield dashboard
@@ -374,7 +375,7 @@ def test_master_down_is_503_not_a_crash() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens here once closed
-    dash = Dashboard(Settings(master=("127.0.0.1", port)))
+    dash = Dashboard(Settings(master=MasterAddress("127.0.0.1", port)))
     dash.start()
     try:
         client = WsgiClient(create_app(dash))

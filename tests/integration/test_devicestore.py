@@ -159,6 +159,18 @@ def test_round_trip_of_users_tokens_taps_and_kegs(devices: DeviceStore) -> None:
     assert devices.max_ids() == {"user": 2, "token": 3, "keg": 2, "pour": 0}
 
 
+def test_a_password_hash_is_replaced_alone(devices: DeviceStore) -> None:
+    devices.save_user(user(1))
+    devices.save_user(user(2))
+    devices.update_password_hash(1, "$scrypt$ln=17,r=8,p=1$c2FsdA$aGFzaA")
+    assert devices.load_users() == [
+        user(1, password_hash="$scrypt$ln=17,r=8,p=1$c2FsdA$aGFzaA"),
+        user(2),
+    ]
+    devices.update_password_hash(99, "$scrypt$x")  # no such user: nothing changes
+    assert [u.password_hash for u in devices.load_users()][1] == user(2).password_hash
+
+
 def test_saves_update_by_key(devices: DeviceStore) -> None:
     devices.save_user(user(1))
     devices.save_user(user(1, "renamed", password_hash=None, admin=True, enabled=False))

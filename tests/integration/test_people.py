@@ -121,7 +121,7 @@ def test_passwords_are_stored_hashed(hub: MasterProcess, admin: RpcClient) -> No
         rows = [dict(row) for row in db.execute("SELECT * FROM user ORDER BY username")]
     assert [row["username"] for row in rows] == ["alice", "bob"]
     hashes = [row["password_hash"] for row in rows]
-    assert all(h.startswith("scrypt$") for h in hashes)
+    assert all(h.startswith("$scrypt$ln=17,r=8,p=1$") for h in hashes)  # OWASP's cost
     assert hashes[0] != hashes[1]  # salted
     for row in rows:
         assert all(PASSWORD not in str(row[column]) for column in columns)

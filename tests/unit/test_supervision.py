@@ -251,6 +251,16 @@ def test_a_worker_gets_master_name_and_flags_and_the_key_by_environment() -> Non
     assert spec.policy.start_retries == 5 and spec.log_max_bytes == 2 * 1024 * 1024
 
 
+def test_a_tls_master_and_its_ca_are_passed_down() -> None:
+    inherit = Inheritance(
+        master="tls://farm.lan:6443", key=None, program_dir=ROOT, python="/py", ca="/etc/ca.pem"
+    )
+    (spec,) = parse_config('[[agent]]\nname = "r1"\nprogram = "worker"\n', "a.toml", inherit).agents
+    assert spec.argv[2:4] == ("--master", "tls://farm.lan:6443")
+    env = dict(spec.env)
+    assert env["FARMHAND_CA"] == "/etc/ca.pem" and env["FARMHAND_MASTER"] == "tls://farm.lan:6443"
+
+
 def test_an_argv_program_runs_as_given_and_a_given_name_flag_wins() -> None:
     config = parse(
         '[[agent]]\nname = "a"\nprogram = ["sleep", "60"]\n\n'
