@@ -14,6 +14,7 @@ import orjson
 
 from protocol.errors import RpcError
 from protocol.framing import LineTooLong
+from protocol.httpsniff import looks_like_http
 from protocol.telnet import ConsoleInput, EndOfInput, Interrupt, Line, encode_output
 from protocol.version import SOFTWARE_VERSION
 
@@ -63,6 +64,9 @@ class ConsoleConnection(Connection):
                     break
                 for event in reader.feed(data):
                     if isinstance(event, Line):
+                        if looks_like_http(event.text):
+                            self._refuse_web_client()
+                            return
                         self._run_line(event.text)
                     else:
                         assert isinstance(event, Interrupt | EndOfInput)
@@ -74,6 +78,18 @@ class ConsoleConnection(Connection):
         except LineTooLong as exc:
             self.write(f"\nerror: {exc.message}; closing the session\n")
             self.close("line too long")
+
+    def _refuse_web_client(self) -> None:
+        """A browser (or any HTTP client) is talking to the console: whatever else it sent,
+        e.g. a POST body of commands, must never run. Close without a word, as Redis does."""
+        session = self.session
+        self.services.guard.web_requests.warn(
+            session.peer_host,
+            self.services.clock.mono(),
+            "%s: HTTP request on the master's port (a web page or proxy?): connection closed",
+            session.peer,
+        )
+        self.close("HTTP request on the console")
 
     def _run_line(self, line: str) -> None:
         text = self.execute(line)

@@ -13,6 +13,7 @@ from .devices.hub import DeviceHub
 from .events import EventBus
 from .jobs.farm import JobFarm
 from .keys import KeyRing
+from .peerguard import PeerGuard
 from .procs import ProcBoard
 from .registry import ClientRegistry
 
@@ -32,3 +33,5 @@ class Services:
     # Live connections (core.connection objects), for `status` and for shutdown.
     connections: set[Any] = field(default_factory=set)
     listen_address: tuple[str, int] = ("", 0)
+    # Refusal logs and failed-login budgets per peer host (core.peerguard).
+    guard: PeerGuard = field(default_factory=PeerGuard)
