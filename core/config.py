@@ -21,6 +21,9 @@ class MasterConfig:
     # A client silent for this many heartbeat intervals is marked offline.
     heartbeat_misses: int = 3
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    # A console command is typed by a person: a few KB is plenty, and the small bound keeps
+    # the work a line costs on the hub (shell-style splitting) small too.
+    max_console_line_bytes: int = 4096
     max_connections: int = 20_000
     # Bytes queued for one peer before it counts as a slow consumer and is disconnected.
     send_queue_bytes: int = 16 << 20

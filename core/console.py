@@ -1,7 +1,9 @@
 """The operator console dialect: a line-based shell for `telnet` or `nc` on the master's port.
 
-Each line is split like a shell would (quotes work), `--json` anywhere asks for the raw result,
-and the command runs through the same API as JSON-RPC. Errors are one line; the session stays.
+Before login (a remote or `--require-key` console) a line is only split on whitespace and only
+`login` and `quit` run. After it, each line is split like a shell would (quotes work), `--json`
+asks for the raw result, and the command runs through the same API as JSON-RPC. Errors are one
+line; the session stays. Lines are limited to `max_console_line_bytes` (4 KB by default).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from protocol.telnet import ConsoleInput, EndOfInput, Interrupt, Line, encode_ou
 from protocol.version import SOFTWARE_VERSION
 
 from .api import Api
-from .commands import Reply, UsageError, lookup
+from .commands import Command, Reply, UsageError, lookup
 from .commands.session import suggest
 from .connection import RECV_BYTES, Connection
 
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 PROMPT = "farmhand> "
 JSON_FLAG = "--json"
+LOGIN_FIRST = "error: log in first: login KEY"
 
 
 class ConsoleConnection(Connection):
@@ -48,12 +51,14 @@ class ConsoleConnection(Connection):
 
     def serve(self) -> None:
         host, port = self.services.listen_address
-        login_hint = "" if self.session.authorized else " Log in first: login KEY."
-        self.write(
-            f"farmhand master {SOFTWARE_VERSION} on {host}:{port}. "
-            f"Type 'help' for commands, 'quit' to leave.{login_hint}\n{PROMPT}"
+        hint = (
+            "Type 'help' for commands, 'quit' to leave."
+            if self.session.authorized
+            else "Log in first: login KEY ('quit' to leave)."
         )
-        reader = ConsoleInput(self.services.config.max_line_bytes)
+        self.write(f"farmhand master {SOFTWARE_VERSION} on {host}:{port}. {hint}\n{PROMPT}")
+        limit = self.services.config.max_console_line_bytes
+        reader = ConsoleInput(limit)
         try:
             while not self.closed:
                 try:
@@ -76,7 +81,7 @@ class ConsoleConnection(Connection):
                         self.close("console session ended")
                         return
         except LineTooLong as exc:
-            self.write(f"\nerror: {exc.message}; closing the session\n")
+            self.write(f"\nerror: {exc.message} (the console's limit); closing the session\n")
             self.close("line too long")
 
     def _refuse_web_client(self) -> None:
@@ -97,6 +102,8 @@ class ConsoleConnection(Connection):
 
     def execute(self, line: str) -> str:
         """Run one command line and return what to print (without the prompt)."""
+        if not self.session.authorized:
+            return self._execute_before_login(line)
         try:
             words = shlex.split(line)
         except ValueError as exc:
@@ -109,8 +116,20 @@ class ConsoleConnection(Connection):
         found = lookup(name)
         if found is None:
             return f"error: unknown command '{name}'{suggest(name)} (type 'help')"
-        if not (self.session.authorized or found.open):
-            return "error: log in first: login KEY"
+        return self._run(found, args, as_json)
+
+    def _execute_before_login(self, line: str) -> str:
+        # No shell-style parsing before login: a plain split is bounded and C-fast, and
+        # nobody unauthenticated learns anything but how to log in.
+        words = line.split()
+        if not words:
+            return ""
+        found = lookup(words[0].lower())
+        if found is None or not found.open:
+            return LOGIN_FIRST
+        return self._run(found, words[1:], as_json=False)
+
+    def _run(self, found: Command, args: list[str], as_json: bool) -> str:
         try:
             reply: Reply = found.run(self, args)
         except UsageError as exc:
@@ -118,7 +137,8 @@ class ConsoleConnection(Connection):
         except RpcError as exc:
             return f"error: {exc.message}"
         except Exception:
-            log.exception("console %s: command %r failed", self.session.peer, line)
+            # Not the arguments: they may hold a secret (login KEY, users add … PASSWORD).
+            log.exception("console %s: command %s failed", self.session.peer, found.name)
             return "error: internal error (see the master's log)"
         if as_json:
             return orjson.dumps(reply.result).decode()
