@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from protocol.errors import RpcError
+from protocol.errors import ErrorCode, RpcError
 from protocol.framing import LineTooLong
 from protocol.httpsniff import looks_like_http
 from protocol.telnet import ConsoleInput, EndOfInput, Interrupt, Line, encode_output
@@ -107,15 +107,21 @@ class ConsoleConnection(Connection):
         try:
             words = shlex.split(line)
         except ValueError as exc:
-            return f"error: {exc} (check your quotes)"
+            as_json = JSON_FLAG in _options(line.split())
+            return _failure(ErrorCode.PARSE_ERROR, f"{exc} (check your quotes)", as_json)
+        if not words:
+            return ""
+        # `--json` is ours only before `--`: what follows belongs to the program (submit).
+        options = _options(words)
+        as_json = JSON_FLAG in options
+        words = [word for word in options if word != JSON_FLAG] + words[len(options) :]
         if not words:
             return ""
         name, args = words[0].lower(), words[1:]
-        as_json = JSON_FLAG in args
-        args = [word for word in args if word != JSON_FLAG]
         found = lookup(name)
         if found is None:
-            return f"error: unknown command '{name}'{suggest(name)} (type 'help')"
+            message = f"unknown command '{name}'{suggest(name)} (type 'help')"
+            return _failure(ErrorCode.METHOD_NOT_FOUND, message, as_json)
         return self._run(found, args, as_json)
 
     def _execute_before_login(self, line: str) -> str:
@@ -133,13 +139,30 @@ class ConsoleConnection(Connection):
         try:
             reply: Reply = found.run(self, args)
         except UsageError as exc:
-            return f"error: {exc}"
+            return _failure(ErrorCode.INVALID_PARAMS, str(exc), as_json)
         except RpcError as exc:
-            return f"error: {exc.message}"
+            return _failure(exc.code, exc.message, as_json, exc.reason)
         except Exception:
             # Not the arguments: they may hold a secret (login KEY, users add … PASSWORD).
             log.exception("console %s: command %s failed", self.session.peer, found.name)
-            return "error: internal error (see the master's log)"
+            return _failure(
+                ErrorCode.INTERNAL_ERROR, "internal error (see the master's log)", as_json
+            )
         if as_json:
             return orjson.dumps(reply.result).decode()
         return reply.text
+
+
+def _options(words: list[str]) -> list[str]:
+    """The words before the first `--`."""
+    return words[: words.index("--")] if "--" in words else words
+
+
+def _failure(code: int, message: str, as_json: bool, reason: str | None = None) -> str:
+    """One error line: `error: …`, or with --json `{"error": {"code", "message", "data"?}}`."""
+    if not as_json:
+        return f"error: {message}"
+    error: dict[str, Any] = {"code": int(code), "message": message}
+    if reason:
+        error["data"] = {"reason": reason}
+    return orjson.dumps({"error": error}).decode()

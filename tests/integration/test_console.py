@@ -436,3 +436,30 @@ def test_require_key_console_asks_for_login(locked_master: MasterProcess) -> Non
         with ConsoleClient(locked_master.port) as again:
             # Logging in is per session.
             assert again.command("clients") == "error: log in first: login KEY"
+
+
+# --- --json and `--` (issue 10 finding 8) ----------------------------------------------------
+
+
+def test_json_after_double_dash_belongs_to_the_program(console: ConsoleClient, rpc: RpcClient):
+    reply = console.command("submit j -- echo --json")
+    assert reply.startswith("submitted job"), reply
+    job_id = int(re.search(r"job (\d+)", reply).group(1))  # type: ignore[union-attr]
+    assert rpc.call("jobs.get", job_id=job_id)["argv"] == ["echo", "--json"]
+    # Before `--` it still asks for JSON; after it, it is the program's.
+    raw = orjson.loads(console.command("submit k --json -- printf %s --json"))
+    assert rpc.call("jobs.get", job_id=raw["job_id"])["argv"] == ["printf", "%s", "--json"]
+
+
+def test_json_errors_are_printed_as_json(console: ConsoleClient) -> None:
+    for line, code in [
+        ("job 999 --json", -32004),
+        ("disable --json", None),
+        ("frobnicate --json", None),
+        ('clients "open --json', None),
+    ]:
+        error = orjson.loads(console.command(line))["error"]
+        assert isinstance(error["message"], str) and error["message"], line
+        if code is not None:
+            assert error["code"] == code, (line, error)
+    assert console.command("job 999").startswith("error: ")
