@@ -6,6 +6,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.store import KeyRecord
+
 from .registry import RuntimeClient
 
 
@@ -30,6 +32,8 @@ class Session:
     authorized: bool = False
     role: str | None = None
     key_id: str | None = None
+    # The key this session said hello with (None: a trusted peer without one).
+    key: KeyRecord | None = None
     client: RuntimeClient | None = None
     topics: set[str] = field(default_factory=set)
 

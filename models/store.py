@@ -56,10 +56,14 @@ class ClientRecord:
 class KeyRecord:
     key_id: str
     role: str
+    # Agent keys: the client name the key is bound to ('' until its first hello binds it).
+    # Api keys: whose key it is (shown in the audit log).
     name: str
     secret_hash: str
     created: float
     revoked: bool
+    label: str = ""
+    scope: str | None = None  # api keys: "read" or "admin"
 
 
 _CLIENT_COLUMNS = (
@@ -86,7 +90,7 @@ _PG_COPY_STAGING = (
     f"COPY {_PG_STAGING} ({', '.join(_CLIENT_COLUMNS)}) FROM STDIN "
     "WITH (FORMAT csv, FORCE_NULL (first_seen, last_seen))"
 )
-_KEY_COLUMNS = ("key_id", "role", "name", "secret_hash", "created", "revoked")
+_KEY_COLUMNS = ("key_id", "role", "name", "secret_hash", "created", "revoked", "label", "scope")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,7 @@ class _Statements:
     select_keys: str
     insert_key: str
     revoke_key: str
+    bind_key: str
 
     @classmethod
     def for_param(cls, param: str, *, from_staging: bool) -> _Statements:
@@ -120,6 +125,7 @@ class _Statements:
             select_keys=f'SELECT {key_cols} FROM "api_key" ORDER BY created, key_id',
             insert_key=f'INSERT INTO "api_key" ({key_cols}) VALUES {key_row}',
             revoke_key=f'UPDATE "api_key" SET revoked = {param} WHERE key_id = {param}',
+            bind_key=f'UPDATE "api_key" SET name = {param} WHERE key_id = {param}',
         )
 
 
@@ -278,6 +284,8 @@ class Store:
             record.secret_hash,
             record.created,
             record.revoked,
+            record.label,
+            record.scope,
         )
         self.call(self._db.execute_sql, self._sql.insert_key, row)
 
@@ -285,11 +293,15 @@ class Store:
         """Mark the key revoked; False if no such key exists."""
         return self.call(self._revoke_key, key_id)
 
+    def bind_key(self, key_id: str, name: str) -> None:
+        """Bind an agent key to the client name it said hello with first."""
+        self.call(self._db.execute_sql, self._sql.bind_key, (name, key_id))
+
     def _load_keys(self) -> list[KeyRecord]:
         rows = self._db.execute_sql(self._sql.select_keys).fetchall()
         return [
-            KeyRecord(key_id, role, name, secret_hash, created, bool(revoked))
-            for key_id, role, name, secret_hash, created, revoked in rows
+            KeyRecord(key_id, role, name, secret_hash, created, bool(revoked), label, scope)
+            for key_id, role, name, secret_hash, created, revoked, label, scope in rows
         ]
 
     def _revoke_key(self, key_id: str) -> bool:

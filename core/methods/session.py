@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from typing import Any
 
+from models.store import KeyRecord
 from protocol.errors import ErrorCode, RpcError, conflict, invalid_params, unauthorized
 from protocol.times import iso_utc
 from protocol.version import PROTOCOL_VERSION, SOFTWARE_VERSION
@@ -14,23 +14,20 @@ from protocol.version import PROTOCOL_VERSION, SOFTWARE_VERSION
 from ..events import validate_topic
 from ..keys import KEY_ROLES
 from ..params import Params
-from ..registry import AGENT_ROLES
+from ..registry import AGENT_ROLES, CLIENT_NAME
 from ..services import Services
 from ..session import Session
 from .base import Access, method
 
 log = logging.getLogger(__name__)
 
-# Client names appear in selectors and tables: no spaces, no glob characters.
-CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:+-]{0,199}")
-
 
 @method("hello", Access.OPEN)
 def hello(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Identify this connection: an agent (worker, hardware, auth, node) or an API client."""
     role = p.text("role")
-    name = p.text("name", "")
-    key = p.text("key", None)
+    name = p.text("name", "", max_length=200)
+    key = p.text("key", None, max_length=500)
     proto = p.integer("proto", PROTOCOL_VERSION)
     info = p.mapping("info", {})
     # A worker lists the attempts it still holds, so the master keeps exactly those.
@@ -46,26 +43,16 @@ def hello(services: Services, session: Session, p: Params) -> dict[str, Any]:
             f"{PROTOCOL_VERSION})",
             "bad_proto",
         )
-    if key is not None:
-        record = services.keys.verify(key)
-        if record is None:
-            log.warning("hello from %s: invalid or revoked key", session.peer)
-            raise unauthorized("hello: invalid or revoked key", "bad_key")
-        if record.role not in (role, "api"):
-            raise unauthorized(
-                f"hello: this key is for role {record.role!r}, not {role!r}", "wrong_role"
-            )
-        session.authorized = True
-        session.key_id = record.key_id
-    elif not session.trusted:
-        raise unauthorized("hello: a key is required from this address", "key_required")
     if session.client is not None and session.client.name != name:
         raise conflict(
             f"hello: this connection is already {session.client.name!r}", "already_hello"
         )
-    session.role = role
+    # Everything is checked before anything changes: a refused hello leaves the session as it
+    # was (unauthorised, unless it is a trusted peer) and every client as it was.
+    record = _check_key(services, session, role, name, key)
     heartbeat_s = services.config.heartbeat_s
     if role == "api":
+        _authorise(session, role, record)
         return {"client_id": None, "name": name, "enabled": True, "heartbeat_s": heartbeat_s}
     if not CLIENT_NAME.fullmatch(name):
         raise invalid_params(
@@ -73,6 +60,9 @@ def hello(services: Services, session: Session, p: Params) -> dict[str, Any]:
             "starting with a letter or digit",
             "bad_name",
         )
+    services.registry.check_role(name, role)
+    if record is not None:
+        services.keys.bind(record, name)
     client, replaced = services.registry.connect(
         name=name,
         role=role,
@@ -82,6 +72,7 @@ def hello(services: Services, session: Session, p: Params) -> dict[str, Any]:
         now=services.clock.wall(),
         now_mono=services.clock.mono(),
     )
+    _authorise(session, role, record)
     session.client = client
     if replaced is not None and replaced is not session.connection:
         replaced.close(f"replaced by a new connection from {session.peer}")
@@ -93,6 +84,40 @@ def hello(services: Services, session: Session, p: Params) -> dict[str, Any]:
         "enabled": client.enabled,
         "heartbeat_s": heartbeat_s,
     }
+
+
+def _check_key(
+    services: Services, session: Session, role: str, name: str, key: str | None
+) -> KeyRecord | None:
+    """The key's record when it may say this hello; None for a trusted peer without a key."""
+    if key is None:
+        if session.trusted:
+            return None
+        raise _refused(services, session, "a key is required from this address", "key_required")
+    record = services.keys.verify(key)
+    if record is None:
+        raise _refused(services, session, "invalid or revoked key", "bad_key")
+    if record.role != role:
+        raise _refused(
+            services, session, f"this key is for role {record.role!r}, not {role!r}", "wrong_role"
+        )
+    if role in AGENT_ROLES and record.name and record.name != name:
+        raise _refused(
+            services, session, f"this key belongs to {record.name!r}, not {name!r}", "wrong_name"
+        )
+    return record
+
+
+def _refused(services: Services, session: Session, why: str, reason: str) -> RpcError:
+    log.warning("hello from %s refused: %s", session.peer, why)
+    return unauthorized(f"hello: {why}", reason)
+
+
+def _authorise(session: Session, role: str, record: KeyRecord | None) -> None:
+    session.authorized = True
+    session.role = role
+    session.key = record
+    session.key_id = record.key_id if record is not None else None
 
 
 @method("heartbeat", Access.AGENT)

@@ -418,7 +418,11 @@ def locked_master(tmp_path: Path) -> Iterator[MasterProcess]:
 
 def test_require_key_console_asks_for_login(locked_master: MasterProcess) -> None:
     key = (locked_master.data_dir / "admin.key").read_text().strip()
-    with agent(locked_master.port, "render-01", key=key):
+    with RpcClient(locked_master.port) as admin:
+        admin.call("hello", role="api", name="", proto=1, key=key)
+        # An agent needs a key of its own role (issue 9.3), not the admin's.
+        worker_key = admin.call("keys.create", role="worker", name="render-01")["key"]
+    with agent(locked_master.port, "render-01", key=worker_key):
         with ConsoleClient(locked_master.port) as console:
             assert "login KEY" in console.banner
             assert console.command("clients") == "error: log in first: login KEY"
