@@ -120,7 +120,7 @@ def _authorise(session: Session, role: str, record: KeyRecord | None) -> None:
     session.key_id = record.key_id if record is not None else None
 
 
-@method("heartbeat", Access.AGENT)
+@method("heartbeat", Access.AGENT, agents=AGENT_ROLES)
 def heartbeat(services: Services, session: Session, p: Params) -> None:
     """An agent is alive; `running` lists the attempt ids it runs now."""
     running = p.text_list("running", None)
@@ -133,7 +133,7 @@ def heartbeat(services: Services, session: Session, p: Params) -> None:
         services.registry.set_running(session.client, running)
 
 
-@method("ping", Access.READ)
+@method("ping", Access.READ, agents=AGENT_ROLES)
 def ping(services: Services, session: Session, p: Params) -> str:
     """Answers "pong"."""
     p.finish()
