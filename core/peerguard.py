@@ -32,9 +32,12 @@ class LogLimiter:
     """`limiter.warn(host, now, "HTTP request from %s", host)`: the first event per host in an
     interval is logged, later ones are counted and summarised by `flush`."""
 
-    def __init__(self, what: str, interval_s: float = SUMMARY_INTERVAL_S) -> None:
+    def __init__(
+        self, what: str, interval_s: float = SUMMARY_INTERVAL_S, level: int = logging.WARNING
+    ) -> None:
         self.what = what
         self.interval_s = interval_s
+        self.level = level
         self.total = 0
         self._hosts: dict[str, _Held] = {}
 
@@ -45,10 +48,10 @@ class LogLimiter:
         held = self._hosts.get(host)
         if held is None:
             self._hosts[host] = _Held(now)
-            log.warning(message, *args)
+            log.log(self.level, message, *args)
         elif now - held.logged_at >= self.interval_s:
             self._summarise(host, held, now)
-            log.warning(message, *args)
+            log.log(self.level, message, *args)
         else:
             held.held += 1
 
@@ -63,7 +66,8 @@ class LogLimiter:
 
     def _summarise(self, host: str, held: _Held, now: float) -> None:
         if held.held:
-            log.warning(
+            log.log(
+                self.level,
                 "%d more %s from %s in the last %.0f s (not logged one by one)",
                 held.held,
                 self.what,
@@ -132,8 +136,16 @@ class PeerGuard:
         self.web_requests = LogLimiter("HTTP requests")
         self.bad_logins = LogLimiter("failed hellos and logins")
         self.login_failures = FailureThrottle()
+        # Bad JSON and refused notifications get no reply to tell the peer: the log says it.
+        self.bad_messages = LogLimiter("bad messages", level=logging.INFO)
+        self.refused_notifications = LogLimiter("refused notifications")
 
     def tick(self, now: float) -> None:
-        self.web_requests.flush(now)
-        self.bad_logins.flush(now)
+        for limiter in (
+            self.web_requests,
+            self.bad_logins,
+            self.bad_messages,
+            self.refused_notifications,
+        ):
+            limiter.flush(now)
         self.login_failures.forget_idle(now)

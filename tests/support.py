@@ -123,8 +123,12 @@ class MasterProcess(Program):
 class RpcClient:
     """A blocking JSON-RPC client. Notifications that arrive meanwhile are kept in `events`."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(
+        self, port: int, host: str = "127.0.0.1", timeout: float = 10.0, source: str | None = None
+    ):
+        # `source` picks the local address, e.g. 127.0.0.2 to be another loopback peer host.
+        source_address = (source, 0) if source else None
+        self.sock = socket.create_connection((host, port), timeout, source_address)
         self.buffer = b""
         self.events: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []

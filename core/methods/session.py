@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from typing import Any
 
@@ -94,6 +95,20 @@ def _check_key(
         if session.trusted:
             return None
         raise _refused(services, session, "a key is required from this address", "key_required")
+    guard, now = services.guard, services.clock.mono()
+    wait_s = guard.login_failures.wait_s(session.peer_host, now)
+    if wait_s > 0:
+        # Refused unchecked, and not counted: the host gets one try per refill interval.
+        guard.bad_logins.warn(
+            session.peer_host, now, "hello from %s refused: throttled", session.peer
+        )
+        raise RpcError(
+            ErrorCode.UNAUTHORIZED,
+            f"hello: too many failed hellos from {session.peer_host}: try again in "
+            f"{math.ceil(wait_s)} s",
+            "too_many_failures",
+            {"retry_after_s": math.ceil(wait_s)},
+        )
     record = services.keys.verify(key)
     if record is None:
         raise _refused(services, session, "invalid or revoked key", "bad_key")
@@ -109,7 +124,10 @@ def _check_key(
 
 
 def _refused(services: Services, session: Session, why: str, reason: str) -> RpcError:
-    log.warning("hello from %s refused: %s", session.peer, why)
+    """A failed hello: counted against the peer's host, logged at a bounded rate."""
+    guard, now = services.guard, services.clock.mono()
+    guard.login_failures.failed(session.peer_host, now)
+    guard.bad_logins.warn(session.peer_host, now, "hello from %s refused: %s", session.peer, why)
     return unauthorized(f"hello: {why}", reason)
 
 
