@@ -1,12 +1,16 @@
-"""Calling a method: look it up, check the caller may use it, check params, run it.
+"""Calling a method: look it up, check the caller may use it, check params, run it, and
+record a state-changing call in the audit log.
 
 The RPC connection, the console and (through RPC) the dashboard all come through `Api.call`.
+`on_behalf_of` names the dashboard user an admin connection acts for (docs/protocol.md).
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from gevent.event import AsyncResult
 
 from protocol.errors import ErrorCode, RpcError, conflict, unauthorized
 
@@ -23,12 +27,58 @@ class Api:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def call(self, session: Session, name: str, params: dict[str, Any]) -> Any:
+    def call(
+        self,
+        session: Session,
+        name: str,
+        params: dict[str, Any],
+        on_behalf_of: str | None = None,
+    ) -> Any:
         entry = METHODS.get(name)
         if entry is None:
             raise RpcError(ErrorCode.METHOD_NOT_FOUND, f"no such method {name!r}", "no_such_method")
-        check_access(session, entry)
-        return entry.handler(self.services, session, Params(name, params))
+        if on_behalf_of is not None:
+            check_on_behalf_of(session, on_behalf_of)
+        if not entry.writes:
+            check_access(session, entry)
+            return entry.handler(self.services, session, Params(name, params))
+        return self._call_audited(session, entry, params, on_behalf_of)
+
+    def _call_audited(
+        self, session: Session, entry: Method, params: dict[str, Any], user: str | None
+    ) -> Any:
+        """Run a state-changing call and record it with its outcome (refusals of authorised
+        callers included; unauthenticated ones are not, so nobody can flood the log)."""
+        audit = self.services.audit
+        try:
+            check_access(session, entry)
+            result = entry.handler(self.services, session, Params(entry.name, params))
+        except Exception as exc:
+            if session.authorized:
+                audit.record(session, entry.name, params, user, exc)
+            raise
+        if isinstance(result, AsyncResult):  # answered once stored: record how it ended
+            result.rawlink(
+                lambda done: audit.record(session, entry.name, params, user, done.exception)
+            )
+        else:
+            audit.record(session, entry.name, params, user, None)
+        return result
+
+
+MAX_USER_CHARS = 64
+
+
+def check_on_behalf_of(session: Session, user: object) -> None:
+    """Only an admin connection (the dashboard's) may say which of its users acts."""
+    if session.principal != "admin":
+        raise unauthorized("on_behalf_of: only an admin connection may act for a user", "forbidden")
+    if not isinstance(user, str) or not 0 < len(user) <= MAX_USER_CHARS:
+        raise RpcError(
+            ErrorCode.INVALID_REQUEST,
+            f"on_behalf_of must be a user name of 1-{MAX_USER_CHARS} characters",
+            "bad_on_behalf_of",
+        )
 
 
 def check_access(session: Session, entry: Method) -> None:

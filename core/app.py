@@ -10,11 +10,13 @@ import time
 import gevent
 from gevent.event import Event
 
+from models.auditstore import AuditStore
 from models.devicestore import DeviceStore
 from models.jobstore import JobStore
 from models.store import Store
 
 from .api import Api
+from .audit import AuditLog
 from .clock import Clock
 from .config import MasterConfig
 from .devices.hub import DeviceHub
@@ -65,6 +67,7 @@ class Master:
             farm=farm,
             devices=devices,
             procs=procs,
+            audit=AuditLog(AuditStore(store), config.audit_retention_days, clock.wall),
         )
         self.api = Api(self.services)
         self.server = MasterServer(self.services, self.api)
@@ -107,6 +110,7 @@ class Master:
         self.reaper.start()
         services.farm.start()
         services.devices.start()
+        services.audit.start()
         log.info("listening on %s:%d", *services.listen_address)
 
     def _ensure_admin_key(self) -> None:
@@ -142,6 +146,7 @@ class Master:
         self.saver.stop()
         services.farm.stop()
         services.devices.stop()
+        services.audit.stop()
         began = time.perf_counter()
         saved = self.saver.save_all()
         log.info("saved %d clients in %.3fs", saved, time.perf_counter() - began)

@@ -34,6 +34,8 @@ class MasterConfig:
     max_tasks_per_job: int = 100_000
     # Task logs of jobs finished longer ago than this are deleted (0 keeps them forever).
     log_retention_days: float = 30.0
+    # Audit entries (every state-changing call) older than this are deleted (0 keeps them).
+    audit_retention_days: float = 365.0
     shutdown_timeout_s: float = 5.0
 
     @property

@@ -124,7 +124,9 @@ class RpcConnection(Connection):
         """The reply's bytes, or None when the method answers later (it returned an
         AsyncResult, e.g. task.finished waits for its commit without blocking this reader)."""
         try:
-            result = self.api.call(self.session, request.method, request.params)
+            result = self.api.call(
+                self.session, request.method, request.params, request.on_behalf_of
+            )
             if isinstance(result, AsyncResult):
                 result.rawlink(lambda done: self._answer_later(request, done))
                 return None

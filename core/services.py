@@ -7,6 +7,7 @@ from typing import Any
 
 from models.store import Store
 
+from .audit import AuditLog
 from .clock import Clock
 from .config import MasterConfig
 from .devices.hub import DeviceHub
@@ -29,6 +30,7 @@ class Services:
     farm: JobFarm
     devices: DeviceHub
     procs: ProcBoard
+    audit: AuditLog
     started: float = 0.0
     # Live connections (core.connection objects), for `status` and for shutdown.
     connections: set[Any] = field(default_factory=set)
