@@ -9,6 +9,7 @@ waits for the audit. Entries older than `retention_days` are pruned every PRUNE_
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,7 @@ _SECRET_NAME = re.compile(
     r"(?:^|[_.-])(?:password|passwd|pass|secret|token|key|credentials?|auth)$", re.IGNORECASE
 )
 _KEY_PREFIX = "fhk_"
+_JSON_INTS = (-(2**63), 2**64 - 1)
 
 
 def redact(value: Any) -> Any:
@@ -53,6 +55,14 @@ def _redact(value: Any, depth: int, budget: list[int]) -> Any:
         return "…"
     if isinstance(value, str):
         return REDACTED if value.startswith(_KEY_PREFIX) else value
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not _JSON_INTS[0] <= value <= _JSON_INTS[1]
+    ):
+        return str(value)  # the console can type numbers JSON (and orjson) cannot carry
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, dict):
         return {
             str(name): REDACTED

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ..tables import format_table
-from .base import Reply, UsageError, command
+from .base import Reply, UsageError, command, is_number
 
 if TYPE_CHECKING:
     from core.console import ConsoleConnection
@@ -24,7 +24,7 @@ def _short(params: object) -> str:
 
 @command("audit", USAGE, "the newest state-changing calls: who, from where, what")
 def audit(console: ConsoleConnection, args: list[str]) -> Reply:
-    if len(args) > 1 or (args and not args[0].isdigit()):
+    if len(args) > 1 or (args and not is_number(args[0])):
         raise UsageError(f"usage: {USAGE}")
     limit = int(args[0]) if args else DEFAULT_ROWS
     result = console.call("audit.list", {"limit": limit})
