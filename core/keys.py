@@ -98,13 +98,22 @@ class KeyRing:
         )
         return record, f"{KEY_PREFIX}{key_id}_{secret}"
 
-    def bind(self, record: KeyRecord, name: str) -> None:
-        """Bind an unbound agent key to `name` for good (written through first)."""
+    def bind(self, record: KeyRecord, name: str) -> bool:
+        """Bind an unbound agent key to `name` for good; False if it belongs to another name.
+
+        The name is claimed in memory before the write yields, so two first hellos racing
+        with one key cannot both win; a failed write gives the claim back.
+        """
         if record.name:
-            return
-        self._store.bind_key(record.key_id, name)
+            return record.name == name
         record.name = name
+        try:
+            self._store.bind_key(record.key_id, name)
+        except BaseException:
+            record.name = ""
+            raise
         log.info("key %s bound to client %s at its first hello", record.key_id, name)
+        return True
 
     def revoke(self, key_id: str) -> KeyRecord:
         record = self._keys.get(key_id)

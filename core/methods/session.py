@@ -62,8 +62,10 @@ def hello(services: Services, session: Session, p: Params) -> dict[str, Any]:
             "bad_name",
         )
     services.registry.check_role(name, role)
-    if record is not None:
-        services.keys.bind(record, name)
+    if record is not None and not services.keys.bind(record, name):
+        raise _refused(  # another first hello with this key bound it meanwhile
+            services, session, f"this key belongs to {record.name!r}, not {name!r}", "wrong_name"
+        )
     client, replaced = services.registry.connect(
         name=name,
         role=role,

@@ -7,6 +7,7 @@ changes nothing. A name online with one role cannot be taken by another role, ev
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from tests.integration.fakeworker import FakeWorker
@@ -190,3 +191,40 @@ def test_migration_4_moves_agent_key_labels_and_gives_old_api_keys_admin_scope(
         assert new.call(new.db.table_exists, "audit_entry")
     finally:
         new.close()
+
+
+def test_two_first_hellos_racing_with_one_key_bind_it_once(
+    guarded: MasterProcess, admin: RpcClient
+) -> None:
+    key = admin.call("keys.create", role="worker")["key"]
+    connections = [RpcClient(guarded.port) for _ in range(8)]
+    try:
+        # All requests are on the wire before any answer is read: the hellos race.
+        for index, connection in enumerate(connections):
+            connection.send_raw(
+                orjson.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "hello",
+                        "params": {
+                            "role": "worker",
+                            "name": f"racer-{index}",
+                            "proto": 1,
+                            "key": key,
+                        },
+                    }
+                )
+                + b"\n"
+            )
+        replies = [connection.read_reply() for connection in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+    winners = [reply for reply in replies if "result" in reply]
+    assert len(winners) == 1, replies
+    assert {reply["error"]["data"]["reason"] for reply in replies if "error" in reply} == {
+        "wrong_name"
+    }
+    [listed] = [k for k in admin.call("keys.list")["keys"] if k["role"] == "worker"]
+    assert listed["name"] == winners[0]["result"]["name"]
