@@ -11,11 +11,13 @@ import time
 import gevent
 from gevent.event import Event
 
+from models.auditstore import AuditStore
 from models.devicestore import DeviceStore
 from models.jobstore import JobStore
 from models.store import Store
 
 from .api import Api
+from .audit import AuditLog
 from .clock import Clock
 from .config import MasterConfig
 from .devices.hub import DeviceHub
@@ -86,6 +88,7 @@ class Master:
             devices=devices,
             procs=procs,
             durability=durability,
+            audit=AuditLog(AuditStore(store), config.audit_retention_days, clock.wall),
         )
         self.api = Api(self.services)
         self.server = MasterServer(self.services, self.api)
@@ -136,6 +139,7 @@ class Master:
         self.reaper.start()
         services.farm.start()
         services.devices.start()
+        services.audit.start()
         log.info("listening on %s:%d", *services.listen_address)
         if services.tls_address is not None:
             log.info("listening for TLS on %s:%d", *services.tls_address)
@@ -183,6 +187,7 @@ class Master:
         self.saver.stop()
         services.farm.stop()
         services.devices.stop()
+        services.audit.stop()
         began = time.perf_counter()
         if not services.store.health.healthy:
             log.warning(

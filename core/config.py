@@ -22,6 +22,9 @@ class MasterConfig:
     # A client silent for this many heartbeat intervals is marked offline.
     heartbeat_misses: int = 3
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    # A console command is typed by a person: a few KB is plenty, and the small bound keeps
+    # the work a line costs on the hub (shell-style splitting) small too.
+    max_console_line_bytes: int = 4096
     max_connections: int = 20_000
     # Bytes queued for one peer before it counts as a slow consumer and is disconnected.
     send_queue_bytes: int = 16 << 20
@@ -34,6 +37,8 @@ class MasterConfig:
     log_retention_days: float = 30.0
     # The stale process report of a node offline this long is dropped (0 keeps it forever).
     procs_offline_ttl_s: float = 3600.0
+    # Audit entries (every state-changing call) older than this are deleted (0 keeps them).
+    audit_retention_days: float = 365.0
     shutdown_timeout_s: float = 5.0
     # TLS on a second port (both dialects), beside the plain one; None: no TLS port. 0 = any.
     tls_port: int | None = None

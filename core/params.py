@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from protocol.errors import invalid_params
@@ -86,6 +87,8 @@ class Params:
             return value
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise self._wrong(name, "a number", value)
+        if isinstance(value, float) and not math.isfinite(value):  # the console can say inf
+            raise self._wrong(name, "a finite number", value)
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             raise invalid_params(
                 f"{self.method}: parameter '{name}' must be between {minimum} and {maximum}, "

@@ -7,6 +7,7 @@ Commands read this registry, never the database. Changes mark a client dirty; th
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -20,6 +21,8 @@ from .events import EventBus
 log = logging.getLogger(__name__)
 
 AGENT_ROLES = ("worker", "hardware", "auth", "node")
+# Client names appear in selectors and tables: no spaces, no glob characters.
+CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:+-]{0,199}")
 
 
 class RuntimeClient:
@@ -170,9 +173,12 @@ class ClientRegistry:
     ) -> tuple[RuntimeClient, Any]:
         """A `hello`: a known name goes online (its `enabled` kept), a new name is created.
 
-        Returns the client and the connection it replaces (None if it was offline).
+        Returns the client and the connection it replaces (None if it was offline). A name
+        online with another role is refused (-32009) and keeps its connection and role: a
+        node and a worker on one machine must not take each other's place (SPEC §6).
         """
         client = self._by_name.get(name)
+        self.check_role(name, role)
         if client is None:
             client = RuntimeClient(
                 ClientRecord(
@@ -216,6 +222,15 @@ class ClientRegistry:
             )
         self._publish("online", client)
         return client, replaced
+
+    def check_role(self, name: str, role: str) -> None:
+        """-32009 when `name` is online with a role other than `role`."""
+        client = self._by_name.get(name)
+        if client is not None and client.online and client.role != role:
+            raise conflict(
+                f"{name!r} is online as a {client.role}: a {role} cannot take its name",
+                "name_taken_by_role",
+            )
 
     def heard_from(self, client: RuntimeClient, now: float, now_mono: float) -> None:
         client.last_seen = now

@@ -29,6 +29,7 @@ from protocol.jsonrpc import (
 
 from .api import Api
 from .connection import RECV_BYTES, Connection
+from .peerguard import LogLimiter
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class RpcConnection(Connection):
         try:
             message = parse_message(line)
         except ProtocolError as exc:
-            log.info("%s: bad message: %s", self.session.peer, exc.message)
+            self._log_limited(self.services.guard.bad_messages, "%s: bad message: %s", exc.message)
             self.send_bytes(encode_error(exc.request_id, exc))
             return
         client = self.session.client
@@ -123,7 +124,9 @@ class RpcConnection(Connection):
         """The reply's bytes, or None when the method answers later (it returned an
         AsyncResult, e.g. task.finished waits for its commit without blocking this reader)."""
         try:
-            result = self.api.call(self.session, request.method, request.params)
+            result = self.api.call(
+                self.session, request.method, request.params, request.on_behalf_of
+            )
             if isinstance(result, AsyncResult):
                 result.rawlink(lambda done: self._answer_later(request, done))
                 return None
@@ -157,11 +160,19 @@ class RpcConnection(Connection):
         try:
             self.api.call(self.session, note.method, note.params)
         except RpcError as exc:
-            log.warning(
-                "%s: notification %s refused: %s", self.session.peer, note.method, exc.message
+            self._log_limited(
+                self.services.guard.refused_notifications,
+                "%s: notification %s refused: %s",
+                note.method,
+                exc.message,
             )
         except Exception:
             log.exception("%s: notification %s failed", self.session.peer, note.method)
+
+    def _log_limited(self, limiter: LogLimiter, message: str, *args: object) -> None:
+        # A hostile peer can send these at line rate: the log gets a line, then a summary.
+        session = self.session
+        limiter.warn(session.peer_host, self.services.clock.mono(), message, session.peer, *args)
 
     def _resolve(self, request_id: Any, result: Any, error: RpcError | None) -> None:
         callback = self._callbacks.pop(request_id, None) if isinstance(request_id, int) else None

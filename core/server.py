@@ -21,10 +21,12 @@ from .console import ConsoleConnection
 from .rpc import RpcConnection
 from .services import Services
 from .session import Session, is_loopback
+from .ticker import Ticker
 
 log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 2048
+GUARD_TICK_S = 5.0
 _SILENT = object()
 
 
@@ -41,6 +43,17 @@ class MasterServer(StreamServer):  # type: ignore[misc]
         )
         self.services = services
         self.api = api
+        self._guard_ticker = Ticker(
+            "peer guard", GUARD_TICK_S, lambda: services.guard.tick(services.clock.mono())
+        )
+
+    def start(self) -> None:
+        super().start()
+        self._guard_ticker.start()
+
+    def close(self) -> None:
+        self._guard_ticker.stop()
+        super().close()
 
     def handle(self, sock: socket.socket, address: Any) -> None:
         host, port = address[0], address[1]

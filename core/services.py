@@ -7,6 +7,7 @@ from typing import Any
 
 from models.store import Store
 
+from .audit import AuditLog
 from .clock import Clock
 from .config import MasterConfig
 from .devices.hub import DeviceHub
@@ -15,6 +16,7 @@ from .events import EventBus
 from .exposure import ExposedKeyLog
 from .jobs.farm import JobFarm
 from .keys import KeyRing
+from .peerguard import PeerGuard
 from .procs import ProcBoard
 from .registry import ClientRegistry
 
@@ -32,6 +34,7 @@ class Services:
     procs: ProcBoard
     # What is not yet stored, and the barrier operator writes wait on (core/durability.py).
     durability: Durability
+    audit: AuditLog
     started: float = 0.0
     # Live connections (core.connection objects), for `status` and for shutdown.
     connections: set[Any] = field(default_factory=set)
@@ -39,3 +42,5 @@ class Services:
     # The TLS port's address, None when the master has no TLS port.
     tls_address: tuple[str, int] | None = None
     exposed_keys: ExposedKeyLog = field(default_factory=ExposedKeyLog)
+    # Refusal logs and failed-login budgets per peer host (core.peerguard).
+    guard: PeerGuard = field(default_factory=PeerGuard)

@@ -6,6 +6,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.store import KeyRecord
+
 from .registry import RuntimeClient
 
 
@@ -32,6 +34,8 @@ class Session:
     authorized: bool = False
     role: str | None = None
     key_id: str | None = None
+    # The key this session said hello with (None: a trusted peer without one).
+    key: KeyRecord | None = None
     client: RuntimeClient | None = None
     topics: set[str] = field(default_factory=set)
 
@@ -39,9 +43,17 @@ class Session:
         self.authorized = self.trusted
 
     @property
-    def is_admin(self) -> bool:
-        """May steer the farm: a trusted peer, or one that said hello with an `api` key."""
-        return self.trusted or (self.authorized and self.role == "api")
+    def principal(self) -> str | None:
+        """Whose permissions apply (core/methods/permissions.py): `admin` for a trusted peer
+        or an admin-scoped api key, `read` for a read-only one, else the agent role; None
+        before authorisation."""
+        if self.trusted:
+            return "admin"
+        if not self.authorized or self.role is None:
+            return None
+        if self.role == "api":
+            return self.key.scope if self.key is not None and self.key.scope else "admin"
+        return self.role
 
     @property
     def peer(self) -> str:

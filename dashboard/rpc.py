@@ -104,11 +104,21 @@ class MasterClient:
         return self._up.wait(timeout)
 
     # -- calls -----------------------------------------------------------------------------------
-    def call(self, method: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
-        """Call a method and return its result; RpcError or MasterUnavailable otherwise."""
+    def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        on_behalf_of: str | None = None,
+        **kw: Any,
+    ) -> Any:
+        """Call a method and return its result; RpcError or MasterUnavailable otherwise.
+
+        `on_behalf_of` names the dashboard user who acts, for the master's audit log.
+        """
         if not self._up.wait(CONNECT_WAIT_S):
             raise MasterUnavailable(self.last_error or "the master is not connected")
-        return self._request(method, {**(params or {}), **kw})
+        return self._request(method, {**(params or {}), **kw}, on_behalf_of)
 
     def subscribe(self, topics: list[str]) -> None:
         """Add topics; they are (re-)subscribed on every connection."""
@@ -132,7 +142,7 @@ class MasterClient:
 
         gevent.spawn(send)
 
-    def _request(self, method: str, params: dict[str, Any]) -> Any:
+    def _request(self, method: str, params: dict[str, Any], on_behalf_of: str | None = None) -> Any:
         sock = self._sock
         if sock is None:
             raise MasterUnavailable(self.last_error or "the master is not connected")
@@ -140,6 +150,8 @@ class MasterClient:
         waiter: AsyncResult = AsyncResult()
         self._pending[request_id] = waiter
         message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        if on_behalf_of is not None:
+            message["on_behalf_of"] = on_behalf_of
         try:
             with self._send_lock:
                 sock.sendall(orjson.dumps(message) + b"\n")

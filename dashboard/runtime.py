@@ -68,8 +68,11 @@ class Dashboard:
             self._sampler.kill(block=False)
         self.master.stop()
 
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        return self.master.call(method, params or {})
+    def call(
+        self, method: str, params: dict[str, Any] | None = None, user: str | None = None
+    ) -> Any:
+        """A master call; `user` is the logged-in user a write is made for (the audit's who)."""
+        return self.master.call(method, params or {}, on_behalf_of=user)
 
     def _master_state(self, up: bool) -> None:
         self.hub.master_state(up)

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 import peewee
+from playhouse import migrate as pw_migrate
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +223,40 @@ def _create_devices(db: peewee.Database) -> None:
         db.create_tables(models, safe=False)
 
 
+# Version 4: security (issue 9). A key is bound to one client name: `name` now holds that name
+# ('' until the key's first hello binds it), so the free text that agent keys had there moves to
+# the new `label`; api keys keep `name` (whom the key belongs to) and get a `scope`, `admin` for
+# every key that exists (all api keys could do everything before). The audit log of
+# state-changing calls is numbered by the database, like readings.
+class _AuditEntryV4(peewee.Model):
+    id = peewee.BigAutoField()
+    time = peewee.DoubleField(index=True)
+    who = peewee.CharField(max_length=300)
+    key_id = peewee.CharField(max_length=32, null=True)
+    username = peewee.CharField(max_length=64, null=True)
+    peer = peewee.CharField(max_length=300)
+    via = peewee.CharField(max_length=16)
+    method = peewee.CharField(max_length=64)
+    params = peewee.TextField()
+    error_code = peewee.IntegerField(null=True)
+    error = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "audit_entry"
+
+
+def _add_security(db: peewee.Database) -> None:
+    migrator = pw_migrate.SchemaMigrator.from_database(db)
+    pw_migrate.migrate(
+        migrator.add_column("api_key", "label", peewee.CharField(max_length=200, default="")),
+        migrator.add_column("api_key", "scope", peewee.CharField(max_length=16, null=True)),
+    )
+    db.execute_sql("UPDATE api_key SET label = name, name = '' WHERE role <> 'api'")
+    db.execute_sql("UPDATE api_key SET scope = 'admin' WHERE role = 'api'")
+    with db.bind_ctx([_AuditEntryV4]):
+        db.create_tables([_AuditEntryV4], safe=False)
+
+
 # How the next migration would look (playhouse.migrate works on both backends):
 #
 #     from playhouse import migrate as pw_migrate
@@ -233,11 +268,12 @@ def _create_devices(db: peewee.Database) -> None:
 #             migrator.add_index("client", ("role",)),
 #         )
 #
-# then append (4, "client notes", _add_client_notes) below and add the field to schema.Client.
+# then append (N, "client notes", _add_client_notes) below and add the field to schema.Client.
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "create client and api_key tables", _create_clients_and_keys),
     (2, "job farm: job, task, job_blocklist", _create_job_farm),
     (3, "devices: users, tokens, taps, kegs, pours, readings", _create_devices),
+    (4, "security: keys bound to a name, api key scopes, the audit log", _add_security),
 ]
 
 

@@ -47,7 +47,11 @@ class Client(BaseModel):
 
 
 class ApiKey(BaseModel):
-    """A key a remote peer presents in `hello`; only the sha256 of its secret is kept."""
+    """A key a remote peer presents in `hello`; only the sha256 of its secret is kept.
+
+    An agent key is bound to the client `name` ('' until its first hello); an api key's `name`
+    says whose it is, and its `scope` (`read` or `admin`) what it may do.
+    """
 
     key_id = peewee.CharField(max_length=32, primary_key=True)
     role = peewee.CharField(max_length=32)
@@ -55,6 +59,8 @@ class ApiKey(BaseModel):
     secret_hash = peewee.CharField(max_length=64)
     created = peewee.DoubleField()
     revoked = peewee.BooleanField(default=False)
+    label = peewee.CharField(max_length=200, default="")  # free text
+    scope = peewee.CharField(max_length=16, null=True)  # api keys only
 
     class Meta:
         table_name = "api_key"
@@ -220,7 +226,26 @@ class Reading(BaseModel):
         indexes = ((("sensor", "time"), False),)
 
 
+class AuditEntry(BaseModel):
+    """One state-changing call: who (key, dashboard user or loopback), from where, what."""
+
+    id = peewee.BigAutoField()  # assigned by the database
+    time = peewee.DoubleField(index=True)
+    who = peewee.CharField(max_length=300)
+    key_id = peewee.CharField(max_length=32, null=True)
+    username = peewee.CharField(max_length=64, null=True)  # the dashboard user who acted
+    peer = peewee.CharField(max_length=300)
+    via = peewee.CharField(max_length=16)  # rpc or console
+    method = peewee.CharField(max_length=64)
+    params = peewee.TextField()  # JSON, secrets redacted
+    error_code = peewee.IntegerField(null=True)
+    error = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "audit_entry"
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion, Client, ApiKey, Job, Task, JobBlocklist, User, AuthToken, Tap, Keg, Pour,
-    Reading,
+    Reading, AuditEntry,
 )  # fmt: skip

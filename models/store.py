@@ -64,10 +64,14 @@ class ClientRecord:
 class KeyRecord:
     key_id: str
     role: str
+    # Agent keys: the client name the key is bound to ('' until its first hello binds it).
+    # Api keys: whose key it is (shown in the audit log).
     name: str
     secret_hash: str
     created: float
     revoked: bool
+    label: str = ""
+    scope: str | None = None  # api keys: "read" or "admin"
 
 
 # The recovery probe on SQLite must write, because a full disk still answers SELECT 1: a table
@@ -364,6 +368,8 @@ class Store:
             record.secret_hash,
             record.created,
             record.revoked,
+            record.label,
+            record.scope,
         )
         self.call(self._db.execute_sql, self._sql.insert_key, row)
 
@@ -371,11 +377,15 @@ class Store:
         """Mark the key revoked; False if no such key exists."""
         return self.call(self._revoke_key, key_id)
 
+    def bind_key(self, key_id: str, name: str) -> None:
+        """Bind an agent key to the client name it said hello with first."""
+        self.call(self._db.execute_sql, self._sql.bind_key, (name, key_id))
+
     def _load_keys(self) -> list[KeyRecord]:
         rows = self._db.execute_sql(self._sql.select_keys).fetchall()
         return [
-            KeyRecord(key_id, role, name, secret_hash, created, bool(revoked))
-            for key_id, role, name, secret_hash, created, revoked in rows
+            KeyRecord(key_id, role, name, secret_hash, created, bool(revoked), label, scope)
+            for key_id, role, name, secret_hash, created, revoked, label, scope in rows
         ]
 
     def _revoke_key(self, key_id: str) -> bool:

@@ -32,7 +32,7 @@ PG_COPY_STAGING = (
     f"COPY {PG_STAGING} ({', '.join(CLIENT_COLUMNS)}) FROM STDIN "
     "WITH (FORMAT csv, FORCE_NULL (first_seen, last_seen))"
 )
-KEY_COLUMNS = ("key_id", "role", "name", "secret_hash", "created", "revoked")
+KEY_COLUMNS = ("key_id", "role", "name", "secret_hash", "created", "revoked", "label", "scope")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,7 @@ class Statements:
     select_keys: str
     insert_key: str
     revoke_key: str
+    bind_key: str
 
     @classmethod
     def for_param(cls, param: str, *, from_staging: bool) -> Statements:
@@ -66,4 +67,5 @@ class Statements:
             select_keys=f'SELECT {key_cols} FROM "api_key" ORDER BY created, key_id',
             insert_key=f'INSERT INTO "api_key" ({key_cols}) VALUES {key_row}',
             revoke_key=f'UPDATE "api_key" SET revoked = {param} WHERE key_id = {param}',
+            bind_key=f'UPDATE "api_key" SET name = {param} WHERE key_id = {param}',
         )

@@ -5,6 +5,7 @@ Pure functions; errors are RpcErrors.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Sequence
 
@@ -15,6 +16,9 @@ FRAME_PLACEHOLDERS = ("frame", "start", "end", "frames")
 MAX_FRAME = 10**9
 # Job and task ids are 64-bit: no id is longer than this.
 MAX_ID = 2**63 - 1
+# ASCII digits only (str.isdigit() also takes "¹", which int() refuses), and no more of them
+# than MAX_FRAME has, so int() never meets a 5,000-digit number.
+_FRAME_NUMBER = re.compile(r"[0-9]{1,10}")
 
 Chunk = tuple[int, int]
 
@@ -26,7 +30,7 @@ def parse_frames(spec: str) -> list[Chunk]:
         if not part:
             raise invalid_params(f"bad frame spec {spec!r}: empty part", "bad_frames")
         first, sep, last = part.partition("-") if not part.startswith("-") else (part, "", "")
-        if not (first.isdigit() and (not sep or last.isdigit())):
+        if not (_FRAME_NUMBER.fullmatch(first) and (not sep or _FRAME_NUMBER.fullmatch(last))):
             raise invalid_params(
                 f"bad frame spec {spec!r}: {part!r} is not N or N-M (frames are >= 0)",
                 "bad_frames",

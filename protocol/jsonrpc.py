@@ -23,6 +23,8 @@ class Request:
     id: RequestId
     method: str
     params: dict[str, Any]
+    # farmhand's one extension member: the dashboard user an admin connection acts for.
+    on_behalf_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +113,15 @@ def parse_message(line: bytes | str) -> Message:
             return Notification(method, params)
         if request_id is None:
             _reject(ErrorCode.INVALID_REQUEST, "a request id must not be null", "bad_id")
-        return Request(request_id, method, params)
+        user = obj.get("on_behalf_of")
+        if user is not None and type(user) is not str:
+            _reject(
+                ErrorCode.INVALID_REQUEST,
+                "on_behalf_of must be a string",
+                "bad_on_behalf_of",
+                request_id,
+            )
+        return Request(request_id, method, params, user)
 
     has_result = "result" in obj
     has_error = "error" in obj

@@ -132,9 +132,12 @@ class RpcClient:
         host: str = "127.0.0.1",
         timeout: float = 10.0,
         sock: socket.socket | None = None,
+        source: str | None = None,
     ):
-        """Connects to host:port, or uses `sock` (e.g. a TLS connection) when given."""
-        self.sock = sock or socket.create_connection((host, port), timeout=timeout)
+        """Connects to host:port, or uses `sock` (e.g. a TLS connection) when given. `source`
+        picks the local address, e.g. 127.0.0.2 to be another loopback peer host."""
+        source_address = (source, 0) if source else None
+        self.sock = sock or socket.create_connection((host, port), timeout, source_address)
         self.buffer = b""
         self.events: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []

@@ -1,6 +1,14 @@
 """Console commands, one module per concern; importing this package registers them all."""
 
-from . import clients, devices, jobs, keys, procs, session  # noqa: F401  (registration side effects)
+from . import (  # noqa: F401  (registration side effects)
+    audit,
+    clients,
+    devices,
+    jobs,
+    keys,
+    procs,
+    session,
+)
 from .base import ALIASES, COMMANDS, Command, Reply, UsageError, lookup
 
 __all__ = ["ALIASES", "COMMANDS", "Command", "Reply", "UsageError", "lookup"]

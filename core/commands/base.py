@@ -57,6 +57,15 @@ def lookup(name: str) -> Command | None:
     return COMMANDS.get(ALIASES.get(name, name))
 
 
+# Ids and counts typed at the console; longer numbers are no id (and would not fit a field).
+MAX_NUMBER_DIGITS = 18
+
+
+def is_number(text: str) -> bool:
+    """A whole number in ASCII digits ("¹" passes str.isdigit() but not int())."""
+    return text.isascii() and text.isdigit() and len(text) <= MAX_NUMBER_DIGITS
+
+
 def no_args(name: str, args: list[str]) -> None:
     if args:
         raise UsageError(f"{name} takes no arguments")

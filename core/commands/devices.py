@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..tables import format_table, plural
-from .base import Reply, UsageError, command
+from .base import Reply, UsageError, command, is_number
 
 if TYPE_CHECKING:
     from core.console import ConsoleConnection
@@ -79,7 +79,7 @@ def tokens(console: ConsoleConnection, args: list[str]) -> Reply:
 def pours(console: ConsoleConnection, args: list[str]) -> Reply:
     params: dict[str, Any] = {"limit": 20}
     for arg in args:
-        if arg.isdigit():
+        if is_number(arg):
             params["limit"] = int(arg)
         elif arg in console.services.devices.taps.taps:
             params["tap"] = arg
@@ -107,7 +107,7 @@ def pours(console: ConsoleConnection, args: list[str]) -> Reply:
     "the latest value of each sensor, or one sensor's recent readings",
 )
 def readings(console: ConsoleConnection, args: list[str]) -> Reply:
-    if len(args) > 2 or (len(args) == 2 and not args[1].isdigit()):
+    if len(args) > 2 or (len(args) == 2 and not is_number(args[1])):
         raise UsageError("usage: readings [SENSOR] [LIMIT]")
     if not args:
         result = console.call("readings.query", {"limit": 1})

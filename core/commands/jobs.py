@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..tables import format_duration, format_table, plural
-from .base import Reply, UsageError, command
+from .base import Reply, UsageError, command, is_number
 
 if TYPE_CHECKING:
     from core.console import ConsoleConnection
@@ -24,7 +24,7 @@ def progress_bar(percent: float) -> str:
 
 
 def _job_id(args: list[str], usage: str) -> int:
-    if len(args) != 1 or not args[0].isdigit():
+    if len(args) != 1 or not is_number(args[0]):
         raise UsageError(f"usage: {usage}")
     return int(args[0])
 
@@ -138,7 +138,7 @@ def requeue(console: ConsoleConnection, args: list[str]) -> Reply:
 
 @command("priority", "priority ID N", "set a job's priority (0-100, higher first)")
 def priority(console: ConsoleConnection, args: list[str]) -> Reply:
-    if len(args) != 2 or not args[0].isdigit() or not args[1].isdigit():
+    if len(args) != 2 or not is_number(args[0]) or not is_number(args[1]):
         raise UsageError("usage: priority ID N")
     result = console.call("jobs.set_priority", {"job_id": int(args[0]), "priority": int(args[1])})
     return Reply(result, f"job {result['id']} priority is now {result['priority']}")
@@ -170,7 +170,7 @@ def tasks(console: ConsoleConnection, args: list[str]) -> Reply:
 
 @command("log", "log TASK [LINES]", "the last lines of a task's log (default 20)")
 def log_(console: ConsoleConnection, args: list[str]) -> Reply:
-    if not 1 <= len(args) <= 2 or not all(arg.isdigit() for arg in args):
+    if not 1 <= len(args) <= 2 or not all(is_number(arg) for arg in args):
         raise UsageError("usage: log TASK [LINES]")
     task_id, lines = int(args[0]), int(args[1]) if len(args) > 1 else 20
     size = console.call("tasks.log", {"task_id": task_id, "limit": 1})["size"]

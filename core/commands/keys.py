@@ -1,4 +1,4 @@
-"""Console: keys [list | create ROLE [NAME] | revoke KEY_ID]."""
+"""Console: keys [list | create ROLE [NAME] [label=TEXT] [scope=read|admin] | revoke KEY_ID]."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from .base import Reply, UsageError, command
 if TYPE_CHECKING:
     from core.console import ConsoleConnection
 
-USAGE = "keys [list] | keys create ROLE [NAME] | keys revoke KEY_ID"
+USAGE = "keys [list] | keys create ROLE [NAME] [label=TEXT] [scope=read|admin] | keys revoke KEY_ID"
+CREATE_OPTIONS = ("label", "scope")
 
 
 @command("keys", USAGE, "list, create or revoke agent and API keys")
@@ -20,12 +21,14 @@ def keys(console: ConsoleConnection, args: list[str]) -> Reply:
         result = console.call("keys.list", {})
         rows = result["keys"]
         table = format_table(
-            ["key id", "role", "name", "created", "revoked"],
+            ["key id", "role", "name", "scope", "label", "created", "revoked"],
             [
                 [
                     r["key_id"],
                     r["role"],
                     r["name"] or "-",
+                    r["scope"] or "-",
+                    r["label"] or "-",
                     r["created"],
                     "REVOKED" if r["revoked"] else "-",
                 ]
@@ -33,9 +36,8 @@ def keys(console: ConsoleConnection, args: list[str]) -> Reply:
             ],
         )
         return Reply(result, f"{table}\n{plural(len(rows), 'key')}" if rows else "no keys")
-    if action == "create" and 1 <= len(rest) <= 2:
-        params = {"role": rest[0], "name": rest[1] if len(rest) > 1 else ""}
-        result = console.call("keys.create", params)
+    if action == "create" and rest:
+        result = console.call("keys.create", _create_params(rest))
         text = (
             f"created key {result['key_id']} for role {result['role']}:\n  {result['key']}\n"
             "It is shown only this once: store it now."
@@ -45,3 +47,17 @@ def keys(console: ConsoleConnection, args: list[str]) -> Reply:
         result = console.call("keys.revoke", {"key_id": rest[0]})
         return Reply(result, f"revoked key {result['key_id']}")
     raise UsageError(f"usage: {USAGE}")
+
+
+def _create_params(words: list[str]) -> dict[str, str]:
+    """ROLE [NAME] [label=TEXT] [scope=S] → keys.create params."""
+    params = {"role": words[0]}
+    for word in words[1:]:
+        option, sep, value = word.partition("=")
+        if sep and option in CREATE_OPTIONS:
+            params[option] = value
+        elif "name" not in params:
+            params["name"] = word
+        else:
+            raise UsageError(f"usage: {USAGE}")
+    return params

@@ -12,13 +12,19 @@ if TYPE_CHECKING:
     from core.console import ConsoleConnection
 
 
+# Longer words are no typo of a command name, and difflib's cost grows with their length.
+SUGGEST_MAX_CHARS = 40
+
+
 def suggest(name: str) -> str:
     """ " — did you mean 'clients'?" for a near miss, else ""."""
+    if len(name) > SUGGEST_MAX_CHARS:
+        return ""
     close = difflib.get_close_matches(name, [*COMMANDS, *ALIASES], n=1, cutoff=0.5)
     return f" — did you mean '{close[0]}'?" if close else ""
 
 
-@command("help", "help [COMMAND]", "list commands, or show how to use one", open=True)
+@command("help", "help [COMMAND]", "list commands, or show how to use one")
 def help_(console: ConsoleConnection, args: list[str]) -> Reply:
     if len(args) > 1:
         raise UsageError("usage: help [COMMAND]")

@@ -202,4 +202,5 @@ class JobFarm:
 def task_id_of(attempt: str) -> int:
     """Attempt ids read `<task id>.<dispatch number>.<random>`."""
     head = attempt.split(".", 1)[0]
-    return int(head) if head.isdigit() else -1
+    # ASCII and short: a peer's "¹" or 5,000 digits must not make int() raise.
+    return int(head) if head.isascii() and head.isdigit() and len(head) <= 18 else -1

@@ -16,6 +16,7 @@ from typing import Any
 from models.jobstore import JobRecord, TaskRecord
 from protocol.errors import ErrorCode, RpcError, invalid_params, not_found
 from protocol.frames import (
+    MAX_FRAME,
     MAX_ID,
     check_argv,
     count_chunks,
@@ -50,7 +51,7 @@ def read_submission(p: Params, known_jobs: set[int] | Any, max_tasks: int) -> di
         "name": p.text("name", max_length=200),
         "argv": p.raw("argv", None),
         "frames": p.text("frames", "", max_length=100_000).strip(),
-        "chunk": p.integer("chunk", 1, minimum=1),
+        "chunk": p.integer("chunk", 1, minimum=1, maximum=MAX_FRAME),
         "priority": p.integer("priority", 50, minimum=0, maximum=100),
         "tags": p.text_list("tags", []),
         "max_attempts": p.integer("max_attempts", 3, minimum=1, maximum=MAX_ATTEMPTS_LIMIT),

@@ -1,6 +1,16 @@
 """JSON-RPC methods, one module per concern; importing this package registers them all."""
 
-from . import clients, devices, jobs, keys, people, procs, session, tasks  # noqa: F401  (registration side effects)
+from . import (  # noqa: F401  (registration side effects)
+    audit,
+    clients,
+    devices,
+    jobs,
+    keys,
+    people,
+    procs,
+    session,
+    tasks,
+)
 from .base import METHODS, Access, Method, method
 
 __all__ = ["METHODS", "Access", "Method", "method"]

@@ -1,14 +1,16 @@
 """The method table behind the JSON-RPC API and the console: one control surface for both.
 
 A method is a function `(services, session, params) -> result` registered with `@method(name,
-access)`. `access` says who may call it: anyone (even before `hello`), any authorised peer, an
-agent that said hello, or an admin. `writes` marks an operator's state-changing call (it is
-audited, and answered only once its change is stored); agents' reports are not marked.
+access)`. `access` says which operators may call it (anyone even before `hello`, read-only and
+admin keys, admin keys only, or no operator: agents only); `agents` lists the agent roles that
+may call it too. core/methods/permissions.py turns this into the permission table that
+core/api.py enforces and docs/security.md shows. `writes` marks an operator's state-changing call
+(it is audited, and answered only once its change is stored); agents' reports are not marked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -21,9 +23,9 @@ if TYPE_CHECKING:
 
 class Access(StrEnum):
     OPEN = "open"  # callable before authorisation: hello
-    READ = "read"  # any authorised peer
-    AGENT = "agent"  # an agent connection after hello
-    ADMIN = "admin"  # trusted peers and `api` keys
+    READ = "read"  # operators: trusted peers, `api` keys of scope read or admin
+    ADMIN = "admin"  # trusted peers and `api` keys of scope admin
+    AGENT = "agent"  # no operator: only the agent roles listed in `agents`, after hello
 
 
 Handler = Callable[["Services", "Session", "Params"], Any]
@@ -36,17 +38,23 @@ class Method:
     access: Access
     summary: str
     writes: bool = False
+    # Agent roles (worker, hardware, auth, node) that may call it, after their hello.
+    agents: frozenset[str] = frozenset()
 
 
 METHODS: dict[str, Method] = {}
 
 
-def method(name: str, access: Access, *, writes: bool = False) -> Callable[[Handler], Handler]:
+def method(
+    name: str, access: Access, *, writes: bool = False, agents: Iterable[str] = ()
+) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         if name in METHODS:
             raise RuntimeError(f"method {name} registered twice")
+        if access is Access.AGENT and not agents:
+            raise RuntimeError(f"method {name} is for agents but names no agent role")
         summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
-        METHODS[name] = Method(name, handler, access, summary, writes)
+        METHODS[name] = Method(name, handler, access, summary, writes, frozenset(agents))
         return handler
 
     return register

@@ -28,7 +28,7 @@ def _agent(session: Session) -> str:
     return client.name
 
 
-@method("meter.update", Access.AGENT)
+@method("meter.update", Access.AGENT, agents=DEVICE_ROLES)
 def meter_update(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Agent: a meter's running tick total."""
     meter = p.text("meter", max_length=64)
@@ -37,7 +37,7 @@ def meter_update(services: Services, session: Session, p: Params) -> dict[str, A
     return {"delta": services.devices.meter_update(_agent(session), meter, ticks)}
 
 
-@method("reading", Access.AGENT)
+@method("reading", Access.AGENT, agents=DEVICE_ROLES)
 def reading(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Agent: one sensor reading (range-checked, stored in batches)."""
     sensor = p.text("sensor", max_length=64)
@@ -49,7 +49,7 @@ def reading(services: Services, session: Session, p: Params) -> dict[str, Any]:
     return {}
 
 
-@method("token.update", Access.AGENT)
+@method("token.update", Access.AGENT, agents=DEVICE_ROLES)
 def token_update(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Agent: a token arrived at or left a reader."""
     reader = p.text("reader", max_length=64)
@@ -60,7 +60,7 @@ def token_update(services: Services, session: Session, p: Params) -> dict[str, A
     return {"username": username}
 
 
-@method("device.status", Access.AGENT)
+@method("device.status", Access.AGENT, agents=DEVICE_ROLES)
 def device_status(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Agent: its device went online or offline."""
     device = p.text("device", max_length=500)
@@ -71,7 +71,7 @@ def device_status(services: Services, session: Session, p: Params) -> dict[str, 
     return {}
 
 
-@method("event.report", Access.AGENT)
+@method("event.report", Access.AGENT, agents=DEVICE_ROLES)
 def event_report(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Agent: a captured line or event (e.g. from a tailed log), published on topic `events`."""
     source = p.text("source", "", max_length=500)

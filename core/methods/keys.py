@@ -13,11 +13,17 @@ from .base import Access, method
 
 @method("keys.create", Access.ADMIN, writes=True)
 def keys_create(services: Services, session: Session, p: Params) -> dict[str, Any]:
-    """Create a key for a role; the result's `key` is shown this once and never again."""
+    """Create a key for a role; the result's `key` is shown this once and never again.
+
+    Agent keys: `name` binds the key to that client name (else its first hello does).
+    Api keys: `name` says whose key it is, `scope` is `read` or `admin` (the default).
+    """
     role = p.text("role")
     name = p.text("name", "", max_length=200)
+    label = p.text("label", "", max_length=200)
+    scope = p.text("scope", None, max_length=16)
     p.finish()
-    record, key = services.keys.create(role, name, services.clock.wall())
+    record, key = services.keys.create(role, name, services.clock.wall(), label, scope)
     return {**key_view(record), "key": key}
 
 

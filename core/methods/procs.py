@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 NODE_ORDER_TIMEOUT_S = 9.0
 
 
-@method("procs.update", Access.AGENT)
+@method("procs.update", Access.AGENT, agents=("node",))
 def procs_update(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Node: the state of every process it supervises (sent on each change and reconnect)."""
     procs = p.raw("procs")

@@ -57,7 +57,7 @@ def _worker(session: Session) -> Any:
     return client
 
 
-@method("task.started", Access.AGENT)
+@method("task.started", Access.AGENT, agents=("worker",))
 def task_started(services: Services, session: Session, p: Params) -> None:
     """Worker: the attempt's process is running."""
     attempt = p.text("attempt")
@@ -66,7 +66,7 @@ def task_started(services: Services, session: Session, p: Params) -> None:
     reports.task_started(services.farm, _worker(session), attempt)
 
 
-@method("task.output", Access.AGENT)
+@method("task.output", Access.AGENT, agents=("worker",))
 def task_output(services: Services, session: Session, p: Params) -> None:
     """Worker: output of the attempt's process, appended to the task log."""
     attempt = p.text("attempt")
@@ -75,7 +75,7 @@ def task_output(services: Services, session: Session, p: Params) -> None:
     reports.task_output(services.farm, _worker(session), attempt, data)
 
 
-@method("task.progress", Access.AGENT)
+@method("task.progress", Access.AGENT, agents=("worker",))
 def task_progress(services: Services, session: Session, p: Params) -> None:
     """Worker: the attempt's progress in percent."""
     attempt = p.text("attempt")
@@ -84,7 +84,7 @@ def task_progress(services: Services, session: Session, p: Params) -> None:
     reports.task_progress(services.farm, _worker(session), attempt, percent)
 
 
-@method("task.finished", Access.AGENT)
+@method("task.finished", Access.AGENT, agents=("worker",))
 def task_finished(services: Services, session: Session, p: Params) -> AsyncResult:
     """Worker: the attempt ended. Answered once stored; -32009 if the attempt is stale."""
     attempt = p.text("attempt")

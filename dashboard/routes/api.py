@@ -39,8 +39,9 @@ READS: dict[str, dict[str, str]] = {
     "users.list": {},
     "tokens.list": {},
     "keys.list": {},
+    "audit.list": {"limit": INT, "since": TEXT},
 }
-ADMIN_READS = frozenset({"keys.list"})
+ADMIN_READS = frozenset({"keys.list", "audit.list"})
 WRITES = frozenset(
     {
         "clients.enable",
@@ -104,6 +105,13 @@ def read_params(method: str) -> dict[str, Any]:
     return params
 
 
+def acting_user() -> str:
+    """The logged-in user a write is made for: the master records it in its audit log."""
+    session = current_session()
+    assert session is not None and session.username is not None  # the guard saw to it
+    return session.username
+
+
 def overview(dash: Dashboard) -> dict[str, Any]:
     """What the Overview page shows: status, jobs by status, throughput, recent events."""
     status = gevent.spawn(dash.call, "status")
@@ -138,10 +146,11 @@ def install(app: bottle.Bottle, dash: Dashboard) -> None:
         if not all(isinstance(i, int) and not isinstance(i, bool) for i in job_ids):
             raise HttpFailure(400, "job_ids must be integers", "bad_param")
         extra = {"priority": body.get("priority")} if action == "priority" else {}
+        user = acting_user()
         results = []
         for job_id in job_ids:
             try:
-                view = dash.call(BULK_ACTIONS[action], {"job_id": job_id, **extra})
+                view = dash.call(BULK_ACTIONS[action], {"job_id": job_id, **extra}, user)
                 results.append({"job_id": job_id, "ok": True, "status": view["status"]})
             except RpcError as exc:
                 results.append({"job_id": job_id, "ok": False, "error": exc.message})
@@ -162,4 +171,4 @@ def install(app: bottle.Bottle, dash: Dashboard) -> None:
     def api_write(method: str) -> Any:
         if method not in WRITES:
             raise HttpFailure(404, f"no such write method {method!r}", "no_such_method")
-        return dash.call(method, json_body()) or {}
+        return dash.call(method, json_body(), acting_user()) or {}

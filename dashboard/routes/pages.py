@@ -16,6 +16,7 @@ from .api import overview
 from .common import query_int, query_text
 
 JOBS_PAGE_SIZE = 50
+AUDIT_PAGE_SIZE = 100
 
 
 def _page(name: str, title: str, initial: Any, **context: Any) -> str:
@@ -84,6 +85,12 @@ def install(app: bottle.Bottle, dash: Dashboard) -> None:
     def readings_page() -> str:
         data = dash.call("readings.query", {"limit": 1})
         return _page("readings", "Readings", {"latest": data["latest"]})
+
+    @app.get("/audit", access="admin")
+    def audit_page() -> str:
+        limit = query_int("limit", AUDIT_PAGE_SIZE, minimum=1, maximum=1000)
+        data = dash.call("audit.list", {"limit": limit})
+        return _page("audit", "Audit log", {"limit": limit, **data})
 
     @app.get("/admin", access="admin")
     def admin_page() -> str:

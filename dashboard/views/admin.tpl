@@ -8,11 +8,16 @@
       <option>{{role}}</option>
 % end
     </select>
-    <input name="name" placeholder="name (optional)" aria-label="Key name">
+    <input name="name" placeholder="client name (agents: the key works for it only)" aria-label="Key name">
+    <input name="label" placeholder="label (free text)" aria-label="Key label">
+    <select name="scope" aria-label="Scope of an api key">
+      <option value="admin">api scope: admin</option>
+      <option value="read">api scope: read-only</option>
+    </select>
     <button type="submit">Create key</button>
   </form>
   <div id="new-key" class="secret" hidden><p>Copy this key now; it is not shown again:</p><pre id="new-key-text"></pre></div>
-  <div class="overflow-auto"><table class="striped"><thead><tr><th>ID</th><th>Role</th><th>Name</th><th>Created</th><th>State</th><th></th></tr></thead><tbody id="keys"></tbody></table></div>
+  <div class="overflow-auto"><table class="striped"><thead><tr><th>ID</th><th>Role</th><th>Name</th><th>Scope</th><th>Label</th><th>Created</th><th>State</th><th></th></tr></thead><tbody id="keys"></tbody></table></div>
 </article>
 <article>
   <header>Users</header>

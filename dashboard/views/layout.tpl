@@ -27,6 +27,7 @@
       <li><a href="/readings">Readings</a></li>
 % if session.admin:
       <li><a href="/admin">Admin</a></li>
+      <li><a href="/audit">Audit</a></li>
 % end
       <li>
         <form method="post" action="/logout" class="logout">

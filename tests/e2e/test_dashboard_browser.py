@@ -145,6 +145,7 @@ def test_every_page_renders(page: Any, browser: Any, farm: dict[str, Any]) -> No
         ("/people", "people"),
         ("/readings", "readings"),
         ("/admin", "admin"),
+        ("/audit", "audit"),
     ]:
         page.goto(page.base + path)
         page.wait_for_selector('body[data-ready="1"]')

@@ -18,7 +18,7 @@ from tests.support import PROMPT, ConsoleClient, MasterProcess, RpcClient, agent
 
 pytestmark = pytest.mark.timeout(20)
 
-LIMIT_BYTES = 1024 * 1024  # the master's default line limit (SPEC §2)
+LIMIT_BYTES = 4096  # the console's own line limit (issue 9: a few KB; JSON-RPC keeps 1 MiB)
 CLIENTS_HEADER = ["NAME", "ROLE", "HOST", "STATUS", "ENABLED", "LAST SEEN", "SLOTS", "TAGS"]
 
 
@@ -418,12 +418,17 @@ def locked_master(tmp_path: Path) -> Iterator[MasterProcess]:
 
 def test_require_key_console_asks_for_login(locked_master: MasterProcess) -> None:
     key = (locked_master.data_dir / "admin.key").read_text().strip()
-    with agent(locked_master.port, "render-01", key=key):
+    with RpcClient(locked_master.port) as admin:
+        admin.call("hello", role="api", name="", proto=1, key=key)
+        # An agent needs a key of its own role (issue 9.3), not the admin's.
+        worker_key = admin.call("keys.create", role="worker", name="render-01")["key"]
+    with agent(locked_master.port, "render-01", key=worker_key):
         with ConsoleClient(locked_master.port) as console:
             assert "login KEY" in console.banner
             assert console.command("clients") == "error: log in first: login KEY"
             assert console.command("disable render-01") == "error: log in first: login KEY"
-            assert console.command("help clients").startswith("usage: clients")
+            # Login before any other command (SPEC §2), help included (issue 9.5).
+            assert console.command("help clients") == "error: log in first: login KEY"
             failed = console.command("login fhk_not_a_real_key")
             assert failed.startswith("error: ")
             assert console.command("clients") == "error: log in first: login KEY"
@@ -435,3 +440,30 @@ def test_require_key_console_asks_for_login(locked_master: MasterProcess) -> Non
         with ConsoleClient(locked_master.port) as again:
             # Logging in is per session.
             assert again.command("clients") == "error: log in first: login KEY"
+
+
+# --- --json and `--` (issue 10 finding 8) ----------------------------------------------------
+
+
+def test_json_after_double_dash_belongs_to_the_program(console: ConsoleClient, rpc: RpcClient):
+    reply = console.command("submit j -- echo --json")
+    assert reply.startswith("submitted job"), reply
+    job_id = int(re.search(r"job (\d+)", reply).group(1))  # type: ignore[union-attr]
+    assert rpc.call("jobs.get", job_id=job_id)["argv"] == ["echo", "--json"]
+    # Before `--` it still asks for JSON; after it, it is the program's.
+    raw = orjson.loads(console.command("submit k --json -- printf %s --json"))
+    assert rpc.call("jobs.get", job_id=raw["job_id"])["argv"] == ["printf", "%s", "--json"]
+
+
+def test_json_errors_are_printed_as_json(console: ConsoleClient) -> None:
+    for line, code in [
+        ("job 999 --json", -32004),
+        ("disable --json", None),
+        ("frobnicate --json", None),
+        ('clients "open --json', None),
+    ]:
+        error = orjson.loads(console.command(line))["error"]
+        assert isinstance(error["message"], str) and error["message"], line
+        if code is not None:
+            assert error["code"] == code, (line, error)
+    assert console.command("job 999").startswith("error: ")

@@ -75,10 +75,12 @@ def test_the_master_writes_an_admin_key_that_opens_the_api(guarded: MasterProces
     assert key_file.stat().st_mode & 0o077 == 0, "admin.key must be readable by its owner only"
     with hello(guarded.port, "api", "", admin_key(guarded)) as admin:
         assert admin.call("ping") == "pong"
-        created = admin.call("keys.create", role="worker", name="render farm")
+        # An agent key's name is the client it is bound to; free text goes in its label.
+        created = admin.call("keys.create", role="worker", name="render-01", label="render farm")
         assert created["key"].startswith("fhk_")
         assert created["role"] == "worker"
-        assert created["name"] == "render farm"
+        assert created["name"] == "render-01"
+        assert created["label"] == "render farm"
         assert created["revoked"] is False
         assert created["key_id"] in created["key"]
         assert admin.call("clients.list")["clients"] == []
@@ -122,7 +124,8 @@ def test_an_agent_session_cannot_call_admin_methods(
 ) -> None:
     key = admin.call("keys.create", role="worker")["key"]
     with hello(guarded.port, "worker", "w1", key) as worker:
-        assert worker.call("clients.list")["clients"][0]["name"] == "w1"
+        # An agent key reads nothing of the farm either (issue 9.4): only its own reports.
+        refused(worker, "clients.list")
         refused(worker, "clients.disable", select="all")
         refused(worker, "clients.enable", select="all")
         refused(worker, "clients.forget", name="w1")
@@ -133,7 +136,7 @@ def test_an_agent_session_cannot_call_admin_methods(
 
 
 def test_keys_list_shows_no_secrets(admin: RpcClient) -> None:
-    created = admin.call("keys.create", role="hardware", name="keg box")
+    created = admin.call("keys.create", role="hardware", name="keg1", label="keg box")
     secret = created["key"].rsplit("_", 1)[1]
     listed = admin.call("keys.list")["keys"]
     mine = [key for key in listed if key["key_id"] == created["key_id"]]
@@ -147,7 +150,7 @@ def test_keys_list_shows_no_secrets(admin: RpcClient) -> None:
 def test_a_revoked_key_stops_working_and_its_session_is_closed(
     guarded: MasterProcess, admin: RpcClient
 ) -> None:
-    created = admin.call("keys.create", role="worker", name="soon gone")
+    created = admin.call("keys.create", role="worker", name="w1", label="soon gone")
     with hello(guarded.port, "worker", "w1", created["key"]) as worker:
         revoked = admin.call("keys.revoke", key_id=created["key_id"])
         assert revoked["revoked"] is True

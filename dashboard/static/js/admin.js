@@ -5,7 +5,8 @@ let data = initialData();
 
 function render() {
   fillRows($("#keys"), data.keys, (k) => el("tr", {},
-    el("td", {}, el("code", {}, k.key_id)), el("td", {}, k.role), el("td", {}, k.name),
+    el("td", {}, el("code", {}, k.key_id)), el("td", {}, k.role), el("td", {}, k.name || (k.role === "api" ? "" : "(bound at first hello)")),
+    el("td", {}, k.scope || ""), el("td", {}, k.label || ""),
     el("td", { title: k.created }, ago(k.created)), el("td", {}, badge(k.revoked ? "revoked" : "active")),
     el("td", {}, k.revoked ? null : el("button", { class: "contrast small", on: { click: () => revoke(k) } }, "revoke"))), "no keys");
   fillRows($("#users"), data.users, (u) => el("tr", {},
@@ -29,11 +30,14 @@ async function revoke(key) {
 $("#key-create").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = e.target;
-  const created = await attempt(() => post("keys.create", { role: f.role.value, name: f.name.value.trim() }), "key created");
+  const body = { role: f.role.value, name: f.name.value.trim(), label: f.label.value.trim() };
+  if (body.role === "api") body.scope = f.scope.value;
+  const created = await attempt(() => post("keys.create", body), "key created");
   if (!created) return;
   $("#new-key-text").textContent = created.key;
   $("#new-key").hidden = false;
   f.name.value = "";
+  f.label.value = "";
   reload();
 });
 
