@@ -94,7 +94,7 @@ def test_the_same_key_over_tls_or_from_loopback_is_accepted(tls_master: Master) 
     assert tls_master.api.call(over_tls, "hello", {**HELLO, "key": key})["name"] == "w1"
     assert over_tls.authorized
     local = session("127.0.0.1")
-    assert tls_master.api.call(local, "hello", {**HELLO, "name": "w2", "key": key})
+    assert tls_master.api.call(local, "hello", {**HELLO, "key": key})
 
 
 def test_without_a_tls_port_there_is_nothing_better_to_offer(tmp_path: Path) -> None:

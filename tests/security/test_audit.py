@@ -206,12 +206,13 @@ def test_admin_key_file_is_not_in_the_audit(guarded: MasterProcess, admin: RpcCl
 
 @pytest.fixture
 def dashboard(master: MasterProcess) -> Iterator[object]:
+    from cli.options import MasterAddress
     from dashboard.runtime import Dashboard, Settings
 
     with RpcClient(master.port) as rpc:
         rpc.call("users.create", username="carol", password="carol-password-1", admin=True)
         rpc.call("users.create", username="vic", password="vic-password-1")
-    dash = Dashboard(Settings(master=(master.host, master.port)))
+    dash = Dashboard(Settings(master=MasterAddress(master.host, master.port)))
     dash.start()
     assert dash.master.wait_connected(10)
     yield dash
