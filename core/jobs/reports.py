@@ -8,6 +8,7 @@ stale: notifications are dropped, `task.finished` gets -32009 and changes nothin
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from gevent.event import AsyncResult
 
@@ -16,8 +17,11 @@ from protocol.errors import conflict
 
 from ..registry import RuntimeClient
 from .board import BLOCKLIST_FAILURES, JobState
-from .farm import JobFarm, task_id_of
+from .dispatcher import task_id_of
 from .states import TASK_IN_FLIGHT, JobStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from .farm import JobFarm
 
 log = logging.getLogger(__name__)
 
@@ -105,21 +109,25 @@ def task_finished(
     if exit_code == 0 and not error:
         farm.board.move(task, "succeed", exit_code=0, error=None, finished=now, progress=100.0)
     else:
-        _record_failure(farm, state, task, exit_code, error or f"exit code {exit_code}", now)
+        record_failure(farm, state, task, exit_code, error or f"exit code {exit_code}", now)
     farm.dispatcher.wake()
     return farm.journal.committed({})
 
 
-def _record_failure(
+def record_failure(
     farm: JobFarm,
     state: JobState,
     task: TaskRecord,
     exit_code: int | None,
     error: str,
     now: float,
+    *,
+    blocklist: bool = True,
 ) -> None:
+    """A failed attempt: counted; retried, or the task fails.
+    `blocklist` counts it against the worker too (not for an order that never arrived)."""
     worker = task.worker or "?"
-    failures = farm.board.note_blocklist(state, worker)
+    failures = farm.board.note_blocklist(state, worker) if blocklist else 0
     if failures == BLOCKLIST_FAILURES:
         log.warning(
             "worker %s failed %d tasks of job %d: blocklisted for that job",
