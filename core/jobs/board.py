@@ -109,7 +109,7 @@ class JobBoard:
             job_tasks = sorted(by_job.get(job.id, []), key=lambda task: task.index)
             self.jobs[job.id] = JobState(job, job_tasks)
         for row in blocklist:
-            if row.job_id in self.jobs:
+            if row.job_id in self.jobs and row.failures > 0:  # 0: cleared by jobs.requeue
                 self.jobs[row.job_id].blocklist[row.worker] = row.failures
         self.next_job_id = max_ids[0] + 1
         self.next_task_id = max_ids[1] + 1
@@ -274,3 +274,10 @@ class JobBoard:
         state.blocklist[worker] = failures
         self.journal.blocklist_changed(BlocklistRecord(state.id, worker, failures))
         return failures
+
+    def clear_blocklist(self, state: JobState) -> None:
+        """Every worker may take the job's tasks again, also after a restart: each row is
+        stored with 0 failures (load skips those)."""
+        for worker in state.blocklist:
+            self.journal.blocklist_changed(BlocklistRecord(state.id, worker, 0))
+        state.blocklist.clear()

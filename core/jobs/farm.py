@@ -24,6 +24,7 @@ from . import reports
 from .board import JobBoard
 from .dispatcher import Dispatcher, task_id_of
 from .journal import Journal
+from .retries import retry_delay
 from .states import JOB_FINAL, TASK_IN_FLIGHT, TaskStatus
 from .tasklogs import TaskLogs
 
@@ -74,6 +75,7 @@ class JobFarm:
         jobs = self.jobstore.load_jobs()
         tasks = self.jobstore.load_tasks()
         self.board.load_state(jobs, tasks, self.jobstore.load_blocklist(), self.jobstore.max_ids())
+        self._hold_retries(tasks)
         deadline = self.mono() + self.heartbeat_timeout_s
         self.unconfirmed = {task.id: deadline for task in tasks if task.status in TASK_IN_FLIGHT}
         self.recovered = set(self.unconfirmed)
@@ -84,6 +86,19 @@ class JobFarm:
             time.perf_counter() - began,
             len(self.unconfirmed),
         )
+
+    def _hold_retries(self, tasks: list[TaskRecord]) -> None:
+        """Tasks waiting for a retry when the master stopped wait out the rest of it."""
+        now_wall, now_mono = self.wall(), self.mono()
+        for task in tasks:
+            if task.status != TaskStatus.QUEUED or not task.attempts or task.finished is None:
+                continue
+            state = self.board.jobs.get(task.job_id)
+            if state is None:
+                continue
+            left_s = task.finished + retry_delay(state.rec, task.attempts) - now_wall
+            if left_s > 0:
+                self.board.hold(state, task, now_mono + left_s)
 
     def start(self) -> None:
         self._last_run = self.mono()

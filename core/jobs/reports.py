@@ -18,6 +18,7 @@ from protocol.errors import conflict
 from ..registry import RuntimeClient
 from .board import BLOCKLIST_FAILURES, JobState
 from .dispatcher import task_id_of
+from .retries import retry_delay
 from .states import TASK_IN_FLIGHT, JobStatus, TaskStatus
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def record_failure(
     *,
     blocklist: bool = True,
 ) -> None:
-    """A failed attempt: counted; retried, or the task fails.
+    """A failed attempt: counted; retried after the job's retry delay, or the task fails.
     `blocklist` counts it against the worker too (not for an order that never arrived)."""
     worker = task.worker or "?"
     failures = farm.board.note_blocklist(state, worker) if blocklist else 0
@@ -138,15 +139,18 @@ def record_failure(
     attempts = task.attempts + 1
     changes = {"attempts": attempts, "exit_code": exit_code, "error": error, "finished": now}
     if attempts < state.rec.max_attempts:
+        delay_s = retry_delay(state.rec, attempts)
         log.info(
-            "task %d failed on %s (%s): attempt %d of %d, requeued",
+            "task %d failed on %s (%s): attempt %d of %d, retried in %.1fs",
             task.id,
             worker,
             error,
             attempts,
             state.rec.max_attempts,
+            delay_s,
         )
-        farm.board.move(task, "retry", **changes)
+        hold_until = farm.mono() + delay_s if delay_s > 0 else None
+        farm.board.move(task, "retry", hold_until=hold_until, **changes)
         return
     log.warning("task %d failed on %s (%s): no attempts left", task.id, worker, error)
     farm.board.move(task, "fail", **changes)

@@ -14,6 +14,7 @@ from protocol.errors import invalid_params, not_found
 from protocol.frames import check_argv, count_chunks, parse_frames, split_chunks
 
 from ..params import Params
+from .retries import MAX_RETRY_DELAY_S
 from .states import JobStatus, TaskStatus
 
 FAIL_POLICIES = ("fail_fast", "finish")
@@ -36,6 +37,7 @@ def read_submission(p: Params, known_jobs: set[int] | Any, max_tasks: int) -> di
         "depends_on": p.integer_list("depends_on", []),
         "progress_regex": p.text("progress_regex", None, max_length=1000),
         "fail_policy": p.text("fail_policy", "fail_fast"),
+        "retry_delay_s": p.number("retry_delay_s", None, minimum=0, maximum=MAX_RETRY_DELAY_S),
     }
     p.finish()
     if not spec["name"].strip():
@@ -92,6 +94,7 @@ def build_records(
         created=now,
         updated=now,
         tasks_total=len(chunks),
+        retry_delay_s=spec["retry_delay_s"],
     )
     tasks = [
         TaskRecord(

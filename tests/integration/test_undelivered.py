@@ -16,7 +16,7 @@ pytestmark = pytest.mark.timeout(30)
 def test_an_order_that_drops_the_connection_counts_as_a_failed_attempt(
     master: MasterProcess, api: RpcClient
 ) -> None:
-    job_id = submit(api, "undeliverable", max_attempts=3)
+    job_id = submit(api, "undeliverable", max_attempts=3, retry_delay_s=0)
     deliveries = []
     for _ in range(6):  # more than max_attempts: the old loop would go on and on
         fake = FakeWorker(master.port, "render-01")
