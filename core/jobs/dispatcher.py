@@ -33,7 +33,8 @@ from protocol.errors import RpcError
 from protocol.frames import expand_argv
 
 from ..registry import RuntimeClient
-from .board import BLOCKLIST_FAILURES, JobBoard, JobState
+from .board import JobBoard, JobState
+from .stranded import may_take
 from .tasklogs import TaskLogs
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,7 @@ class Dispatcher:
         for state in jobs:
             if not state.queue:
                 continue
-            job = state.rec
-            if job.tags and not set(job.tags).issubset(worker.tags):
-                continue
-            if state.blocklist.get(worker.name, 0) >= BLOCKLIST_FAILURES:
+            if not may_take(state, worker):
                 continue
             task = state.pop_queued()
             if task is not None:
