@@ -24,7 +24,7 @@ def stored_task(db_path: Path, task_id: int) -> tuple[str, str | None, str | Non
     return row[0], row[1], row[2]
 
 
-@pytest.mark.parametrize("run", range(3))
+@pytest.mark.parametrize("run", range(5))
 def test_a_master_killed_as_its_order_arrives_keeps_the_attempt_with_its_worker(
     tmp_path: Path, run: int
 ) -> None:

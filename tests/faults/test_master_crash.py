@@ -9,7 +9,7 @@ import pytest
 
 from tests.faults.harness import crash_rounds
 
-ROUNDS = 6
+ROUNDS = 12
 
 
 @pytest.mark.timeout(180)
