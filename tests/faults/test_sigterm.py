@@ -54,6 +54,13 @@ def test_sigterm_with_hundreds_of_agents_exits_cleanly_and_keeps_the_state(
     tmp_path: Path,
 ) -> None:
     farm = Farm(tmp_path)
+    try:
+        run_and_restart(farm)
+    finally:
+        farm.stop()
+
+
+def run_and_restart(farm: Farm) -> None:
     farm.start_master()
     assert farm.master is not None
     agents: list[socket.socket] = []
@@ -97,12 +104,9 @@ def test_sigterm_with_hundreds_of_agents_exits_cleanly_and_keeps_the_state(
             sock.close()
         for worker in workers:
             worker.close()
-    try:
-        farm.restart_master()
-        with farm.api() as api:
-            after = snapshot(api)
-        assert after["clients"] == before["clients"]
-        assert after["jobs"] == before["jobs"]
-        assert after["tasks"] == before["tasks"]
-    finally:
-        farm.stop()
+    farm.restart_master()
+    with farm.api() as api:
+        after = snapshot(api)
+    assert after["clients"] == before["clients"]
+    assert after["jobs"] == before["jobs"]
+    assert after["tasks"] == before["tasks"]
