@@ -52,6 +52,8 @@ class JobRecord:
     created: float
     updated: float
     tasks_total: int
+    # Seconds before the first retry of a failed task, doubling after (None: the default).
+    retry_delay_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -93,7 +95,7 @@ _TASK_MUTABLE = (
 _JOB_COLUMNS = (
     "id", "name", "status", "priority", "argv", "frames", "chunk", "tags", "max_attempts",
     "timeout_s", "env", "cwd", "depends_on", "progress_regex", "fail_policy", "created",
-    "updated", "tasks_total",
+    "updated", "tasks_total", "retry_delay_s",
 )  # fmt: skip
 _JOB_MUTABLE = tuple(c for c in _JOB_COLUMNS if c not in ("id", "created"))
 _JOB_JSON = tuple(_JOB_COLUMNS.index(c) for c in ("argv", "tags", "env", "depends_on"))
@@ -317,7 +319,7 @@ def _job_row(j: JobRecord) -> tuple[Any, ...]:
         j.id, j.name, j.status, j.priority, dumps(j.argv).decode(), j.frames, j.chunk,
         dumps(j.tags).decode(), j.max_attempts, j.timeout_s, dumps(j.env).decode(), j.cwd,
         dumps(j.depends_on).decode(), j.progress_regex, j.fail_policy, j.created, j.updated,
-        j.tasks_total,
+        j.tasks_total, j.retry_delay_s,
     )  # fmt: skip
 
 

@@ -269,11 +269,20 @@ def _add_security(db: peewee.Database) -> None:
 #         )
 #
 # then append (N, "client notes", _add_client_notes) below and add the field to schema.Client.
+def _add_job_retry_delay(db: peewee.Database) -> None:
+    # NULL: the default backoff (core/jobs/retries.py), so existing jobs need no value.
+    migrator = pw_migrate.SchemaMigrator.from_database(db)
+    pw_migrate.migrate(
+        migrator.add_column("job", "retry_delay_s", peewee.DoubleField(null=True)),
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "create client and api_key tables", _create_clients_and_keys),
     (2, "job farm: job, task, job_blocklist", _create_job_farm),
     (3, "devices: users, tokens, taps, kegs, pours, readings", _create_devices),
     (4, "security: keys bound to a name, api key scopes, the audit log", _add_security),
+    (5, "job retry delay", _add_job_retry_delay),
 ]
 
 

@@ -88,6 +88,7 @@ class Job(BaseModel):
     created = peewee.DoubleField()
     updated = peewee.DoubleField()
     tasks_total = peewee.IntegerField()
+    retry_delay_s = peewee.DoubleField(null=True)  # migration 5; NULL: the default backoff
 
     class Meta:
         table_name = "job"

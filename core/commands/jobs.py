@@ -70,6 +70,8 @@ def job(console: ConsoleConnection, args: list[str]) -> Reply:
     ]
     if result["depends_on"]:
         lines.append(f"  after:     {', '.join(map(str, result['depends_on']))}")
+    if result.get("blocked"):
+        lines.append(f"  blocked:   {result['blocked']}")
     return Reply(result, "\n".join(lines))
 
 

@@ -49,8 +49,7 @@ def requeue_job(farm: JobFarm, state: JobState) -> int:
         )
     for task in again:
         farm.board.move(task, "requeue", attempts=0, exit_code=None, finished=None)
-    if state.blocklist:
-        state.blocklist.clear()  # a fresh start for every worker
+    farm.board.clear_blocklist(state)  # a fresh start for every worker, stored
     farm.board.set_job_status(state, target or state.derived_status())
     log.info("job %d: %d tasks requeued", state.id, len(again))
     farm.dispatcher.wake()

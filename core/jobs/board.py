@@ -3,6 +3,8 @@
 `move(task, event)` applies TASK_TRANSITIONS, keeps the per-job counters, queues and in-flight
 indexes consistent, recomputes the job's status, hands changed records to the journal and
 publishes `tasks`/`jobs` events. Dispatch, results and operator actions all go through it.
+A task retried after a failure may be *held*: queued, but out of the dispatch queue until its
+retry delay has passed (`release_held(now_mono)` puts it back).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ BLOCKLIST_FAILURES = 3
 class JobState:
     """A job and its tasks, with what dispatch needs: a heap of queued task indexes."""
 
-    __slots__ = ("blocklist", "counts", "in_flight", "queue", "rec", "tasks")
+    __slots__ = ("blocklist", "counts", "held", "in_flight", "queue", "rec", "tasks")
 
     def __init__(self, rec: JobRecord, tasks: list[TaskRecord]) -> None:
         self.rec = rec
@@ -42,6 +44,8 @@ class JobState:
         }
         # worker name → failed attempts of this job on it (Flamenco's blocklist)
         self.blocklist: dict[str, int] = {}
+        # task id → monotonic time its retry delay ends (queued, not yet dispatchable)
+        self.held: dict[int, float] = {}
 
     @property
     def id(self) -> int:
@@ -50,7 +54,7 @@ class JobState:
     def pop_queued(self) -> TaskRecord | None:
         while self.queue:
             task = self.tasks[heapq.heappop(self.queue)]
-            if task.status == TaskStatus.QUEUED:
+            if task.status == TaskStatus.QUEUED and task.id not in self.held:
                 return task
         return None
 
@@ -83,6 +87,8 @@ class JobBoard:
         # Bumped whenever the set or order of dispatchable jobs may change.
         self.generation = 0
         self.completed_total = 0
+        # (monotonic release time, job id, task id) of held tasks; stale entries are skipped
+        self._held: list[tuple[float, int, int]] = []
 
     # -- loading -------------------------------------------------------------------------------
     def load_state(
@@ -103,7 +109,7 @@ class JobBoard:
             job_tasks = sorted(by_job.get(job.id, []), key=lambda task: task.index)
             self.jobs[job.id] = JobState(job, job_tasks)
         for row in blocklist:
-            if row.job_id in self.jobs:
+            if row.job_id in self.jobs and row.failures > 0:  # 0: cleared by jobs.requeue
                 self.jobs[row.job_id].blocklist[row.worker] = row.failures
         self.next_job_id = max_ids[0] + 1
         self.next_task_id = max_ids[1] + 1
@@ -135,25 +141,30 @@ class JobBoard:
         return [self.attempts[a] for a in self.load.get(worker, ()) if a in self.attempts]
 
     # -- the one way a task changes state ------------------------------------------------------
-    def move(self, task: TaskRecord, event: str, **changes: object) -> None:
-        """Apply `event` to `task` (TASK_TRANSITIONS), set `changes`, keep every index true."""
+    def move(
+        self, task: TaskRecord, event: str, *, hold_until: float | None = None, **changes: object
+    ) -> None:
+        """Apply `event` to `task` (TASK_TRANSITIONS), set `changes`, keep every index true.
+        A task going back to the queue with `hold_until` (monotonic) waits until then."""
         old = TaskStatus(task.status)
         new = task_transition(task.status, event)
         state = self.jobs[task.job_id]
         if old in TASK_IN_FLIGHT and new not in TASK_IN_FLIGHT:
             self._release(task, state)
+        state.held.pop(task.id, None)
         for name, value in changes.items():
             setattr(task, name, value)
         task.status = new
         state.counts[old] -= 1
         state.counts[new] += 1
         if new == TaskStatus.QUEUED:
-            if not state.queue:
-                self.generation += 1  # the job may have left the dispatchable list
-            heapq.heappush(state.queue, task.index)
             task.worker = None
             task.attempt = None
             task.progress = 0.0
+            if hold_until is None:
+                self._enqueue(state, task)
+            else:
+                self.hold(state, task, hold_until)
         elif new in TASK_IN_FLIGHT and task.attempt:
             self.attempts[task.attempt] = task
             self.load.setdefault(task.worker or "", set()).add(task.attempt)
@@ -165,6 +176,42 @@ class JobBoard:
         if self.events.has_subscribers("tasks"):
             self.events.publish("tasks", task_view(task))
         self.refresh_job(state)
+
+    def _enqueue(self, state: JobState, task: TaskRecord) -> None:
+        if not state.queue:
+            self.generation += 1  # the job may have joined the dispatchable list
+        heapq.heappush(state.queue, task.index)
+
+    def hold(self, state: JobState, task: TaskRecord, until_mono: float) -> None:
+        """Keep a queued task out of dispatch until `until_mono` (its retry delay)."""
+        state.held[task.id] = until_mono
+        heapq.heappush(self._held, (until_mono, state.id, task.id))
+
+    def release_held(self, now_mono: float) -> int:
+        """Put held tasks whose delay has passed back in their job's queue; how many."""
+        released = 0
+        while self._held and self._held[0][0] <= now_mono:
+            until, job_id, task_id = heapq.heappop(self._held)
+            state = self.jobs.get(job_id)
+            if state is None or state.held.get(task_id) != until:
+                continue  # dispatched, canceled or held again since
+            del state.held[task_id]
+            task = self.tasks[task_id]
+            if task.status == TaskStatus.QUEUED:
+                log.debug("task %d (job %d): retry delay over", task_id, job_id)
+                self._enqueue(state, task)
+                released += 1
+        return released
+
+    def next_release(self) -> float | None:
+        """When the next held task is due (monotonic), None if none is held."""
+        while self._held:
+            until, job_id, task_id = self._held[0]
+            state = self.jobs.get(job_id)
+            if state is not None and state.held.get(task_id) == until:
+                return until
+            heapq.heappop(self._held)
+        return None
 
     def _release(self, task: TaskRecord, state: JobState) -> None:
         state.in_flight.pop(task.id, None)
@@ -227,3 +274,10 @@ class JobBoard:
         state.blocklist[worker] = failures
         self.journal.blocklist_changed(BlocklistRecord(state.id, worker, failures))
         return failures
+
+    def clear_blocklist(self, state: JobState) -> None:
+        """Every worker may take the job's tasks again, also after a restart: each row is
+        stored with 0 failures (load skips those)."""
+        for worker in state.blocklist:
+            self.journal.blocklist_changed(BlocklistRecord(state.id, worker, 0))
+        state.blocklist.clear()

@@ -15,14 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from models.jobstore import JobStore
+from models.jobstore import JobStore, TaskRecord
 
 from ..events import EventBus
 from ..registry import RuntimeClient
 from ..ticker import Ticker
+from . import reports
 from .board import JobBoard
-from .dispatcher import Dispatcher
+from .dispatcher import Dispatcher, task_id_of
 from .journal import Journal
+from .retries import retry_delay
 from .states import JOB_FINAL, TASK_IN_FLIGHT, TaskStatus
 from .tasklogs import TaskLogs
 
@@ -53,7 +55,9 @@ class JobFarm:
         self.workers: dict[str, RuntimeClient] = {}
         # Set by the master: lets cancel reach a worker that is online but disabled.
         self.registry: Any = None
-        self.dispatcher = Dispatcher(self.board, self.workers, self.logs, wall, mono)
+        self.dispatcher = Dispatcher(
+            self.board, self.workers, self.logs, wall, mono, self._order_undelivered
+        )
         # task id → monotonic deadline for in-flight tasks loaded at start, not yet confirmed
         self.unconfirmed: dict[int, float] = {}
         # ids of tasks that were in flight when the master started (see reports.task_finished)
@@ -62,6 +66,7 @@ class JobFarm:
         # next start recovers (a clean restart must not requeue running work).
         self.stopping = False
         self._last_prune = 0.0
+        self._last_run: float | None = None
         self._ticker = Ticker("job farm", min(1.0, heartbeat_timeout_s / 3), self._housekeeping)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -70,6 +75,7 @@ class JobFarm:
         jobs = self.jobstore.load_jobs()
         tasks = self.jobstore.load_tasks()
         self.board.load_state(jobs, tasks, self.jobstore.load_blocklist(), self.jobstore.max_ids())
+        self._hold_retries(tasks)
         deadline = self.mono() + self.heartbeat_timeout_s
         self.unconfirmed = {task.id: deadline for task in tasks if task.status in TASK_IN_FLIGHT}
         self.recovered = set(self.unconfirmed)
@@ -81,7 +87,21 @@ class JobFarm:
             len(self.unconfirmed),
         )
 
+    def _hold_retries(self, tasks: list[TaskRecord]) -> None:
+        """Tasks waiting for a retry when the master stopped wait out the rest of it."""
+        now_wall, now_mono = self.wall(), self.mono()
+        for task in tasks:
+            if task.status != TaskStatus.QUEUED or not task.attempts or task.finished is None:
+                continue
+            state = self.board.jobs.get(task.job_id)
+            if state is None:
+                continue
+            left_s = task.finished + retry_delay(state.rec, task.attempts) - now_wall
+            if left_s > 0:
+                self.board.hold(state, task, now_mono + left_s)
+
     def start(self) -> None:
+        self._last_run = self.mono()
         self.journal.start()
         self.dispatcher.start()
         self._ticker.start()
@@ -99,7 +119,15 @@ class JobFarm:
             self.prune_logs(self.wall())
 
     def run_once(self, now_mono: float) -> list[int]:
-        """Requeue recovered in-flight tasks whose worker did not come back in time."""
+        """Requeue recovered in-flight tasks whose worker did not come back in time. Time the
+        master itself did not run (a tick far later than its interval) extends the wait: the
+        workers' hellos may be waiting unread in the sockets."""
+        last, self._last_run = self._last_run, now_mono
+        late_s = now_mono - last - self._ticker.interval_s if last is not None else 0.0
+        if late_s > self._ticker.interval_s and self.unconfirmed:
+            log.warning("the master did not run for %.1fs: waiting that much longer", late_s)
+            for task_id in self.unconfirmed:
+                self.unconfirmed[task_id] += late_s
         expired = [
             task_id for task_id, deadline in self.unconfirmed.items() if deadline <= now_mono
         ]
@@ -187,6 +215,14 @@ class JobFarm:
             and task.status == TaskStatus.COMPLETED
         )
 
+    def _order_undelivered(self, task: TaskRecord, error: str) -> None:
+        """The connection that carried a task.run ended before the worker answered it."""
+        self.logs.append(task, f"--- farmhand: {error} ---\n")
+        self.logs.close(task)
+        reports.record_failure(
+            self, self.board.jobs[task.job_id], task, None, error, self.wall(), blocklist=False
+        )
+
     def status(self) -> dict[str, Any]:
         return {
             "jobs": len(self.board.jobs),
@@ -197,10 +233,3 @@ class JobFarm:
             "journal_flushes": self.journal.flushes,
             "journal_rows_written": self.journal.rows_written,
         }
-
-
-def task_id_of(attempt: str) -> int:
-    """Attempt ids read `<task id>.<dispatch number>.<random>`."""
-    head = attempt.split(".", 1)[0]
-    # ASCII and short: a peer's "¹" or 5,000 digits must not make int() raise.
-    return int(head) if head.isascii() and head.isdigit() and len(head) <= 18 else -1

@@ -5,12 +5,16 @@ transaction (in the Store's DB thread), then wakes whoever waited on `committed(
 flush runs, new changes pile up for the next one, so batches grow with the load by themselves.
 A failed flush keeps its changes and retries: nothing acknowledged is ever lost. While the
 database is down it retries when the Store will take the next attempt, without a traceback.
+`after_commit(fn)` is the cheap form of `committed()` for the hub's own use (the dispatcher
+sends its orders from it): `fn()` runs in the flusher right after the commit, no greenlet
+switch, no AsyncResult.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -33,6 +37,7 @@ class Journal:
         self._tasks: dict[int, TaskRecord] = {}
         self._blocklist: dict[tuple[int, str], BlocklistRecord] = {}
         self._waiters: list[tuple[AsyncResult, Any]] = []
+        self._after_commit: list[Callable[[], None]] = []
         self._wanted = Event()
         self._loop: gevent.Greenlet | None = None
         self.flushes = 0
@@ -59,6 +64,11 @@ class Journal:
         self._wanted.set()
         return waiter
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback()` once everything changed before this call is in the database."""
+        self._after_commit.append(callback)
+        self._wanted.set()
+
     @property
     def pending(self) -> int:
         return len(self._jobs) + len(self._tasks) + len(self._blocklist)
@@ -66,8 +76,9 @@ class Journal:
     def flush(self) -> bool:
         """Write what is pending in one transaction; True on success (tests call this)."""
         live_jobs, live_tasks, live_blocklist = self._jobs, self._tasks, self._blocklist
-        waiters = self._waiters
+        waiters, callbacks = self._waiters, self._after_commit
         self._jobs, self._tasks, self._blocklist, self._waiters = {}, {}, {}, []
+        self._after_commit = []
         # Snapshots: the hub keeps changing the live records while the DB thread writes.
         jobs = [copy.copy(job) for job in live_jobs.values()]
         tasks = [copy.copy(task) for task in live_tasks.values()]
@@ -84,10 +95,16 @@ class Journal:
             for pair, row in live_blocklist.items():
                 self._blocklist.setdefault(pair, row)
             self._waiters = waiters + self._waiters
+            self._after_commit = callbacks + self._after_commit
             return False
         self._backoff.reset()
         self.flushes += 1
         self.rows_written += len(jobs) + len(tasks) + len(blocklist)
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("after-commit callback failed")
         for waiter, result in waiters:
             waiter.set(result)
         return True
@@ -110,12 +127,16 @@ class Journal:
         if self._loop is not None:
             self._loop.kill()
             self._loop = None
-        if self.pending or self._waiters:
+        if self.pending or self._waiters or self._after_commit:
             self.flush()
 
     def _run(self) -> None:
         while True:
             self._wanted.wait()
+            # Let the greenlets woken together with this one run first: a task.finished wakes
+            # the dispatcher too, and its next dispatch then shares this commit instead of
+            # waiting for the one after (each order waits for its dispatch to be committed).
+            gevent.sleep(0)
             self._wanted.clear()
             if not self.flush():
                 gevent.sleep(self._retry_in_s)

@@ -8,6 +8,7 @@ stale: notifications are dropped, `task.finished` gets -32009 and changes nothin
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from gevent.event import AsyncResult
 
@@ -16,8 +17,12 @@ from protocol.errors import conflict
 
 from ..registry import RuntimeClient
 from .board import BLOCKLIST_FAILURES, JobState
-from .farm import JobFarm, task_id_of
+from .dispatcher import task_id_of
+from .retries import retry_delay
 from .states import TASK_IN_FLIGHT, JobStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from .farm import JobFarm
 
 log = logging.getLogger(__name__)
 
@@ -105,21 +110,25 @@ def task_finished(
     if exit_code == 0 and not error:
         farm.board.move(task, "succeed", exit_code=0, error=None, finished=now, progress=100.0)
     else:
-        _record_failure(farm, state, task, exit_code, error or f"exit code {exit_code}", now)
+        record_failure(farm, state, task, exit_code, error or f"exit code {exit_code}", now)
     farm.dispatcher.wake()
     return farm.journal.committed({})
 
 
-def _record_failure(
+def record_failure(
     farm: JobFarm,
     state: JobState,
     task: TaskRecord,
     exit_code: int | None,
     error: str,
     now: float,
+    *,
+    blocklist: bool = True,
 ) -> None:
+    """A failed attempt: counted; retried after the job's retry delay, or the task fails.
+    `blocklist` counts it against the worker too (not for an order that never arrived)."""
     worker = task.worker or "?"
-    failures = farm.board.note_blocklist(state, worker)
+    failures = farm.board.note_blocklist(state, worker) if blocklist else 0
     if failures == BLOCKLIST_FAILURES:
         log.warning(
             "worker %s failed %d tasks of job %d: blocklisted for that job",
@@ -130,15 +139,18 @@ def _record_failure(
     attempts = task.attempts + 1
     changes = {"attempts": attempts, "exit_code": exit_code, "error": error, "finished": now}
     if attempts < state.rec.max_attempts:
+        delay_s = retry_delay(state.rec, attempts)
         log.info(
-            "task %d failed on %s (%s): attempt %d of %d, requeued",
+            "task %d failed on %s (%s): attempt %d of %d, retried in %.1fs",
             task.id,
             worker,
             error,
             attempts,
             state.rec.max_attempts,
+            delay_s,
         )
-        farm.board.move(task, "retry", **changes)
+        hold_until = farm.mono() + delay_s if delay_s > 0 else None
+        farm.board.move(task, "retry", hold_until=hold_until, **changes)
         return
     log.warning("task %d failed on %s (%s): no attempts left", task.id, worker, error)
     farm.board.move(task, "fail", **changes)

@@ -28,6 +28,7 @@ from protocol.framing import DEFAULT_MAX_LINE_BYTES
 from protocol.jsonrpc import encode_request
 
 from ..params import Params
+from .retries import MAX_RETRY_DELAY_S
 from .states import JobStatus, TaskStatus
 
 FAIL_POLICIES = ("fail_fast", "finish")
@@ -61,6 +62,7 @@ def read_submission(p: Params, known_jobs: set[int] | Any, max_tasks: int) -> di
         "depends_on": p.integer_list("depends_on", []),
         "progress_regex": p.text("progress_regex", None, max_length=1000),
         "fail_policy": p.text("fail_policy", "fail_fast"),
+        "retry_delay_s": p.number("retry_delay_s", None, minimum=0, maximum=MAX_RETRY_DELAY_S),
     }
     p.finish()
     if not spec["name"].strip():
@@ -242,6 +244,7 @@ def build_records(
         created=now,
         updated=now,
         tasks_total=len(chunks),
+        retry_delay_s=spec["retry_delay_s"],
     )
     tasks = [
         TaskRecord(

@@ -44,6 +44,7 @@ def job_view(state: JobState) -> dict[str, Any]:
         "timeout_s": job.timeout_s,
         "depends_on": job.depends_on,
         "fail_policy": job.fail_policy,
+        "retry_delay_s": job.retry_delay_s,
     }
 
 

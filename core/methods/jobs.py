@@ -9,6 +9,7 @@ from protocol.errors import invalid_params
 from ..jobs import actions
 from ..jobs.board import JobState
 from ..jobs.states import JobStatus
+from ..jobs.stranded import blocked_reason
 from ..jobs.submit import build_records, read_submission
 from ..jobs.views import job_view
 from ..params import Params
@@ -65,10 +66,15 @@ def _job(services: Services, p: Params) -> JobState:
 
 @method("jobs.get", Access.READ)
 def jobs_get(services: Services, session: Session, p: Params) -> dict[str, Any]:
-    """One job's view: status, progress, tasks by status."""
+    """One job's view: status, progress, tasks by status, and `blocked`: why its queued tasks
+    wait (no worker may run them, a dependency, a retry delay), or null."""
     state = _job(services, p)
     p.finish()
-    return job_view(state)
+    view = job_view(state)
+    view["blocked"] = blocked_reason(
+        services.farm, state, services.registry.clients(), services.clock.mono()
+    )
+    return view
 
 
 @method("jobs.cancel", Access.ADMIN, writes=True)

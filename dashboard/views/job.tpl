@@ -4,6 +4,7 @@
   <p id="job-summary"></p>
 </hgroup>
 <progress id="job-progress" value="{{job['progress']}}" max="100"></progress>
+<p id="job-blocked" class="error" role="status"{{!'' if job.get('blocked') else ' hidden'}}>{{job.get('blocked') or ''}}</p>
 <div class="toolbar admin-only">
   <button type="button" class="secondary" data-action="pause">Pause</button>
   <button type="button" class="secondary" data-action="resume">Resume</button>

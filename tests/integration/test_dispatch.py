@@ -343,7 +343,7 @@ def test_a_failed_attempt_is_retried_as_a_new_attempt_until_max_attempts(
     api: RpcClient, start
 ) -> None:
     fake = start("render-01")
-    job_id = submit(api, "flaky", max_attempts=3)
+    job_id = submit(api, "flaky", max_attempts=3, retry_delay_s=0)
     first = fake.take()
     assert fake.finished(first["attempt"], exit_code=1)["result"] == {}
     second = fake.take()
@@ -363,7 +363,7 @@ def test_a_failed_attempt_is_retried_as_a_new_attempt_until_max_attempts(
 
 def test_out_of_attempts_fails_the_job_and_cancels_its_other_tasks(api: RpcClient, start) -> None:
     fake = start("render-01", slots=2)
-    job_id = submit(api, "doomed", frames="1-4", max_attempts=2)
+    job_id = submit(api, "doomed", frames="1-4", max_attempts=2, retry_delay_s=0)
     first, other = fake.take(), fake.take()
     fake.started(other["attempt"])
     assert fake.finished(first["attempt"], exit_code=1)["result"] == {}
@@ -397,7 +397,7 @@ def test_fail_policy_finish_keeps_going_and_ends_failed(api: RpcClient, start) -
 
 def test_a_worker_failing_three_tasks_of_a_job_is_blocklisted_for_it(api: RpcClient, start) -> None:
     bad = start("bad-01")
-    job_id = submit(api, "blocklist", frames="1-4", max_attempts=10)
+    job_id = submit(api, "blocklist", frames="1-4", max_attempts=10, retry_delay_s=0)
     for _ in range(3):
         task = bad.take()
         assert bad.finished(task["attempt"], exit_code=1, error="no licence")["result"] == {}

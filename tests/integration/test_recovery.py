@@ -104,7 +104,7 @@ def test_a_worker_that_stops_heartbeating_loses_its_task(
 def test_reports_of_a_retried_attempt_are_stale_and_change_nothing(
     master: MasterProcess, api: RpcClient, start
 ) -> None:
-    job_id = submit(api, "fenced", max_attempts=3)
+    job_id = submit(api, "fenced", max_attempts=3, retry_delay_s=0)
     fake = start(master.port, "render-01")
     old = fake.take()
     assert fake.finished(old["attempt"], exit_code=1)["result"] == {}

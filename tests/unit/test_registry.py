@@ -328,8 +328,10 @@ def test_no_events_are_built_without_subscribers(clock: FakeClock) -> None:
 
 @pytest.fixture
 def reaper(registry: ClientRegistry, clock: FakeClock) -> HeartbeatReaper:
+    # These tests sweep once a second: that is the reaper's interval (a sweep much later than
+    # its interval means the master stalled, which tests/unit/test_reaper_stall.py covers).
     return HeartbeatReaper(
-        registry, timeout_s=TIMEOUT_S, interval_s=0.25, mono=clock.mono, wall=clock.wall
+        registry, timeout_s=TIMEOUT_S, interval_s=1.0, mono=clock.mono, wall=clock.wall
     )
 
 

@@ -7,6 +7,7 @@ const LOG_CAP = 200000;
 const TAIL_BYTES = 65536;
 const data = initialData();
 let job = data.job;
+let blocked = job.blocked || null;
 let tasks = data.tasks;
 const tbody = $("#tasks tbody");
 let stream = null;
@@ -18,6 +19,10 @@ function renderJob() {
   const counts = Object.entries(job.tasks_by_status).filter(([, n]) => n).map(([s, n]) => `${n} ${s}`).join(", ");
   $("#job-summary").replaceChildren(badge(job.status), ` priority ${job.priority} · ${Math.floor(job.progress)}% · ${counts}`);
   $("#job-progress").value = job.progress;
+  // Only jobs.get carries `blocked` (it is computed on demand): events keep the last one known.
+  if ("blocked" in job) blocked = job.blocked;
+  $("#job-blocked").textContent = blocked || "";
+  $("#job-blocked").hidden = !blocked;
   $("#job-argv").textContent = job.argv.map((a) => (/[\s"'\\]/.test(a) || a === "" ? JSON.stringify(a) : a)).join(" ");
   if (document.activeElement !== $("#priority")) $("#priority").value = job.priority;
 }
@@ -92,7 +97,9 @@ async function requeueTask(taskId) {
 function connect() {
   if (stream) stream.close();
   const handlers = {
-    jobs: (j) => { if (j.id === job.id) { seq += 1; job = j; renderJob(); } },
+    jobs: (j) => { if (j.id === job.id) { seq += 1; job = j; renderJob(); refresh(); } },
+    // A worker arriving, leaving or being enabled may end (or start) the job's `blocked`.
+    clients: () => { if (blocked || job.tasks_by_status.queued) refresh(); },
     tasks: (t) => {
       if (t.job_id !== job.id) return;
       seq += 1;
