@@ -74,8 +74,9 @@ class Master:
         )
         registry.watchers.append(procs)
         self.saver = ClientSaver(registry, store, config.save_interval_s, mono=clock.mono)
+        audit = AuditLog(AuditStore(store), config.audit_retention_days, clock.wall)
         durability = Durability(
-            store, registry, self.saver, farm.journal, devices.readings, mono=clock.mono
+            store, registry, self.saver, farm.journal, devices.readings, audit, mono=clock.mono
         )
         self.services = Services(
             config=config,
@@ -88,7 +89,7 @@ class Master:
             devices=devices,
             procs=procs,
             durability=durability,
-            audit=AuditLog(AuditStore(store), config.audit_retention_days, clock.wall),
+            audit=audit,
         )
         self.api = Api(self.services)
         self.server = MasterServer(self.services, self.api)

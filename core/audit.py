@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from models.auditstore import AuditRecord, AuditStore
+from models.health import DatabaseUnavailable
 from protocol.errors import RpcError
 from protocol.times import iso_utc
 
@@ -142,11 +143,17 @@ class AuditLog:
             return 0
         try:
             self.store.insert(batch)
-        except Exception:
-            log.exception("storing %d audit entries failed; will retry", len(batch))
+        except Exception as exc:
+            if not isinstance(exc, DatabaseUnavailable):  # an outage is logged by the Store
+                log.exception("storing %d audit entries failed; will retry", len(batch))
             self._pending = (batch + self._pending)[-MAX_PENDING:]
             return 0
         return len(batch)
+
+    @property
+    def pending(self) -> int:
+        """Entries recorded but not yet in the database."""
+        return len(self._pending)
 
     def entries(self, limit: int, since: float | None) -> list[dict[str, Any]]:
         """Newest first; what is still waiting in memory is written first, so it shows."""

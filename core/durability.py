@@ -23,6 +23,7 @@ from protocol.times import iso_utc
 if TYPE_CHECKING:
     from models.store import Store
 
+    from .audit import AuditLog
     from .devices.readings import ReadingSink
     from .jobs.journal import Journal
     from .registry import ClientRegistry
@@ -46,6 +47,7 @@ class Durability:
         saver: ClientSaver,
         journal: Journal,
         readings: ReadingSink,
+        audit: AuditLog,
         mono: Callable[[], float],
         write_timeout_s: float = WRITE_TIMEOUT_S,
     ) -> None:
@@ -54,13 +56,19 @@ class Durability:
         self._saver = saver
         self._journal = journal
         self._readings = readings
+        self._audit = audit
         self._mono = mono
         self._write_timeout_s = write_timeout_s
 
     # -- what is pending -------------------------------------------------------------------------
     def pending(self) -> int:
         """Changes held in memory that the database has not taken yet."""
-        return self._saver.pending + self._journal.pending + self._readings.pending
+        return (
+            self._saver.pending
+            + self._journal.pending
+            + self._readings.pending
+            + self._audit.pending
+        )
 
     def status(self) -> dict[str, Any]:
         """The `database` object of `status`."""
@@ -143,6 +151,8 @@ class Durability:
                 self._journal.flush()
             if self._readings.pending:
                 self._readings.flush()
+            if self._audit.pending:
+                self._audit.flush()
             left = self._left(clients_saved)
             remaining = deadline - self._mono()
             if not left or remaining <= 0:
@@ -174,4 +184,6 @@ class Durability:
             left.append(f"{self._journal.pending} job, task and blocklist changes")
         if self._readings.pending:
             left.append(f"{self._readings.pending} sensor readings")
+        if self._audit.pending:
+            left.append(f"{self._audit.pending} audit log entries")
         return left

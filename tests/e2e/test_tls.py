@@ -71,7 +71,7 @@ def test_a_worker_over_tls_runs_a_job_end_to_end(tmp_path: Path, farm_ca: FarmCa
         admin_key = (process.data_dir / "admin.key").read_text().strip()
         with RpcClient(process.port) as rpc:
             rpc.call("hello", role="api", name="", proto=1, key=admin_key)
-            key = rpc.call("keys.create", role="worker", name="tls worker")["key"]
+            key = rpc.call("keys.create", role="worker", label="tls worker")["key"]
             agent = worker(
                 tmp_path,
                 f"tls://localhost:{process.tls_port}",

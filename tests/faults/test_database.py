@@ -24,6 +24,8 @@ import gevent
 import psycopg2
 import pytest
 
+from cli.options import MasterAddress
+from core.audit import AuditLog
 from core.devices.readings import ReadingSink
 from core.durability import Durability
 from core.events import EventBus
@@ -33,6 +35,7 @@ from core.saver import ClientSaver
 from dashboard.app import create_app
 from dashboard.runtime import Dashboard, Settings
 from dashboard.testclient import WsgiClient
+from models.auditstore import AuditStore
 from models.devicestore import DeviceStore
 from models.health import DatabaseUnavailable
 from models.jobstore import JobStore
@@ -78,7 +81,7 @@ def write_config(tmp_path: Path, **settings: float) -> Path:
 
 
 def metrics_of(master: MasterProcess) -> str:
-    dash = Dashboard(Settings(master=(master.host, master.port)))
+    dash = Dashboard(Settings(master=MasterAddress(master.host, master.port)))
     dash.start()
     try:
         assert dash.master.wait_connected(10)
@@ -364,7 +367,7 @@ def test_store_refuses_writes_at_the_sqlite_page_limit_and_recovers(tmp_path: Pa
         filler.execute("CREATE TABLE filler (b BLOB)")
         filler.execute("INSERT INTO filler VALUES (zeroblob(?))", (300 * 4096,))
         filler.commit()
-        grow = "INSERT INTO api_key VALUES (?, 'api', 'k', ?, 0, 0)"
+        grow = "INSERT INTO api_key VALUES (?, 'api', 'k', ?, 0, 0, '', 'admin')"
         with pytest.raises(DatabaseUnavailable) as caught:
             store.call(store.db.execute_sql, grow, ("k0", "x" * 20_000))
         assert caught.value.problem.reason == "disk full" and caught.value.attempted
@@ -396,7 +399,8 @@ def test_a_write_whose_commit_fails_says_it_is_kept_in_memory(tmp_path: Path) ->
     saver = ClientSaver(registry, store, interval_s=0.2)
     journal = Journal(JobStore(store))
     readings = ReadingSink(DeviceStore(store), EventBus())
-    durability = Durability(store, registry, saver, journal, readings, mono=time.monotonic)
+    audit = AuditLog(AuditStore(store), retention_days=0, wall=time.time)
+    durability = Durability(store, registry, saver, journal, readings, audit, mono=time.monotonic)
     journal.start()
     filler = sqlite3.connect(db_path, timeout=10)
     try:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from cli.options import MasterAddress
 from dashboard.app import create_app
 from dashboard.runtime import Dashboard, Settings
 from dashboard.testclient import WsgiClient
@@ -96,7 +97,7 @@ def test_the_dashboard_job_page_shows_the_reason(
     api.call("users.create", username="root", password="root-password-1", admin=True)
     fakes.append(FakeWorker(master.port, "cpu1"))
     job_id = submit(api, "needs-gpu", tags=["gpu"])
-    dash = Dashboard(Settings(master=(master.host, master.port)))
+    dash = Dashboard(Settings(master=MasterAddress(master.host, master.port)))
     dash.start()
     try:
         assert dash.master.wait_connected(10)

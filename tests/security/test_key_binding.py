@@ -184,7 +184,7 @@ def test_migration_4_moves_agent_key_labels_and_gives_old_api_keys_admin_scope(
     monkeypatch.undo()
     new = Store(database_url, tmp_path)
     try:
-        assert new.open() == 4
+        assert new.open() >= 4  # migration 4 and any later ones
         worker, api = new.load_keys()
         assert (worker.name, worker.label, worker.scope) == ("", "render farm", None)
         assert (api.name, api.label, api.scope) == ("bootstrap admin", "", "admin")
