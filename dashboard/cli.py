@@ -16,7 +16,7 @@ from gevent import monkey, socket
 from gevent.event import Event
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
-from cli.options import ArgumentParser, add_agent_flags, add_logging_flag, setup_logging
+from farmhand.options import ArgumentParser, add_agent_flags, add_logging_flag, setup_logging
 
 from .app import create_app
 from .rpc import MasterClient, MasterUnavailable, RpcError

@@ -21,8 +21,8 @@ from gevent import socket
 from gevent.event import AsyncResult, Event
 from gevent.lock import Semaphore
 
-from cli.options import MasterAddress
-from cli.tls import client_context, connect, describe_tls_error, key_in_clear
+from farmhand.options import MasterAddress
+from farmhand.tls import client_context, connect, describe_tls_error, key_in_clear
 
 log = logging.getLogger(__name__)
 

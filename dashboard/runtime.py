@@ -10,7 +10,7 @@ from typing import Any
 
 import gevent
 
-from cli.options import MasterAddress
+from farmhand.options import MasterAddress
 
 from .logins import LoginGuard
 from .metrics import JOB_STATUSES, SAMPLE_EVERY_S, FarmMetrics

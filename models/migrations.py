@@ -270,7 +270,7 @@ def _add_security(db: peewee.Database) -> None:
 #
 # then append (N, "client notes", _add_client_notes) below and add the field to schema.Client.
 def _add_job_retry_delay(db: peewee.Database) -> None:
-    # NULL: the default backoff (core/jobs/retries.py), so existing jobs need no value.
+    # NULL: the default backoff (farmhand/master/jobs/retries.py), so existing jobs need no value.
     migrator = pw_migrate.SchemaMigrator.from_database(db)
     pw_migrate.migrate(
         migrator.add_column("job", "retry_delay_s", peewee.DoubleField(null=True)),

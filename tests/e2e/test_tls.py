@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.options import MasterAddress
 from dashboard.rpc import MasterClient
+from farmhand.options import MasterAddress
 from tests.support import PROMPT, ROOT, MasterProcess, Program, RpcClient, wait_for
 from tests.tlscerts import FarmCa, make_farm_ca, tls_connect
 

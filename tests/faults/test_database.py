@@ -24,17 +24,17 @@ import gevent
 import psycopg2
 import pytest
 
-from cli.options import MasterAddress
-from core.audit import AuditLog
-from core.devices.readings import ReadingSink
-from core.durability import Durability
-from core.events import EventBus
-from core.jobs.journal import Journal
-from core.registry import ClientRegistry
-from core.saver import ClientSaver
 from dashboard.app import create_app
 from dashboard.runtime import Dashboard, Settings
 from dashboard.testclient import WsgiClient
+from farmhand.master.audit import AuditLog
+from farmhand.master.devices.readings import ReadingSink
+from farmhand.master.durability import Durability
+from farmhand.master.events import EventBus
+from farmhand.master.jobs.journal import Journal
+from farmhand.master.registry import ClientRegistry
+from farmhand.master.saver import ClientSaver
+from farmhand.options import MasterAddress
 from models.auditstore import AuditStore
 from models.devicestore import DeviceStore
 from models.health import DatabaseUnavailable

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.taskgroups import read_journal
+from farmhand.worker.taskgroups import read_journal
 from tests.fakemaster import FakeMaster
 from tests.support import Program, wait_for
 

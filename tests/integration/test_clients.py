@@ -53,7 +53,7 @@ def running_master(data_dir: Path, *args: str) -> Iterator[MasterProcess]:
 
 
 def saver_lines(master: MasterProcess) -> int:
-    return master.log().count("core.saver: saved")
+    return master.log().count("farmhand.master.saver: saved")
 
 
 def wait_for_write_behind(master: MasterProcess) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cli.options import MasterAddress
 from dashboard.app import create_app
 from dashboard.runtime import Dashboard, Settings
 from dashboard.sessions import SessionStore
 from dashboard.testclient import Response, WsgiClient
+from farmhand.options import MasterAddress
 from tests.support import MasterProcess, RpcClient, agent, wait_for
 
 ADMIN, VIEWER = ("root", "root-password-1"), ("viewer", "viewer-password-1")

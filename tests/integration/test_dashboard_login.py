@@ -11,11 +11,11 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
 
-from cli.options import MasterAddress
 from dashboard.app import create_app
 from dashboard.logins import IP_LIMIT, USER_LIMIT
 from dashboard.runtime import Dashboard, Settings
 from dashboard.testclient import Response, WsgiClient
+from farmhand.options import MasterAddress
 from tests.support import MasterProcess, RpcClient
 
 pytestmark = pytest.mark.timeout(120)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from core.app import Master
-from core.config import MasterConfig
-from core.console import ConsoleConnection
-from core.session import Session
+from farmhand.master.app import Master
+from farmhand.master.config import MasterConfig
+from farmhand.master.console.shell import ConsoleConnection
+from farmhand.master.session import Session
 from protocol.errors import RpcError
 from tests.tlscerts import FarmCa, make_farm_ca
 

@@ -21,9 +21,9 @@ import gevent
 import pytest
 from gevent.server import StreamServer
 
-from agent.hardware import ReportOutbox
-from agent.serialsource import DeviceOffline, SerialSource
-from agent.tailsource import TailFollower
+from farmhand.hardware.serialsource import DeviceOffline, SerialSource
+from farmhand.hardware.service import ReportOutbox
+from farmhand.hardware.tailsource import TailFollower
 from protocol.backoff import Backoff
 from tests.kegsim import PtyDevice
 
@@ -183,7 +183,7 @@ def test_a_missing_device_logs_one_line_per_failed_open_and_no_traceback(
     tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture, capfd: Any
 ) -> None:
     # Issue 10 finding 8: gevent's thread pool printed a 20-line traceback for every failed open.
-    caplog.set_level(logging.DEBUG, logger="agent.serialsource")
+    caplog.set_level(logging.DEBUG, logger="farmhand.hardware.serialsource")
     source, greenlet = start_source(str(tmp_path / "ttyGONE"), recorder)
 
     def failed_opens() -> list[logging.LogRecord]:

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from cli.options import MasterAddress
 from dashboard.app import create_app
 from dashboard.runtime import Dashboard, Settings
 from dashboard.testclient import WsgiClient
+from farmhand.options import MasterAddress
 from tests.integration.fakeworker import FakeWorker, job_view, submit
 from tests.support import ConsoleClient, MasterProcess, RpcClient, wait_for
 

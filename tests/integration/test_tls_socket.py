@@ -1,4 +1,4 @@
-"""cli/tls.py's socket in-process over a real TLS connection (a socketpair, certificates from
+"""farmhand/tls.py's socket in-process over a real TLS connection (a socketpair, certificates from
 contrib/make-farm-ca.sh): MSG_PEEK behaves as on TCP (the master sniffs the dialect with it),
 and shutdown ends reads as on TCP, keeps the TLS state and sends close_notify."""
 
@@ -12,7 +12,7 @@ import gevent
 import pytest
 from gevent import socket as gsocket
 
-from cli.tls import TlsSocket, client_context, server_context
+from farmhand.tls import TlsSocket, client_context, server_context
 from tests.tlscerts import FarmCa, make_farm_ca
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import gevent
 
-from core.app import Master
-from core.config import MasterConfig
-from core.session import Session
+from farmhand.master.app import Master
+from farmhand.master.config import MasterConfig
+from farmhand.master.session import Session
 from protocol.errors import ErrorCode, RpcError
 
 MAX_RECORDED = 1000

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.methods import METHODS
+from farmhand.master.api import METHODS
 from tests.support import ConsoleClient, MasterProcess, RpcClient, RpcFailure
 
 from .conftest import UNAUTHORIZED, admin_key
@@ -180,8 +180,8 @@ def audit_store(database_url: str, tmp_path: Path) -> Iterator[object]:
 
 
 def test_retention_prunes_old_entries(audit_store: object) -> None:
-    from core.audit import AuditLog
-    from core.session import Session
+    from farmhand.master.audit import AuditLog
+    from farmhand.master.session import Session
 
     now = [1_700_000_000.0]
     log = AuditLog(audit_store, retention_days=30, wall=lambda: now[0])  # type: ignore[arg-type]
@@ -206,8 +206,8 @@ def test_admin_key_file_is_not_in_the_audit(guarded: MasterProcess, admin: RpcCl
 
 @pytest.fixture
 def dashboard(master: MasterProcess) -> Iterator[object]:
-    from cli.options import MasterAddress
     from dashboard.runtime import Dashboard, Settings
+    from farmhand.options import MasterAddress
 
     with RpcClient(master.port) as rpc:
         rpc.call("users.create", username="carol", password="carol-password-1", admin=True)

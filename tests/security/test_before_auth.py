@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.commands import ALIASES, COMMANDS
-from core.console import LOGIN_FIRST
-from core.methods import METHODS, Access
+from farmhand.master.api import METHODS, Access
+from farmhand.master.console import ALIASES, COMMANDS
+from farmhand.master.console.shell import LOGIN_FIRST
 from tests.support import ConsoleClient, MasterProcess, RpcClient
 
 from .conftest import UNAUTHORIZED, admin_key

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.commands import ALIASES, COMMANDS
-from core.console import LOGIN_FIRST, ConsoleConnection
-from core.session import Session
+from farmhand.master.console import ALIASES, COMMANDS
+from farmhand.master.console.shell import LOGIN_FIRST, ConsoleConnection
+from farmhand.master.session import Session
 from protocol.framing import LineTooLong
 from protocol.httpsniff import looks_like_http
 from protocol.telnet import ConsoleInput, Line

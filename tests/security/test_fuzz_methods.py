@@ -3,7 +3,7 @@ field, unknown fields, huge and odd values. The oracle: an answer or an error re
 internal error (-32603) and never a traceback in the log.
 
 The methods come from the method table and their field names from the handlers' own code
-(every `p.text("…")`-style read in core/), so a new method or field is fuzzed the day it is
+(every `p.text("…")`-style read in farmhand/master/), so a new method or field is fuzzed the day it is
 added. In-process (tests/security/inprocess.py) and bounded: FARMHAND_FUZZ_EXAMPLES raises the
 number of examples per method (and makes the run random) for a deeper search.
 """
@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.methods import METHODS
-from core.methods.permissions import allows
-from core.session import Session
+from farmhand.master.api import METHODS
+from farmhand.master.api.permissions import allows
+from farmhand.master.session import Session
 from protocol.errors import RpcError
 from tests.support import ROOT
 
@@ -60,9 +60,9 @@ def _field_reads(tree: ast.AST) -> set[str]:
 
 
 def harvest_field_names() -> set[str]:
-    """Every literal field name read through Params anywhere in core/."""
+    """Every literal field name read through Params anywhere in the master."""
     names: set[str] = set()
-    for path in (ROOT / "core").rglob("*.py"):
+    for path in (ROOT / "farmhand" / "master").rglob("*.py"):
         names |= _field_reads(ast.parse(path.read_text()))
     return names
 

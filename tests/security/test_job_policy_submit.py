@@ -12,8 +12,13 @@ from typing import Any
 import orjson
 import pytest
 
-from core.jobs.submit import MAX_ARG_STRLEN, MAX_EXEC_BYTES, largest_order_bytes, read_submission
-from core.params import Params
+from farmhand.master.jobs.submit import (
+    MAX_ARG_STRLEN,
+    MAX_EXEC_BYTES,
+    largest_order_bytes,
+    read_submission,
+)
+from farmhand.master.params import Params
 from protocol.framing import DEFAULT_MAX_LINE_BYTES
 from tests.integration.fakeworker import FakeWorker, error_of
 from tests.support import MasterProcess, RpcClient

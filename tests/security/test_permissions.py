@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.methods import METHODS
-from core.methods.permissions import PRINCIPALS, allowed_methods, permission_table
+from farmhand.master.api import METHODS
+from farmhand.master.api.permissions import PRINCIPALS, allowed_methods, permission_table
 from tests.support import ROOT, MasterProcess, RpcClient, RpcFailure
 
 from .conftest import UNAUTHORIZED
@@ -49,7 +49,7 @@ def test_a_read_key_may_call_every_read_and_no_write() -> None:
 def test_the_docs_table_is_the_method_table() -> None:
     text = (ROOT / "docs" / "security.md").read_text()
     assert permission_table() in text, (
-        "docs/security.md is stale: run `python -m core.methods.permissions --write`"
+        "docs/security.md is stale: run `python -m farmhand.master.api.permissions --write`"
     )
 
 
@@ -123,7 +123,7 @@ def test_a_read_key_cannot_write(sessions: dict[str, RpcClient]) -> None:
 
 
 def test_the_permission_doc_generator_writes_the_table(tmp_path: Path) -> None:
-    from core.methods.permissions import write_table
+    from farmhand.master.api.permissions import write_table
 
     doc = tmp_path / "security.md"
     doc.write_text("intro\n<!-- permissions:begin -->\nold\n<!-- permissions:end -->\nend\n")

@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.clock import FakeClock
-from core.events import EventBus
-from core.jobs import reports
-from core.jobs.farm import JobFarm
-from core.jobs.submit import build_records, read_submission
-from core.params import Params
-from core.registry import RuntimeClient
+from farmhand.master.clock import FakeClock
+from farmhand.master.events import EventBus
+from farmhand.master.jobs import reports
+from farmhand.master.jobs.farm import JobFarm
+from farmhand.master.jobs.submit import build_records, read_submission
+from farmhand.master.params import Params
+from farmhand.master.registry import RuntimeClient
 from models.jobstore import JobStore
 from models.store import ClientRecord, Store
 

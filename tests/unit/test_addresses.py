@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cli.options import MasterAddress, ca_argument, parse_address
-from cli.tls import is_loopback, key_in_clear
-from core.config import MasterConfig
-from core.exposure import exposure_warnings
+from farmhand.master.config import MasterConfig
+from farmhand.master.exposure import exposure_warnings
+from farmhand.options import MasterAddress, ca_argument, parse_address
+from farmhand.tls import is_loopback, key_in_clear
 
 
 @pytest.mark.parametrize(

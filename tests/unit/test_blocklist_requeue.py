@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.jobs import actions
+from farmhand.master.jobs import actions
 from tests.unit.farmkit import FarmKit
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.devices.meters import MAX_DELTA_TICKS, MeterTracker
+from farmhand.master.devices.meters import MAX_DELTA_TICKS, MeterTracker
 
 
 @pytest.fixture

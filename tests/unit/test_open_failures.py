@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from agent.serialsource import OpenFailures
+from farmhand.hardware.serialsource import OpenFailures
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(10)
 def test_a_device_away_for_three_minutes_logs_one_summary_a_minute(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="agent.serialsource")
+    caplog.set_level(logging.DEBUG, logger="farmhand.hardware.serialsource")
     failures = OpenFailures("/dev/ttyUSB0", summary_s=60.0)
     for second in range(0, 185, 5):  # a retry every 5 s (the backoff's ceiling)
         failures.failed("No such file or directory", float(second))
@@ -35,7 +35,7 @@ def test_a_device_away_for_three_minutes_logs_one_summary_a_minute(
 
 
 def test_a_new_outage_starts_over_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="agent.serialsource")
+    caplog.set_level(logging.INFO, logger="farmhand.hardware.serialsource")
     failures = OpenFailures("loop://")
     failures.opened(0.0)  # a first open that worked: nothing to say
     failures.failed("gone", 10.0)

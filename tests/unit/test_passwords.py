@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from core.devices.passwords import hash_password, needs_rehash, verify_password
+from farmhand.master.devices.passwords import hash_password, needs_rehash, verify_password
 
 PASSWORD = "correct horse battery"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from core.clock import FakeClock
-from core.events import EventBus
-from core.procs import ProcBoard
-from core.registry import RuntimeClient
+from farmhand.master.clock import FakeClock
+from farmhand.master.events import EventBus
+from farmhand.master.procs import ProcBoard
+from farmhand.master.registry import RuntimeClient
 from models.store import ClientRecord
 
 pytestmark = pytest.mark.timeout(10)

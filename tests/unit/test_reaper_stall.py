@@ -4,10 +4,10 @@ Driven by a fake clock; the sweep cadence is the reaper's interval, as its ticke
 
 from __future__ import annotations
 
-from core.clock import FakeClock
-from core.events import EventBus
-from core.reaper import HeartbeatReaper
-from core.registry import ClientRegistry, RuntimeClient
+from farmhand.master.clock import FakeClock
+from farmhand.master.events import EventBus
+from farmhand.master.reaper import HeartbeatReaper
+from farmhand.master.registry import ClientRegistry, RuntimeClient
 from tests.unit.test_registry import FakeConnection, connect
 
 TIMEOUT_S = 1.5

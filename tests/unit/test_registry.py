@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
-from core.clock import FakeClock
-from core.events import EventBus
-from core.reaper import HeartbeatReaper
-from core.registry import ClientRegistry, RuntimeClient
+from farmhand.master.clock import FakeClock
+from farmhand.master.events import EventBus
+from farmhand.master.reaper import HeartbeatReaper
+from farmhand.master.registry import ClientRegistry, RuntimeClient
 from models.store import ClientRecord
 from protocol.errors import ErrorCode, RpcError
 from protocol.selector import parse_selector

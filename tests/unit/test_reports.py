@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.reports import OutputBuffer
+from farmhand.worker.reports import OutputBuffer
 
 
 def drain(buffer: OutputBuffer, batch: int = 1000) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.jobs.retries import DEFAULT_RETRY_DELAY_S, RETRY_DELAY_CAP_S, retry_delay
+from farmhand.master.jobs.retries import DEFAULT_RETRY_DELAY_S, RETRY_DELAY_CAP_S, retry_delay
 from protocol.errors import RpcError
 from tests.unit.farmkit import FarmKit
 

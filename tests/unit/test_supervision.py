@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.supervisor.config import AgentSpec, ConfigError, Inheritance, parse_config
-from agent.supervisor.process import SupervisedProcess
-from agent.supervisor.rotating import RotatingWriter
-from agent.supervisor.states import (
+from farmhand.node.config import AgentSpec, ConfigError, Inheritance, parse_config
+from farmhand.node.process import SupervisedProcess
+from farmhand.node.rotating import RotatingWriter
+from farmhand.node.states import (
     TRANSITIONS,
     Action,
     Lifecycle,

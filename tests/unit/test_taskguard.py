@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.taskgroups import JOURNAL_COMPACT_BYTES, TaskGroups, read_journal
-from agent.taskguard import (
+from farmhand.worker.taskgroups import JOURNAL_COMPACT_BYTES, TaskGroups, read_journal
+from farmhand.worker.taskguard import (
     GroupRecord,
     format_add,
     format_remove,

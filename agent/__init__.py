@@ -1,1 +1,0 @@
-"""What every agent shares: connect, hello, heartbeat, reconnect with backoff, order handling."""

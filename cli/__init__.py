@@ -1,1 +1,0 @@
-"""Command-line plumbing shared by every farmhand program: flags, logging, signals."""

@@ -1,1 +1,0 @@
-"""The master's services: connections, client registry, API methods, console, reaper."""

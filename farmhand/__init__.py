@@ -1,0 +1,3 @@
+"""farmhand: a job farm and device hub. The master's services (`farmhand.master`), the shared
+agent runtime (`farmhand.agent`) and the three agents (`farmhand.worker`, `farmhand.hardware`,
+`farmhand.node`); docs/architecture.md draws the whole."""

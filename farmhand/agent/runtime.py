@@ -1,0 +1,160 @@
+"""The agent runtime every agent program shares: connect, hello, heartbeat, take orders, and
+reconnect with jittered exponential backoff whenever the master goes away.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gevent
+from gevent.event import Event
+
+from farmhand.options import MasterAddress
+from farmhand.tls import client_context, connect, describe_tls_error, key_in_clear
+from protocol.backoff import Backoff
+from protocol.errors import RpcError
+from protocol.version import PROTOCOL_VERSION, SOFTWARE_VERSION
+
+from .link import MasterLink, OrderHandler
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+class AgentRuntime:
+    def __init__(
+        self,
+        *,
+        master: MasterAddress,
+        name: str,
+        role: str,
+        key: str | None = None,
+        ca: Path | None = None,
+        info: dict[str, Any] | None = None,
+        handlers: dict[str, OrderHandler] | None = None,
+        running: Callable[[], list[str]] | None = None,
+        hello_params: Callable[[], dict[str, Any]] | None = None,
+        on_connected: Callable[[MasterLink], None] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.master = master
+        # Built once: a bad CA file fails here (ValueError), not at every reconnect.
+        self.tls = client_context(ca) if master.tls else None
+        self.name = name
+        self.role = role
+        self.key = key
+        self.info = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "version": SOFTWARE_VERSION,
+            **(info or {}),
+        }
+        self.handlers = dict(handlers or {})
+        # Attempt ids running now, sent with every heartbeat.
+        self.running = running or (lambda: [])
+        # Extra hello params, computed at each (re)connect (a worker sends its `attempts`).
+        self.hello_params = hello_params or (lambda: {})
+        # Runs in its own greenlet after each successful hello (a worker re-sends its reports).
+        self.on_connected = on_connected
+        self.backoff = backoff or Backoff()
+        self.link: MasterLink | None = None
+        self.connected = Event()
+        self.hello_result: dict[str, Any] = {}
+        self._stopping = Event()
+        self._warned_key_in_clear = False
+
+    def run(self) -> None:
+        """Stay connected until stop() is called."""
+        while not self._stopping.is_set():
+            try:
+                self._session()
+            except ssl.SSLError as exc:
+                # A certificate that is not trusted needs the operator: an error, not a warning.
+                log.error("master %s: %s", self.master, describe_tls_error(exc))
+            except (OSError, RpcError, gevent.Timeout) as exc:
+                log.warning("master %s: %s", self.master, _describe(exc))
+            if self._stopping.is_set():
+                break
+            delay = self.backoff.next_delay()
+            log.info("reconnecting in %.1fs", delay)
+            self._stopping.wait(delay)
+        log.info("agent %s stopped", self.name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.link is not None:
+            self.link.close()
+
+    def _session(self) -> None:
+        sock = connect(self.master, self.tls, CONNECT_TIMEOUT_S)
+        if self.key and not self._warned_key_in_clear and key_in_clear(self.master, sock):
+            self._warned_key_in_clear = True
+            log.warning(
+                "sending the key to %s in plaintext across the network: anyone on the path can "
+                "read it; use --master tls://HOST:TLS_PORT",
+                self.master,
+            )
+        link = MasterLink(sock, self.handlers)
+        self.link = link
+        reader = gevent.spawn(link.serve)
+        heartbeats: gevent.Greenlet | None = None
+        try:
+            params: dict[str, Any] = {
+                "role": self.role,
+                "name": self.name,
+                "proto": PROTOCOL_VERSION,
+                "info": self.info,
+            }
+            if self.key:
+                params["key"] = self.key
+            params.update(self.hello_params())
+            self.hello_result = link.call("hello", params)
+            self.backoff.reset()
+            log.info(
+                "connected to %s as %s (client %s, %s)",
+                self.master,
+                self.name,
+                self.hello_result.get("client_id"),
+                "enabled" if self.hello_result.get("enabled") else "disabled",
+            )
+            self.connected.set()
+            if self.on_connected is not None:
+                gevent.spawn(self.on_connected, link)
+            heartbeats = gevent.spawn(
+                self._beat, link, float(self.hello_result.get("heartbeat_s") or 5.0)
+            )
+            reader.join()
+            if not self._stopping.is_set():
+                log.warning("lost the connection to the master")
+        finally:
+            self.connected.clear()
+            if heartbeats is not None:
+                heartbeats.kill()
+            link.close()
+            reader.kill()
+            self.link = None
+
+    def _beat(self, link: MasterLink, interval_s: float) -> None:
+        while not link.closed:
+            gevent.sleep(interval_s)
+            try:
+                link.notify("heartbeat", {"running": self.running()})
+            except RpcError:
+                return
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RpcError):
+        return f"refused: {exc.message}"
+    if isinstance(exc, gevent.Timeout):
+        return "no answer in time"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,211 @@
+"""The master assembled: storage, registry, keys, servers (plain and TLS), saver and reaper,
+started and stopped in the right order. Shutdown: stop accepting, close connections, store
+everything pending (waiting up to the shutdown timeout for a database that is down), close the DB.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import gevent
+from gevent.event import Event
+
+from models.auditstore import AuditStore
+from models.devicestore import DeviceStore
+from models.jobstore import JobStore
+from models.store import Store
+
+from .api.surface import Api
+from .audit import AuditLog
+from .clock import Clock
+from .config import MasterConfig
+from .devices.hub import DeviceHub
+from .durability import Durability
+from .events import EventBus
+from .jobs.farm import JobFarm
+from .keys import KeyRing
+from .procs import ProcBoard
+from .reaper import HeartbeatReaper
+from .registry import ClientRegistry
+from .saver import ClientSaver
+from .server import MasterServer
+from .services import Services
+from .tls import TlsMasterServer, load_server_context
+
+log = logging.getLogger(__name__)
+
+ADMIN_KEY_FILE = "admin.key"
+# master.py exits with this when it stopped with changes the database did not take.
+EXIT_UNSAVED = 3
+
+
+class ListenError(Exception):
+    """A port could not be bound: the message names the address and the reason."""
+
+    def __init__(self, host: str, port: int, exc: OSError) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+class Master:
+    def __init__(self, config: MasterConfig, clock: Clock | None = None) -> None:
+        """ValueError (one line) when the TLS certificate or key cannot be used."""
+        self.config = config
+        tls_context = load_server_context(config)
+        clock = clock or Clock()
+        store = Store(config.db, config.data_dir, wall=clock.wall, mono=clock.mono)
+        events = EventBus()
+        registry = ClientRegistry(events)
+        farm = JobFarm(
+            JobStore(store),
+            events,
+            config.data_dir,
+            wall=clock.wall,
+            mono=clock.mono,
+            heartbeat_timeout_s=config.heartbeat_timeout_s,
+            log_retention_days=config.log_retention_days,
+        )
+        farm.registry = registry
+        devices = DeviceHub(DeviceStore(store), registry, events, wall=clock.wall, mono=clock.mono)
+        registry.watchers.extend([farm, devices])
+        # Node reports live in memory only; nodes resend them on every (re)connect.
+        procs = ProcBoard(
+            events, wall=clock.wall, mono=clock.mono, offline_ttl_s=config.procs_offline_ttl_s
+        )
+        registry.watchers.append(procs)
+        self.saver = ClientSaver(registry, store, config.save_interval_s, mono=clock.mono)
+        audit = AuditLog(AuditStore(store), config.audit_retention_days, clock.wall)
+        durability = Durability(
+            store, registry, self.saver, farm.journal, devices.readings, audit, mono=clock.mono
+        )
+        self.services = Services(
+            config=config,
+            clock=clock,
+            store=store,
+            events=events,
+            registry=registry,
+            keys=KeyRing(store),
+            farm=farm,
+            devices=devices,
+            procs=procs,
+            durability=durability,
+            audit=audit,
+        )
+        self.api = Api(self.services)
+        self.server = MasterServer(self.services, self.api)
+        self.tls_server = (
+            TlsMasterServer(self.services, self.api, tls_context) if tls_context else None
+        )
+        self.reaper = HeartbeatReaper(
+            self.services.registry,
+            timeout_s=config.heartbeat_timeout_s,
+            interval_s=config.heartbeat_s / 2,
+            mono=clock.mono,
+            wall=clock.wall,
+        )
+        self._stop_requested = Event()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.services.listen_address
+
+    def start(self) -> None:
+        services = self.services
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        version = services.store.open()
+        log.info("database %s (schema version %d)", services.store.description, version)
+        began = time.perf_counter()
+        records = services.store.load_clients()
+        services.registry.load(records)
+        log.info("loaded %d clients in %.3fs", len(records), time.perf_counter() - began)
+        services.keys.load()
+        services.farm.load()
+        services.devices.load()
+        if self.config.require_key:
+            self._ensure_admin_key()
+        services.started = services.clock.wall()
+        try:
+            self._listen(self.server, self.config.port)
+            if self.tls_server is not None:
+                assert self.config.tls_port is not None
+                self._listen(self.tls_server, self.config.tls_port)
+        except ListenError:
+            self.server.close()
+            services.store.close()
+            raise
+        services.listen_address = self.server.address[:2]
+        if self.tls_server is not None:
+            services.tls_address = self.tls_server.address[:2]
+        self.saver.start()
+        self.reaper.start()
+        services.farm.start()
+        services.devices.start()
+        services.audit.start()
+        log.info("listening on %s:%d", *services.listen_address)
+        if services.tls_address is not None:
+            log.info("listening for TLS on %s:%d", *services.tls_address)
+
+    def _listen(self, server: MasterServer, port: int) -> None:
+        try:
+            server.start()
+        except OSError as exc:
+            raise ListenError(self.config.host, port, exc) from None
+
+    def _ensure_admin_key(self) -> None:
+        """With --require-key nobody could create the first key: write one to admin.key."""
+        keys = self.services.keys
+        if any(record.role == "api" and not record.revoked for record in keys.records()):
+            return
+        _, secret = keys.create("api", "bootstrap admin", self.services.clock.wall())
+        path = self.config.data_dir / ADMIN_KEY_FILE
+        path.touch(mode=0o600)
+        path.write_text(secret + "\n")
+        log.warning("no api key existed: created one in %s (readable by this user only)", path)
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    def serve_until_stopped(self) -> None:
+        self._stop_requested.wait()
+
+    def stop(self) -> int:
+        """Stop cleanly; the exit status: 0, or EXIT_UNSAVED when some changes could not be
+        stored because the database stayed unavailable for the whole shutdown timeout."""
+        services = self.services
+        timeout_s = self.config.shutdown_timeout_s
+        log.info("stopping: closing the port and %d connections", len(services.connections))
+        self.server.close()
+        if self.tls_server is not None:
+            self.tls_server.close()
+        self.reaper.stop()
+        services.farm.stopping = True
+        services.farm.dispatcher.stop()
+        for connection in list(services.connections):
+            connection.close("master shutting down")
+        with gevent.Timeout(timeout_s, False):
+            while services.connections:
+                gevent.sleep(0.01)
+        self.saver.stop()
+        services.farm.stop()
+        services.devices.stop()
+        services.audit.stop()
+        began = time.perf_counter()
+        if not services.store.health.healthy:
+            log.warning(
+                "the database is unavailable (%s): waiting up to %.0f s for it to store what "
+                "is pending",
+                services.store.health.last_error,
+                timeout_s,
+            )
+        unsaved = services.durability.drain(timeout_s)
+        services.store.close()
+        if unsaved:
+            log.error(
+                "stopped, but these changes could not be stored (the database is unavailable: "
+                "%s): %s",
+                services.store.health.last_error,
+                "; ".join(unsaved),
+            )
+            return EXIT_UNSAVED
+        log.info("stored everything pending in %.3fs; stopped", time.perf_counter() - began)
+        return 0

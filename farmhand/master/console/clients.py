@@ -1,0 +1,89 @@
+"""Console: clients, enable, disable, forget."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from protocol.times import parse_iso_utc
+
+from .base import Reply, UsageError, command
+from .tables import format_duration, format_table, plural
+
+if TYPE_CHECKING:
+    from farmhand.master.console.shell import ConsoleConnection
+
+
+@command(
+    "clients",
+    "clients [SELECTOR]",
+    "list clients; SELECTOR like `online role=worker render-0*` (default all)",
+)
+def clients(console: ConsoleConnection, args: list[str]) -> Reply:
+    result = console.call("clients.list", {"select": " ".join(args) or "all"})
+    rows = result["clients"]
+    now = console.now()
+    table = format_table(
+        ["name", "role", "host", "status", "enabled", "last seen", "slots", "tags", "running"],
+        [
+            [
+                row["name"],
+                row["role"],
+                row["host"],
+                row["status"],
+                "yes" if row["enabled"] else "NO",
+                "now" if row["online"] else _ago(row["last_seen"], now),
+                row["slots"],
+                ",".join(row["tags"]) or "-",
+                len(row["running"]),
+            ]
+            for row in rows
+        ],
+    )
+    online = sum(1 for row in rows if row["online"])
+    disabled = sum(1 for row in rows if not row["enabled"])
+    summary = f"{plural(len(rows), 'client')} ({online} online, {disabled} disabled)"
+    return Reply(result, f"{table}\n{summary}" if rows else summary)
+
+
+def _ago(stamp: str | None, now: float) -> str:
+    if stamp is None:
+        return "never"
+    return f"{format_duration(now - parse_iso_utc(stamp))} ago"
+
+
+def _set_enabled(console: ConsoleConnection, args: list[str], enable: bool) -> Reply:
+    verb = "enable" if enable else "disable"
+    if not args:
+        raise UsageError(f"usage: {verb} SELECTOR  (for example: {verb} render-0*)")
+    selector = " ".join(args)
+    result = console.call(f"clients.{verb}", {"select": selector})
+    matched, changed = result["matched"], result["changed"]
+    if not matched:
+        return Reply(result, f"no client matches {selector!r}: nothing {verb}d")
+    lines = []
+    if changed:
+        lines.append(f"{verb}d {plural(len(changed), 'client')}: {', '.join(changed)}")
+    unchanged = [name for name in matched if name not in changed]
+    if unchanged:
+        lines.append(f"already {verb}d: {', '.join(unchanged)}")
+    return Reply(result, "\n".join(lines))
+
+
+@command("enable", "enable SELECTOR", "enable clients: workers get new tasks again")
+def enable(console: ConsoleConnection, args: list[str]) -> Reply:
+    return _set_enabled(console, args, True)
+
+
+@command(
+    "disable", "disable SELECTOR", "disable clients: no new tasks for them; running work finishes"
+)
+def disable(console: ConsoleConnection, args: list[str]) -> Reply:
+    return _set_enabled(console, args, False)
+
+
+@command("forget", "forget NAME", "remove an offline client from the master and its database")
+def forget(console: ConsoleConnection, args: list[str]) -> Reply:
+    if len(args) != 1:
+        raise UsageError("usage: forget NAME")
+    result = console.call("clients.forget", {"name": args[0]})
+    return Reply(result, f"forgot {args[0]}")

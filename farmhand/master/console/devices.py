@@ -1,0 +1,225 @@
+"""Console: users, tokens, pours, readings, taps, kegs, presence."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .base import Reply, UsageError, command, is_number
+from .tables import format_table, plural
+
+if TYPE_CHECKING:
+    from farmhand.master.console.shell import ConsoleConnection
+
+USERS_USAGE = "users [add USERNAME [DISPLAY NAME…]]"
+TOKENS_USAGE = "tokens [assign READER TOKEN USERNAME | revoke READER TOKEN]"
+TAP_USAGE = (
+    "taps [set TAP meter=AGENT.METER [output=AGENT.OUTPUT] [ticks_per_ml=2.724] "
+    "[idle=10] [auth=AGENT,…]]"
+)
+KEGS_USAGE = "kegs [start TAP VOLUME_ML BEVERAGE… | end TAP]"
+
+
+@command("users", USERS_USAGE, "list users, or add one")
+def users(console: ConsoleConnection, args: list[str]) -> Reply:
+    if args[:1] == ["add"] and len(args) >= 2:
+        result = console.call(
+            "users.create", {"username": args[1], "display_name": " ".join(args[2:])}
+        )
+        return Reply(result, f"created user {result['username']}")
+    if args:
+        raise UsageError(f"usage: {USERS_USAGE}")
+    result = console.call("users.list", {})
+    rows = [
+        [
+            u["username"],
+            u["display_name"],
+            "yes" if u["admin"] else "-",
+            "yes" if u["enabled"] else "NO",
+            u["created"],
+        ]
+        for u in result["users"]
+    ]
+    table = format_table(["username", "name", "admin", "enabled", "created"], rows)
+    return Reply(result, f"{table}\n{plural(len(rows), 'user')}" if rows else "no users")
+
+
+@command("tokens", TOKENS_USAGE, "list tokens (and unknown ones seen), assign or revoke")
+def tokens(console: ConsoleConnection, args: list[str]) -> Reply:
+    if args[:1] == ["assign"] and len(args) == 4:
+        result = console.call(
+            "tokens.assign", {"reader": args[1], "token": args[2], "username": args[3]}
+        )
+        return Reply(
+            result,
+            f"token {result['token']} at {result['reader']} now belongs to {result['username']}",
+        )
+    if args[:1] == ["revoke"] and len(args) == 3:
+        result = console.call("tokens.revoke", {"reader": args[1], "token": args[2]})
+        return Reply(result, f"token {args[2]} at {args[1]} revoked")
+    if args:
+        raise UsageError(f"usage: {TOKENS_USAGE}")
+    result = console.call("tokens.list", {})
+    rows = [[t["reader"], t["token"], t["username"], t["created"]] for t in result["tokens"]]
+    text = (
+        format_table(["reader", "token", "user", "assigned"], rows)
+        if rows
+        else "no tokens assigned"
+    )
+    if result["unknown"]:
+        unknown = [
+            [u["reader"], u["token"], u["agent"], u["count"], u["last_seen"]]
+            for u in result["unknown"]
+        ]
+        text += "\nunknown tokens seen (assign with: tokens assign READER TOKEN USER):\n"
+        text += format_table(["reader", "token", "agent", "times", "last seen"], unknown)
+    return Reply(result, text)
+
+
+@command("pours", "pours [TAP|USERNAME] [LIMIT]", "recent pours, newest first")
+def pours(console: ConsoleConnection, args: list[str]) -> Reply:
+    params: dict[str, Any] = {"limit": 20}
+    for arg in args:
+        if is_number(arg):
+            params["limit"] = int(arg)
+        elif arg in console.services.devices.taps.taps:
+            params["tap"] = arg
+        else:
+            params["username"] = arg
+    result = console.call("pours.list", params)
+    rows = [
+        [
+            p["id"],
+            p["tap"],
+            p["username"] or "guest",
+            f"{p['volume_ml']:.0f} ml",
+            p["ticks"],
+            p["end"],
+        ]
+        for p in result["pours"]
+    ]
+    table = format_table(["pour", "tap", "who", "volume", "ticks", "ended"], rows)
+    return Reply(result, f"{table}\n{plural(len(rows), 'pour')}" if rows else "no pours")
+
+
+@command(
+    "readings",
+    "readings [SENSOR] [LIMIT]",
+    "the latest value of each sensor, or one sensor's recent readings",
+)
+def readings(console: ConsoleConnection, args: list[str]) -> Reply:
+    if len(args) > 2 or (len(args) == 2 and not is_number(args[1])):
+        raise UsageError("usage: readings [SENSOR] [LIMIT]")
+    if not args:
+        result = console.call("readings.query", {"limit": 1})
+        rows = [
+            [r["sensor"], r["kind"], f"{r['value']:g} {r['unit']}".strip(), r["agent"], r["time"]]
+            for r in result["latest"]
+        ]
+        table = format_table(["sensor", "kind", "latest", "agent", "at"], rows)
+        return Reply(
+            result, f"{table}\n{plural(len(rows), 'sensor')}" if rows else "no readings yet"
+        )
+    limit = int(args[1]) if len(args) == 2 else 20
+    result = console.call("readings.query", {"sensor": args[0], "limit": limit})
+    rows = [[r["time"], f"{r['value']:g} {r['unit']}".strip()] for r in result["readings"]]
+    return Reply(
+        result, format_table(["time", "value"], rows) if rows else f"no readings of {args[0]!r}"
+    )
+
+
+TAP_OPTIONS = {
+    "meter": ("meter", str),
+    "output": ("output", str),
+    "ticks_per_ml": ("ticks_per_ml", float),
+    "idle": ("idle_s", float),
+    "auth": ("auth_agents", lambda v: [a for a in v.split(",") if a]),
+}
+
+
+@command("taps", TAP_USAGE, "taps with their keg, valve and live flow; or configure one")
+def taps(console: ConsoleConnection, args: list[str]) -> Reply:
+    if args[:1] == ["set"] and len(args) >= 2:
+        params: dict[str, Any] = {"tap": args[1]}
+        for option in args[2:]:
+            key, sep, value = option.partition("=")
+            if not sep or key not in TAP_OPTIONS:
+                raise UsageError(f"usage: {TAP_USAGE}")
+            name, convert = TAP_OPTIONS[key]
+            try:
+                params[name] = convert(value)
+            except ValueError:
+                raise UsageError(f"bad value for {key}: {value!r}") from None
+        result = console.call("taps.configure", params)
+        return Reply(
+            result,
+            f"tap {result['name']}: meter {result['meter']}, valve {result['output'] or 'none'}",
+        )
+    if args:
+        raise UsageError(f"usage: {TAP_USAGE}")
+    result = console.call("taps.list", {})
+    rows = []
+    for tap in result["taps"]:
+        keg, flow = tap["keg"], tap["flow"]
+        rows.append(
+            [
+                tap["name"],
+                tap["meter"],
+                keg["beverage"] if keg else "-",
+                f"{keg['remaining_ml']:.0f} ml" if keg else "-",
+                "open" if tap["valve_open"] else "closed",
+                tap["user"] or "-",
+                f"{flow['volume_ml']:.0f} ml" if flow else "-",
+            ]
+        )
+    table = format_table(
+        ["tap", "meter", "beverage", "remaining", "valve", "user", "pouring"], rows
+    )
+    return Reply(result, f"{table}\n{plural(len(rows), 'tap')}" if rows else "no taps")
+
+
+@command("kegs", KEGS_USAGE, "kegs on tap and finished; start or end one")
+def kegs(console: ConsoleConnection, args: list[str]) -> Reply:
+    if args[:1] == ["start"] and len(args) >= 4:
+        try:
+            volume = float(args[2])
+        except ValueError:
+            raise UsageError(f"usage: {KEGS_USAGE}") from None
+        result = console.call(
+            "kegs.start", {"tap": args[1], "volume_ml": volume, "beverage": " ".join(args[3:])}
+        )
+        return Reply(result, f"keg {result['id']} ({result['beverage']}) on tap {args[1]}")
+    if args[:1] == ["end"] and len(args) == 2:
+        result = console.call("kegs.end", {"tap": args[1]})
+        return Reply(result, f"keg {result['id']} ended with {result['remaining_ml']:.0f} ml left")
+    if args:
+        raise UsageError(f"usage: {KEGS_USAGE}")
+    result = console.call("kegs.list", {})
+    rows = [
+        [
+            k["id"],
+            k["tap"],
+            k["beverage"],
+            f"{k['volume_ml']:.0f}",
+            f"{k['remaining_ml']:.0f}",
+            "on tap" if k["ended"] is None else k["ended"],
+        ]
+        for k in result["kegs"]
+    ]
+    table = format_table(["keg", "tap", "beverage", "volume ml", "remaining ml", "ended"], rows)
+    return Reply(result, f"{table}\n{plural(len(rows), 'keg')}" if rows else "no kegs")
+
+
+@command("presence", "presence", "who is present at which reader")
+def presence(console: ConsoleConnection, args: list[str]) -> Reply:
+    if args:
+        raise UsageError("usage: presence")
+    result = console.call("presence.list", {})
+    rows = [
+        [p["agent"], p["reader"], p["username"], p["token"], p["since"]] for p in result["presence"]
+    ]
+    return Reply(
+        result,
+        format_table(["agent", "reader", "user", "token", "since"], rows)
+        if rows
+        else "nobody is present",
+    )

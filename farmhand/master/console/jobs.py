@@ -1,0 +1,184 @@
+"""Console: jobs, job, submit, cancel, pause, resume, requeue, priority, tasks, log."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .base import Reply, UsageError, command, is_number
+from .tables import format_duration, format_table, plural
+
+if TYPE_CHECKING:
+    from farmhand.master.console.shell import ConsoleConnection
+
+BAR_WIDTH = 20
+LOG_TAIL_BYTES = 256 * 1024
+SUBMIT_USAGE = (
+    "submit NAME [frames=1-250] [chunk=N] [priority=0-100] [tags=a,b] "
+    "[max_attempts=N] [timeout=SECONDS] [cwd=DIR] [after=ID,ID] -- ARGV…"
+)
+
+
+def progress_bar(percent: float) -> str:
+    filled = round(percent / 100 * BAR_WIDTH)
+    return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {percent:5.1f}%"
+
+
+def _job_id(args: list[str], usage: str) -> int:
+    if len(args) != 1 or not is_number(args[0]):
+        raise UsageError(f"usage: {usage}")
+    return int(args[0])
+
+
+@command("jobs", "jobs [STATUS]", "list jobs, newest first, with progress bars")
+def jobs(console: ConsoleConnection, args: list[str]) -> Reply:
+    if len(args) > 1:
+        raise UsageError("usage: jobs [queued|active|paused|completed|failed|canceled]")
+    params: dict[str, Any] = {"limit": 50}
+    if args:
+        params["status"] = args[0]
+    result = console.call("jobs.list", params)
+    rows = [
+        [
+            job["id"],
+            job["name"],
+            job["status"],
+            job["priority"],
+            progress_bar(job["progress"]),
+            f"{job['tasks_by_status']['completed']}/{job['tasks_total']}",
+        ]
+        for job in result["jobs"]
+    ]
+    table = format_table(["id", "name", "status", "prio", "progress", "tasks done"], rows)
+    count = f"{len(rows)} of {plural(result['total'], 'job')}"
+    return Reply(result, f"{table}\n{count}" if rows else "no jobs")
+
+
+@command("job", "job ID", "one job in detail")
+def job(console: ConsoleConnection, args: list[str]) -> Reply:
+    result = console.call("jobs.get", {"job_id": _job_id(args, "job ID")})
+    by_status = ", ".join(f"{n} {s}" for s, n in result["tasks_by_status"].items() if n)
+    lines = [
+        f"job {result['id']}: {result['name']}",
+        f"  status:    {result['status']}  {progress_bar(result['progress'])}",
+        f"  priority:  {result['priority']}   tags: {','.join(result['tags']) or '-'}",
+        f"  argv:      {' '.join(result['argv'])}",
+        f"  frames:    {result['frames'] or '-'} (chunk {result['chunk']})",
+        f"  tasks:     {result['tasks_total']} ({by_status})",
+        f"  attempts:  up to {result['max_attempts']}, timeout "
+        f"{result['timeout_s'] or 'none'}, on failure: {result['fail_policy']}",
+        f"  created:   {result['created']}   updated: {result['updated']}",
+    ]
+    if result["depends_on"]:
+        lines.append(f"  after:     {', '.join(map(str, result['depends_on']))}")
+    if result.get("blocked"):
+        lines.append(f"  blocked:   {result['blocked']}")
+    return Reply(result, "\n".join(lines))
+
+
+SUBMIT_OPTIONS: dict[str, tuple[str, Any]] = {
+    "frames": ("frames", str),
+    "chunk": ("chunk", int),
+    "priority": ("priority", int),
+    "tags": ("tags", lambda v: [t for t in v.split(",") if t]),
+    "max_attempts": ("max_attempts", int),
+    "timeout": ("timeout_s", float),
+    "cwd": ("cwd", str),
+    "after": ("depends_on", lambda v: [int(i) for i in v.split(",") if i]),
+    "progress": ("progress_regex", str),
+    "on_failure": ("fail_policy", str),
+}
+
+
+@command("submit", SUBMIT_USAGE, "submit a job: a command over a frame range")
+def submit(console: ConsoleConnection, args: list[str]) -> Reply:
+    if "--" not in args:
+        raise UsageError(f"usage: {SUBMIT_USAGE}")
+    split = args.index("--")
+    head, argv = args[:split], args[split + 1 :]
+    if not head or not argv:
+        raise UsageError(f"usage: {SUBMIT_USAGE}")
+    params: dict[str, Any] = {"name": head[0], "argv": argv}
+    for option in head[1:]:
+        key, sep, value = option.partition("=")
+        if not sep or key not in SUBMIT_OPTIONS:
+            raise UsageError(
+                f"unknown option {option!r}; options: " + ", ".join(f"{k}=" for k in SUBMIT_OPTIONS)
+            )
+        name, convert = SUBMIT_OPTIONS[key]
+        try:
+            params[name] = convert(value)
+        except ValueError:
+            raise UsageError(f"bad value for {key}: {value!r}") from None
+    result = console.call("jobs.submit", params)
+    return Reply(result, f"submitted job {result['job_id']} with {plural(result['tasks'], 'task')}")
+
+
+def _job_action(verb: str, method: str, console: ConsoleConnection, args: list[str]) -> Reply:
+    result = console.call(method, {"job_id": _job_id(args, f"{verb} ID")})
+    return Reply(result, f"job {result['id']} ({result['name']}) is now {result['status']}")
+
+
+@command("cancel", "cancel ID", "cancel a job: running tasks are killed")
+def cancel(console: ConsoleConnection, args: list[str]) -> Reply:
+    return _job_action("cancel", "jobs.cancel", console, args)
+
+
+@command("pause", "pause ID", "pause a job: no new tasks; running ones finish")
+def pause(console: ConsoleConnection, args: list[str]) -> Reply:
+    return _job_action("pause", "jobs.pause", console, args)
+
+
+@command("resume", "resume ID", "resume a paused job")
+def resume(console: ConsoleConnection, args: list[str]) -> Reply:
+    return _job_action("resume", "jobs.resume", console, args)
+
+
+@command("requeue", "requeue ID", "put a job's failed and canceled tasks back in the queue")
+def requeue(console: ConsoleConnection, args: list[str]) -> Reply:
+    return _job_action("requeue", "jobs.requeue", console, args)
+
+
+@command("priority", "priority ID N", "set a job's priority (0-100, higher first)")
+def priority(console: ConsoleConnection, args: list[str]) -> Reply:
+    if len(args) != 2 or not is_number(args[0]) or not is_number(args[1]):
+        raise UsageError("usage: priority ID N")
+    result = console.call("jobs.set_priority", {"job_id": int(args[0]), "priority": int(args[1])})
+    return Reply(result, f"job {result['id']} priority is now {result['priority']}")
+
+
+@command("tasks", "tasks ID", "a job's tasks: frames, status, worker, attempts, duration")
+def tasks(console: ConsoleConnection, args: list[str]) -> Reply:
+    result = console.call("tasks.list", {"job_id": _job_id(args, "tasks ID")})
+    rows = [
+        [
+            task["id"],
+            task["index"],
+            task["frames"] or "-",
+            task["status"],
+            task["worker"] or "-",
+            task["attempts"],
+            "-" if task["exit_code"] is None else task["exit_code"],
+            "-" if task["duration_s"] is None else format_duration(task["duration_s"]),
+            f"{task['progress']:.0f}%",
+        ]
+        for task in result["tasks"]
+    ]
+    table = format_table(
+        ["task", "#", "frames", "status", "worker", "attempts", "exit", "duration", "progress"],
+        rows,
+    )
+    return Reply(result, f"{table}\n{plural(len(rows), 'task')}")
+
+
+@command("log", "log TASK [LINES]", "the last lines of a task's log (default 20)")
+def log_(console: ConsoleConnection, args: list[str]) -> Reply:
+    if not 1 <= len(args) <= 2 or not all(is_number(arg) for arg in args):
+        raise UsageError("usage: log TASK [LINES]")
+    task_id, lines = int(args[0]), int(args[1]) if len(args) > 1 else 20
+    size = console.call("tasks.log", {"task_id": task_id, "limit": 1})["size"]
+    result = console.call(
+        "tasks.log",
+        {"task_id": task_id, "limit": LOG_TAIL_BYTES, "offset": max(0, size - LOG_TAIL_BYTES)},
+    )
+    tail = result["text"].splitlines()[-lines:] if lines else []
+    return Reply(result, "\n".join(tail) if tail else "(the log is empty)")

@@ -1,0 +1,105 @@
+"""Console: help, status, login, ping, quit."""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Any
+
+from .base import ALIASES, COMMANDS, Reply, UsageError, command, lookup, no_args
+from .tables import format_duration, format_table
+
+if TYPE_CHECKING:
+    from farmhand.master.console.shell import ConsoleConnection
+
+
+# Longer words are no typo of a command name, and difflib's cost grows with their length.
+SUGGEST_MAX_CHARS = 40
+
+
+def suggest(name: str) -> str:
+    """ " — did you mean 'clients'?" for a near miss, else ""."""
+    if len(name) > SUGGEST_MAX_CHARS:
+        return ""
+    close = difflib.get_close_matches(name, [*COMMANDS, *ALIASES], n=1, cutoff=0.5)
+    return f" — did you mean '{close[0]}'?" if close else ""
+
+
+@command("help", "help [COMMAND]", "list commands, or show how to use one")
+def help_(console: ConsoleConnection, args: list[str]) -> Reply:
+    if len(args) > 1:
+        raise UsageError("usage: help [COMMAND]")
+    if args:
+        found = lookup(args[0])
+        if found is None:
+            raise UsageError(f"no command {args[0]!r}{suggest(args[0])} (type 'help' for the list)")
+        text = f"usage: {found.usage}\n  {found.summary}"
+        return Reply({"command": found.name, "usage": found.usage, "summary": found.summary}, text)
+    rows = [
+        [entry.name, entry.summary] for entry in sorted(COMMANDS.values(), key=lambda c: c.name)
+    ]
+    text = (
+        format_table(["command", "what it does"], rows)
+        + "\nAdd --json to any command for its raw result; `help COMMAND` for its usage."
+    )
+    return Reply({"commands": sorted(COMMANDS)}, text)
+
+
+@command("status", "status", "the master: version, uptime, database, clients online")
+def status(console: ConsoleConnection, args: list[str]) -> Reply:
+    no_args("status", args)
+    result = console.call("status", {})
+    clients = result["clients"]
+    by_role = ", ".join(
+        f"{role} {counts['online']}/{counts['total']}"
+        for role, counts in clients["by_role"].items()
+    )
+    text = "\n".join(
+        [
+            f"farmhand master {result['version']} on {result['listen']}, "
+            f"up {format_duration(result['uptime_s'])} (since {result['started']})",
+            database_line(result["database"]),
+            f"clients:     {clients['online']}/{clients['total']} online ({by_role})",
+            f"connections: {result['connections']['rpc']} rpc, "
+            f"{result['connections']['console']} console",
+            *([f"tls:         tls://{result['listen_tls']}"] if result.get("listen_tls") else []),
+            *(f"WARNING:     {warning}" for warning in result.get("warnings", [])),
+        ]
+    )
+    return Reply(result, text)
+
+
+def database_line(database: dict[str, Any]) -> str:
+    """One line on the database: quiet when it is fine, loud when it is down."""
+    pending = database["pending_writes"]
+    if database["healthy"]:
+        extra = f", {database['reconnects']} reconnects" if database["reconnects"] else ""
+        waiting = f", {pending} writes pending" if pending else ""
+        return f"database:    {database['url']} ok{extra}{waiting}"
+    return (
+        f"database:    DOWN — {database['url']} unavailable for "
+        f"{format_duration(database['down_s'])} (since {database['since']}): "
+        f"{database['last_error']}; {pending} writes waiting in memory, operator writes refused"
+    )
+
+
+@command("login", "login KEY", "authenticate a remote console with an api key", open=True)
+def login(console: ConsoleConnection, args: list[str]) -> Reply:
+    if len(args) != 1:
+        raise UsageError("usage: login KEY")
+    result = console.call("hello", {"role": "api", "key": args[0]})
+    return Reply(result, "logged in")
+
+
+@command("ping", "ping", "check that the master answers")
+def ping(console: ConsoleConnection, args: list[str]) -> Reply:
+    no_args("ping", args)
+    result = console.call("ping", {})
+    return Reply(result, str(result))
+
+
+@command(
+    "quit", "quit", "end this console session (also exit, Ctrl-D)", aliases=("exit",), open=True
+)
+def quit_(console: ConsoleConnection, args: list[str]) -> Reply:
+    console.end_after_reply = True
+    return Reply({}, "bye")

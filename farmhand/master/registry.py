@@ -1,0 +1,299 @@
+"""Runtime clients: every known client lives here in memory, loaded once from the database.
+
+Commands read this registry, never the database. Changes mark a client dirty; the saver
+(farmhand.master.saver) writes dirty clients behind in batches. Heartbeats touch memory only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from models.store import ClientRecord
+from protocol.errors import conflict, not_found
+from protocol.selector import Selector
+from protocol.times import iso_utc
+
+from .events import EventBus
+
+log = logging.getLogger(__name__)
+
+AGENT_ROLES = ("worker", "hardware", "auth", "node")
+# Client names appear in selectors and tables: no spaces, no glob characters.
+CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:+-]{0,199}")
+
+
+class RuntimeClient:
+    """One client as the master sees it now. `connection` is set while it is online."""
+
+    __slots__ = (
+        "connection",
+        "enabled",
+        "first_seen",
+        "host",
+        "id",
+        "info",
+        "last_heard",
+        "last_seen",
+        "name",
+        "online",
+        "role",
+        "running",
+        "slots",
+        "tags",
+    )
+
+    def __init__(self, record: ClientRecord) -> None:
+        self.id = record.id
+        self.name = record.name
+        self.role = record.role
+        self.host = record.host
+        self.enabled = record.enabled
+        self.tags = list(record.tags)
+        self.slots = record.slots
+        self.first_seen = record.first_seen
+        self.last_seen = record.last_seen
+        self.info = record.info
+        self.online = False
+        self.connection: Any = None
+        self.running: tuple[str, ...] = ()
+        self.last_heard = 0.0  # monotonic seconds; meaningful only while online
+
+    @property
+    def status(self) -> str:
+        if not self.online:
+            return "offline"
+        return "busy" if self.running else "idle"
+
+    def record(self) -> ClientRecord:
+        return ClientRecord(
+            id=self.id,
+            name=self.name,
+            role=self.role,
+            host=self.host,
+            enabled=self.enabled,
+            tags=self.tags,
+            slots=self.slots,
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
+            info=self.info,
+        )
+
+    def view(self) -> dict[str, Any]:
+        """The `clients.list` row of SPEC §3."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "host": self.host,
+            "enabled": self.enabled,
+            "online": self.online,
+            "status": self.status,
+            "last_seen": iso_utc(self.last_seen),
+            "tags": self.tags,
+            "slots": self.slots,
+            "running": list(self.running),
+        }
+
+
+class ClientWatcher(Protocol):
+    """Told about presence changes (the job farm keeps its set of dispatchable workers)."""
+
+    def client_changed(self, client: RuntimeClient, change: str) -> None: ...
+
+
+class ClientRegistry:
+    def __init__(self, events: EventBus) -> None:
+        self._events = events
+        self.watchers: list[ClientWatcher] = []
+        self._by_name: dict[str, RuntimeClient] = {}
+        self._dirty: set[RuntimeClient] = set()
+        self._next_id = 1
+
+    # -- loading and saving -------------------------------------------------------------------
+    def load(self, records: Iterable[ClientRecord]) -> None:
+        for record in records:
+            self._by_name[record.name] = RuntimeClient(record)
+            self._next_id = max(self._next_id, record.id + 1)
+
+    def take_dirty(self) -> list[ClientRecord]:
+        """Records changed since the last call, for the write-behind saver."""
+        dirty, self._dirty = self._dirty, set()
+        return [client.record() for client in dirty]
+
+    def mark_dirty(self, records: Iterable[ClientRecord]) -> None:
+        """Put back records whose save failed, so the next flush retries them."""
+        for record in records:
+            client = self._by_name.get(record.name)
+            if client is not None and client.id == record.id:
+                self._dirty.add(client)
+
+    def all_records(self) -> list[ClientRecord]:
+        return [client.record() for client in self._by_name.values()]
+
+    @property
+    def dirty_count(self) -> int:
+        return len(self._dirty)
+
+    def dirty_names(self) -> list[str]:
+        """Clients changed since their last save, by name: what the saver still owes."""
+        return sorted(client.name for client in self._dirty)
+
+    # -- queries ------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def get(self, name: str) -> RuntimeClient | None:
+        return self._by_name.get(name)
+
+    def clients(self) -> Iterable[RuntimeClient]:
+        return self._by_name.values()
+
+    def select(self, selector: Selector) -> list[RuntimeClient]:
+        if selector.is_empty:
+            return []
+        return [client for client in self._by_name.values() if selector.matches(client)]
+
+    def online(self) -> list[RuntimeClient]:
+        return [client for client in self._by_name.values() if client.online]
+
+    # -- changes ------------------------------------------------------------------------------
+    def connect(
+        self,
+        *,
+        name: str,
+        role: str,
+        host: str,
+        info: dict[str, Any],
+        connection: Any,
+        now: float,
+        now_mono: float,
+    ) -> tuple[RuntimeClient, Any]:
+        """A `hello`: a known name goes online (its `enabled` kept), a new name is created.
+
+        Returns the client and the connection it replaces (None if it was offline). A name
+        online with another role is refused (-32009) and keeps its connection and role: a
+        node and a worker on one machine must not take each other's place (SPEC §6).
+        """
+        client = self._by_name.get(name)
+        self.check_role(name, role)
+        if client is None:
+            client = RuntimeClient(
+                ClientRecord(
+                    id=self._next_id,
+                    name=name,
+                    role=role,
+                    host=host,
+                    enabled=True,
+                    tags=[],
+                    slots=1,
+                    first_seen=now,
+                    last_seen=now,
+                    info={},
+                )
+            )
+            self._next_id += 1
+            self._by_name[name] = client
+            log.info("client %s (id %d, %s) registered from %s", name, client.id, role, host)
+            self._publish("created", client)
+        replaced = client.connection
+        client.role = role
+        client.host = host
+        client.info = info
+        client.tags = _string_list(info.get("tags"))
+        slots = info.get("slots")
+        client.slots = slots if isinstance(slots, int) and not isinstance(slots, bool) else 1
+        client.connection = connection
+        client.online = True
+        client.running = ()
+        client.last_seen = now
+        client.last_heard = now_mono
+        self._dirty.add(client)
+        if replaced is None:
+            log.info("client %s (id %d) online from %s", name, client.id, host)
+        else:
+            log.info(
+                "client %s (id %d) reconnected from %s, replacing its old connection",
+                name,
+                client.id,
+                host,
+            )
+        self._publish("online", client)
+        return client, replaced
+
+    def check_role(self, name: str, role: str) -> None:
+        """-32009 when `name` is online with a role other than `role`."""
+        client = self._by_name.get(name)
+        if client is not None and client.online and client.role != role:
+            raise conflict(
+                f"{name!r} is online as a {client.role}: a {role} cannot take its name",
+                "name_taken_by_role",
+            )
+
+    def heard_from(self, client: RuntimeClient, now: float, now_mono: float) -> None:
+        client.last_seen = now
+        client.last_heard = now_mono
+
+    def set_running(self, client: RuntimeClient, running: Iterable[str]) -> None:
+        client.running = tuple(running)
+
+    def disconnect(self, client: RuntimeClient, connection: Any, now: float, reason: str) -> bool:
+        """Mark offline if `connection` is still the client's current one."""
+        if client.connection is not connection or not client.online:
+            return False
+        client.connection = None
+        client.online = False
+        client.running = ()
+        client.last_seen = now
+        self._dirty.add(client)
+        log.info("client %s (id %d) offline: %s", client.name, client.id, reason)
+        self._publish("offline", client, reason=reason)
+        return True
+
+    def set_enabled(self, selector: Selector, enabled: bool) -> tuple[list[str], list[str]]:
+        """Returns (matched names, names whose flag changed)."""
+        matched = self.select(selector)
+        changed = []
+        for client in matched:
+            if client.enabled != enabled:
+                client.enabled = enabled
+                self._dirty.add(client)
+                changed.append(client.name)
+                log.info(
+                    "client %s (id %d) %s",
+                    client.name,
+                    client.id,
+                    "enabled" if enabled else "disabled",
+                )
+                self._publish("enabled" if enabled else "disabled", client)
+        return [client.name for client in matched], changed
+
+    def forget(self, name: str) -> RuntimeClient:
+        client = self._by_name.get(name)
+        if client is None:
+            raise not_found(f"no client named {name!r}", "no_such_client")
+        if client.online:
+            raise conflict(
+                f"client {name!r} is online: only offline clients can be forgotten", "client_online"
+            )
+        del self._by_name[name]
+        self._dirty.discard(client)
+        log.info("client %s (id %d) forgotten", name, client.id)
+        self._publish("forgotten", client)
+        return client
+
+    def _publish(self, change: str, client: RuntimeClient, **extra: Any) -> None:
+        for watcher in self.watchers:
+            watcher.client_changed(client, change)
+        if self._events.has_subscribers("clients"):
+            self._events.publish("clients", {"change": change, "client": client.view(), **extra})
+
+
+def _string_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        return []
+    return [item.strip() for item in value if isinstance(item, str) and item.strip()]

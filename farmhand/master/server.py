@@ -1,0 +1,111 @@
+"""The master's TCP server: one port, the dialect chosen by the peer's first byte (SPEC §2).
+
+`{` starts JSON-RPC; any other byte, or silence for dialect_wait_s, starts the console.
+A gevent Pool bounds how many connections are served at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from typing import Any
+
+import gevent
+from gevent.pool import Pool
+from gevent.server import StreamServer
+
+from .api.surface import Api
+from .connection import Connection
+from .console.shell import ConsoleConnection
+from .rpc import RpcConnection
+from .services import Services
+from .session import Session, is_loopback
+from .ticker import Ticker
+
+log = logging.getLogger(__name__)
+
+LISTEN_BACKLOG = 2048
+GUARD_TICK_S = 5.0
+_SILENT = object()
+
+
+class MasterServer(StreamServer):  # type: ignore[misc]
+    # Whether connections arrive over TLS (farmhand.master.tls.TlsMasterServer), for Session.tls.
+    tls = False
+
+    def __init__(self, services: Services, api: Api, port: int | None = None) -> None:
+        config = services.config
+        super().__init__(
+            (config.host, config.port if port is None else port),
+            spawn=Pool(config.max_connections),
+            backlog=LISTEN_BACKLOG,
+        )
+        self.services = services
+        self.api = api
+        self._guard_ticker = Ticker(
+            "peer guard", GUARD_TICK_S, lambda: services.guard.tick(services.clock.mono())
+        )
+
+    def start(self) -> None:
+        super().start()
+        self._guard_ticker.start()
+
+    def close(self) -> None:
+        self._guard_ticker.stop()
+        super().close()
+
+    def handle(self, sock: socket.socket, address: Any) -> None:
+        host, port = address[0], address[1]
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        dialect = self._sniff_dialect(sock)
+        if dialect is None:
+            sock.close()
+            return
+        config = self.services.config
+        session = Session(
+            peer_host=host,
+            peer_port=port,
+            dialect=dialect,
+            trusted=is_loopback(host) and not config.require_key,
+            tls=self.tls,
+        )
+        kind = RpcConnection if dialect == "rpc" else ConsoleConnection
+        connection: Connection = kind(sock, session, self.services).attach(self.api)
+        self.services.connections.add(connection)
+        log.debug("%s connected (%s)", session.peer, dialect)
+        try:
+            connection.serve()
+        except Exception:
+            log.exception("%s: connection failed", session.peer)
+        finally:
+            self._clean_up(connection)
+
+    def _sniff_dialect(self, sock: socket.socket) -> str | None:
+        first: Any = _SILENT
+        with gevent.Timeout(self.services.config.dialect_wait_s, False):
+            try:
+                first = sock.recv(1, socket.MSG_PEEK)
+            except OSError:
+                return None
+        if first is _SILENT:
+            return "console"
+        if not first:
+            return None
+        return "rpc" if first == b"{" else "console"
+
+    def _clean_up(self, connection: Connection) -> None:
+        services = self.services
+        session = connection.session
+        services.connections.discard(connection)
+        services.events.unsubscribe(connection)
+        if session.client is not None:
+            services.registry.disconnect(
+                session.client,
+                connection,
+                services.clock.wall(),
+                connection.close_reason or "connection closed by peer",
+            )
+        connection.finish()
+        log.debug("%s disconnected: %s", session.peer, connection.close_reason)

@@ -1,0 +1,46 @@
+"""The master's services in one bag, handed to every method: the composition of farmhand.master."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.store import Store
+
+from .audit import AuditLog
+from .clock import Clock
+from .config import MasterConfig
+from .devices.hub import DeviceHub
+from .durability import Durability
+from .events import EventBus
+from .exposure import ExposedKeyLog
+from .jobs.farm import JobFarm
+from .keys import KeyRing
+from .peerguard import PeerGuard
+from .procs import ProcBoard
+from .registry import ClientRegistry
+
+
+@dataclass
+class Services:
+    config: MasterConfig
+    clock: Clock
+    store: Store
+    events: EventBus
+    registry: ClientRegistry
+    keys: KeyRing
+    farm: JobFarm
+    devices: DeviceHub
+    procs: ProcBoard
+    # What is not yet stored, and the barrier operator writes wait on (farmhand/master/durability.py).
+    durability: Durability
+    audit: AuditLog
+    started: float = 0.0
+    # Live connections (farmhand.master.connection objects), for `status` and for shutdown.
+    connections: set[Any] = field(default_factory=set)
+    listen_address: tuple[str, int] = ("", 0)
+    # The TLS port's address, None when the master has no TLS port.
+    tls_address: tuple[str, int] | None = None
+    exposed_keys: ExposedKeyLog = field(default_factory=ExposedKeyLog)
+    # Refusal logs and failed-login budgets per peer host (farmhand.master.peerguard).
+    guard: PeerGuard = field(default_factory=PeerGuard)

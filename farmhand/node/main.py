@@ -1,0 +1,191 @@
+"""farmhand node: the per-machine supervisor. Starts the agents listed in agents.toml, restarts
+them with backoff, rotates their logs and reports to the master; `node.py status` (and start,
+stop, restart AGENT, reload) talk to a running node through its local control socket.
+
+Run `python node.py --help` for the flags; SPEC §1 lists the contract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import logging.handlers
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import gevent
+from gevent.event import Event
+
+from farmhand.agent.runtime import AgentRuntime
+from farmhand.node import control
+from farmhand.node.config import ConfigError, Inheritance, NodeConfig, load_config
+from farmhand.node.service import NodeService
+from farmhand.node.supervisor import Supervisor
+from farmhand.options import (
+    LOG_FORMAT,
+    ArgumentParser,
+    add_agent_flags,
+    add_logging_flag,
+    setup_logging,
+)
+
+log = logging.getLogger("farmhand.node")
+
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: worker.py and hwagent.py
+COMMANDS = ("status", "start", "stop", "restart", "reload")
+NEEDS_AGENT = ("start", "stop", "restart")
+RELOAD_KEYS = ("added", "removed", "changed", "unchanged")
+DEFAULT_NAME_SUFFIX = "-node"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = ArgumentParser(
+        prog="node.py",
+        description="The farmhand node: supervises this machine's agents. With a command, "
+        "talks to the node already running here instead.",
+    )
+    add_agent_flags(parser)
+    parser.add_argument(
+        "--name",
+        # Not the bare host name: that is the default name of this machine's worker, and two
+        # clients of different roles under one name cannot both be online.
+        default=f"{socket.gethostname()}{DEFAULT_NAME_SUFFIX}",
+        help="unique client name (default: the host name and -node, %(default)s)",
+    )
+    parser.add_argument(
+        "--config", type=Path, default=Path("agents.toml"), help="agents file (default agents.toml)"
+    )
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        default=Path("var/node-logs"),
+        help="the node's and each agent's log files (default ./var/node-logs)",
+    )
+    parser.add_argument(
+        "--control-socket",
+        type=Path,
+        help="the local control socket (default LOG_DIR/node.sock)",
+    )
+    add_logging_flag(parser)
+    parser.add_argument(
+        "command", nargs="?", choices=COMMANDS, help="ask the running node: status, start AGENT…"
+    )
+    parser.add_argument("agent", nargs="?", help="the agent for start, stop and restart")
+    args = parser.parse_args(argv)
+    if args.command in NEEDS_AGENT and not args.agent:
+        parser.error(f"{args.command} needs an AGENT")
+    if args.agent and args.command not in NEEDS_AGENT:
+        parser.error(f"{args.command or 'the node'} takes no AGENT")
+    args.control_socket = args.control_socket or args.log_dir / "node.sock"
+    return args
+
+
+def ask(args: argparse.Namespace) -> int:
+    """`node.py status|start|stop|restart|reload`: one request to the running node."""
+    try:
+        result = control.request(args.control_socket, {"cmd": args.command, "agent": args.agent})
+    except OSError as exc:
+        print(f"node.py: no node answers on {args.control_socket}: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        print(f"node.py: {args.command}: {exc}", file=sys.stderr)
+        return 1
+    if args.command == "status":
+        print(control.render_procs(result["procs"]))
+    elif args.command == "reload":
+        print("; ".join(f"{key}: {', '.join(result[key]) or '-'}" for key in RELOAD_KEYS))
+    else:
+        pid = f", pid {result['pid']}" if result.get("pid") else ""
+        print(f"{result['agent']}: {result['state']}{pid}")
+    return 0
+
+
+def log_to_file(log_dir: Path, config: NodeConfig) -> None:
+    handler = logging.handlers.RotatingFileHandler(
+        log_dir / "node.log", maxBytes=config.log_max_bytes, backupCount=config.log_backups
+    )
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.getLogger().addHandler(handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.command:
+        return ask(args)
+    setup_logging(args.log_level)
+    inherit = Inheritance(
+        master=str(args.master),
+        key=args.key,
+        ca=str(args.ca.resolve()) if args.ca else None,
+        program_dir=ROOT,
+        python=sys.executable,
+    )
+
+    def load() -> NodeConfig:
+        return load_config(args.config, inherit)
+
+    try:
+        config = load()
+    except ConfigError as exc:
+        print(f"node.py: error: {exc}", file=sys.stderr)
+        return 2
+    args.log_dir.mkdir(parents=True, exist_ok=True)
+    log_to_file(args.log_dir, config)
+    supervisor = Supervisor(config, args.log_dir)
+    service = NodeService(supervisor, load, name=args.name)
+    runtime = AgentRuntime(
+        master=args.master,
+        name=args.name,
+        role="node",
+        key=args.key,
+        ca=args.ca,
+        info={"agents": config.names(), "log_dir": str(args.log_dir.resolve())},
+        handlers=service.handlers,
+        on_connected=service.on_connected,
+    )
+    server = control.ControlServer(args.control_socket, service.command)
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"node.py: error: control socket {args.control_socket}: {exc}", file=sys.stderr)
+        return 1
+    stopping = Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, stopping.set)
+    # Signal handlers run in the hub, which must not block: reload in a greenlet.
+    gevent.signal_handler(signal.SIGHUP, gevent.spawn, _reload_quietly, service)
+    log.info(
+        "node %s starting: %d agent(s) from %s, master %s",
+        args.name,
+        len(config.agents),
+        args.config,
+        args.master,
+    )
+    supervisor.start_all(supervisor.clock())
+    loops = [
+        gevent.spawn(supervisor.serve, stopping),
+        gevent.spawn(service.report_forever),
+        gevent.spawn(runtime.run),
+    ]
+    stopping.wait()
+    log.info("node %s stopping", args.name)
+    supervisor.shutdown()
+    service.report_now()  # the master sees them stopped, not stale
+    runtime.stop()
+    server.stop()
+    gevent.killall(loops, timeout=2)
+    log.info("node %s stopped", args.name)
+    return 0
+
+
+def _reload_quietly(service: NodeService) -> None:
+    # A bad file is already logged, and the current agents stay.
+    with contextlib.suppress(ConfigError):
+        service.reload()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

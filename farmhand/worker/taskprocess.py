@@ -1,0 +1,236 @@
+"""One task attempt as a child process: start it (never through a shell), stream its output and
+progress into the report queue, enforce its timeout, stop it on cancel, and report its result.
+
+The child gets its own session, so its process group holds everything it spawns: timeouts and
+cancels signal the whole group (SIGTERM, then SIGKILL after the grace period), and anything
+left in the group when the main process exits is cleaned up the same way. The group is known
+to `TaskGroups` from its spawn until it is empty, so it never outlives the worker.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+
+import gevent
+from gevent import subprocess
+from gevent.event import Event
+
+from farmhand.worker.reports import ReportQueue
+from farmhand.worker.taskgroups import TaskGroups
+from farmhand.worker.taskguard import live_members
+from farmhand.worker.taskorder import TaskOrder
+from farmhand.worker.taskpolicy import TaskPolicy, TaskRefused
+from protocol.progress import ProgressParser
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK_BYTES = 64 * 1024
+GROUP_POLL_S = 0.05
+# After the group is gone, output still held by escaped processes (own session) is not awaited.
+READER_GRACE_S = 2.0
+PROGRESS_STEP = 0.5
+
+
+class TaskProcess:
+    """One attempt. `start()` then it runs by itself; `running` until its result is queued."""
+
+    def __init__(
+        self,
+        order: TaskOrder,
+        *,
+        reports: ReportQueue,
+        policy: TaskPolicy,
+        groups: TaskGroups | None = None,
+        kill_grace_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.order = order
+        self.attempt = order.attempt
+        self.reports = reports
+        self.policy = policy
+        self.groups = groups
+        self.kill_grace_s = kill_grace_s
+        self.clock = clock
+        self.pid: int | None = None
+        self.exit_code: int | None = None
+        self.error: str | None = None
+        self.done = Event()  # set once the result is queued
+        self._spawned = Event()  # set once Popen has returned or failed
+        self._proc: subprocess.Popen | None = None
+        self._started_at = 0.0
+        self._killer: gevent.Greenlet | None = None
+        self._progress = ProgressParser(order.progress_regex, order.frame_start, order.frame_end)
+        self._last_percent: float | None = None
+
+    @property
+    def running(self) -> bool:
+        return not self.done.is_set()
+
+    def start(self) -> bool:
+        """Start the process; if it cannot start, queue that result and return False."""
+        order = self.order
+        if self._progress.regex_error:
+            log.warning(
+                "attempt %s: %s; using the built-in patterns",
+                self.attempt,
+                self._progress.regex_error,
+            )
+        self._started_at = self.clock()
+        try:
+            cwd = self.policy.cwd_for(order.cwd)
+            self._proc = subprocess.Popen(
+                order.argv,
+                cwd=cwd,
+                env=self.policy.env_for(order),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so kills reach its children
+            )
+            self.pid = self._proc.pid
+            if self.groups is not None:
+                self.groups.add(self.pid, self.attempt)
+        except (OSError, ValueError, TaskRefused) as exc:
+            self._finish(None, f"cannot start: {_describe(exc, order.argv[0])}")
+            return False
+        finally:
+            self._spawned.set()
+        log.info(
+            "attempt %s (job %s task %s): started pid %d: %s in %s",
+            self.attempt,
+            order.job_id,
+            order.task_id,
+            self.pid,
+            order.argv,
+            cwd,
+        )
+        self.reports.started(self.attempt, self.pid)
+        gevent.spawn(self._run)
+        return True
+
+    def cancel(self) -> None:
+        if self.done.is_set():
+            return
+        log.info("attempt %s: cancel requested", self.attempt)
+        self._terminate("canceled")
+
+    def _run(self) -> None:
+        assert self._proc is not None
+        reader = gevent.spawn(self._read_output)
+        watchdog = None
+        if self.order.timeout_s is not None:
+            watchdog = gevent.spawn_later(self.order.timeout_s, self._on_timeout)
+        exit_code = self._proc.wait()
+        duration_s = self.clock() - self._started_at
+        if watchdog is not None:
+            watchdog.kill()
+        log.info(
+            "attempt %s: pid %d exited with %s after %.2fs",
+            self.attempt,
+            self.pid,
+            exit_code,
+            duration_s,
+        )
+        if self._killer is None and self._group_alive():
+            log.info("attempt %s: cleaning up processes left in its group", self.attempt)
+            self._killer = gevent.spawn(self._kill_group)
+        if self._killer is not None:
+            self._killer.join()
+        if self.groups is not None:
+            self.groups.remove(self.pid)
+        reader.join(timeout=READER_GRACE_S)
+        if not reader.dead:
+            log.warning(
+                "attempt %s: output still held open by an escaped process; closing", self.attempt
+            )
+            reader.kill()
+        self._finish(exit_code, self.error, duration_s)
+
+    def _on_timeout(self) -> None:
+        log.warning("attempt %s: timeout after %gs", self.attempt, self.order.timeout_s)
+        self._terminate(f"timeout after {self.order.timeout_s:g}s")
+
+    def _terminate(self, reason: str) -> None:
+        if self.error is None:
+            self.error = reason
+        if self._killer is None:
+            self._killer = gevent.spawn(self._kill_group)
+
+    def _kill_group(self) -> None:
+        """SIGTERM the group, and SIGKILL whatever is left after the grace period."""
+        self._spawned.wait()  # a cancel can arrive while Popen is still forking
+        if self.pid is None or not self._signal_group(signal.SIGTERM):
+            return
+        log.info("attempt %s: sent SIGTERM to process group %d", self.attempt, self.pid)
+        deadline = self.clock() + self.kill_grace_s
+        while self._group_alive():
+            if self.clock() >= deadline:
+                self._signal_group(signal.SIGKILL)
+                log.warning("attempt %s: sent SIGKILL to process group %d", self.attempt, self.pid)
+                return
+            gevent.sleep(GROUP_POLL_S)
+
+    def _signal_group(self, signum: int) -> bool:
+        assert self.pid is not None
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def _group_alive(self) -> bool:
+        """True while a live (not zombie) process remains in the task's process group.
+
+        killpg(pgid, 0) also succeeds for zombies, and an orphaned zombie waits for whoever
+        reaps orphans (PID 1, maybe late or never in a container): without this check every
+        timeout or cancel whose grandchild died would wait out the whole kill grace.
+        """
+        if not self._signal_group(0):
+            return False
+        assert self.pid is not None
+        return live_members(self.pid)
+
+    def _read_output(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        stdout = self._proc.stdout
+        # An incremental decoder never splits a multi-byte character between two messages.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            while data := stdout.read1(READ_CHUNK_BYTES):
+                self._emit(decoder.decode(data))
+            self._emit(decoder.decode(b"", final=True))
+            self._note_progress(self._progress.feed("\n"))  # the last line may lack its \n
+        except OSError as exc:
+            log.warning("attempt %s: reading output failed: %s", self.attempt, exc)
+        finally:
+            stdout.close()
+
+    def _emit(self, text: str) -> None:
+        if text:
+            self.reports.output(self.attempt, text)
+            self._note_progress(self._progress.feed(text))
+
+    def _note_progress(self, percent: float | None) -> None:
+        last = self._last_percent
+        if percent is None or percent == last:
+            return
+        if last is None or abs(percent - last) >= PROGRESS_STEP or percent >= 100.0:
+            self._last_percent = percent
+            self.reports.progress(self.attempt, percent)
+
+    def _finish(self, exit_code: int | None, error: str | None, duration_s: float = 0.0) -> None:
+        self.exit_code, self.error = exit_code, error
+        log.info("attempt %s: finished: exit code %s, error %s", self.attempt, exit_code, error)
+        self.reports.finished(self.attempt, exit_code, error, duration_s)
+        self.done.set()
+
+
+def _describe(exc: BaseException, program: str) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename or program}"
+    return str(exc) or type(exc).__name__
