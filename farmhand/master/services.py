@@ -32,7 +32,7 @@ class Services:
     farm: JobFarm
     devices: DeviceHub
     procs: ProcBoard
-    # What is not yet stored, and the barrier operator writes wait on (farmhand/master/durability.py).
+    # What is not yet stored, and the barrier operator writes wait on (durability.py).
     durability: Durability
     audit: AuditLog
     started: float = 0.0

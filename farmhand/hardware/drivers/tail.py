@@ -1,4 +1,5 @@
-"""The `tail` driver: follows a growing log file (farmhand.hardware.tailsource) and reports its lines.
+"""The `tail` driver: follows a growing log file (farmhand.hardware.tailsource) and reports
+its lines.
 
 Without `--tail-regex` every non-blank line becomes an `event.report`. With one (a Python regex
 with named groups), lines that do not match are skipped; a match with a `value` group becomes a

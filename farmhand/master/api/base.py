@@ -3,9 +3,9 @@
 A method is a function `(services, session, params) -> result` registered with `@method(name,
 access)`. `access` says which operators may call it (anyone even before `hello`, read-only and
 admin keys, admin keys only, or no operator: agents only); `agents` lists the agent roles that
-may call it too. farmhand/master/api/permissions.py turns this into the permission table that
-farmhand/master/api/surface.py enforces and docs/security.md shows. `writes` marks an operator's state-changing call
-(it is audited, and answered only once its change is stored); agents' reports are not marked.
+may call it too. permissions.py turns this into the permission table that surface.py enforces
+and docs/security.md shows. `writes` marks an operator's state-changing call (it is audited,
+and answered only once its change is stored); agents' reports are not marked.
 """
 
 from __future__ import annotations

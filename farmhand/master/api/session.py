@@ -210,7 +210,7 @@ def status(services: Services, session: Session, p: Params) -> dict[str, Any]:
         if services.tls_address
         else None,
         "warnings": exposure_warnings(services.config),
-        # backend, url, healthy, since, last_error, reconnects, pending_writes (farmhand/master/durability.py)
+        # backend, url, healthy, since, last_error, reconnects, pending_writes (durability.py)
         "database": services.durability.status(),
         "clients": {
             "total": sum(total.values()),
