@@ -56,7 +56,7 @@ def write_table(path: Path = DOC) -> None:
 
 
 if __name__ == "__main__":
-    from farmhand.master import methods  # noqa: F401  (registers every method)
+    from farmhand.master import api  # noqa: F401  (registers every method)
 
     if sys.argv[1:] == ["--write"]:
         write_table()
