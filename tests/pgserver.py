@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-import psycopg2
+import psycopg
 
 START_TIMEOUT_S = 30.0
 _SERVER_USER = "postgres"
@@ -93,7 +93,7 @@ class PostgresServer:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         self.resume()
-        conn = psycopg2.connect(self.admin_url())
+        conn = psycopg.connect(self.admin_url())
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
@@ -131,9 +131,9 @@ class PostgresServer:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
-                psycopg2.connect(self.admin_url(), connect_timeout=2).close()
+                psycopg.connect(self.admin_url(), connect_timeout=2).close()
                 return
-            except psycopg2.OperationalError:
+            except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"PostgreSQL did not accept connections on port {self.port} within "
@@ -143,7 +143,7 @@ class PostgresServer:
 
     def create_database(self, name: str) -> str:
         """Create an empty database on this server and return its URL."""
-        conn = psycopg2.connect(self.admin_url())
+        conn = psycopg.connect(self.admin_url())
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
