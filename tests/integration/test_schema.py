@@ -182,7 +182,7 @@ def test_postgresql_goes_through_psycopg_3(postgres_server: PostgresServer, tmp_
 
 
 # Names peewee keeps to itself: the storage layer must not lean on them (they change unannounced).
-PRIVATE_PEEWEE = re.compile(r"__exception_wrapper__|vars\(peewee\)|\._state\b|\._adapter\b")
+PRIVATE_PEEWEE = re.compile(r"__exception_wrapper__|vars\(peewee\)|db\)?\._(state|adapter|close)\b")
 
 
 def test_the_product_code_uses_only_public_peewee_names() -> None:
