@@ -73,6 +73,7 @@ def database_from_url(url: str | None, data_dir: Path) -> peewee.Database:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return _sqlite(path, query)
     if parts.scheme in _POSTGRES_SCHEMES:
+        _require_psycopg()
         dbname = unquote(parts.path.lstrip("/"))
         if not dbname or "/" in dbname:
             raise _unsupported(url)
@@ -92,6 +93,16 @@ def database_from_url(url: str | None, data_dir: Path) -> peewee.Database:
         # peewee picks psycopg2 when both drivers are installed unless told otherwise.
         return peewee.PostgresqlDatabase(dbname, prefer_psycopg3=True, **params)
     raise _unsupported(url)
+
+
+def _require_psycopg() -> None:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "a postgresql:// database needs the PostgreSQL driver, psycopg 3: "
+            "pip install 'farmhand[postgres]'"
+        ) from None
 
 
 def _sqlite(path: str, pragmas: dict[str, str]) -> peewee.SqliteDatabase:
