@@ -1,14 +1,19 @@
-"""`python -m dashboard`: see dashboard/cli.py."""
+"""`python -m dashboard`, and `farmhand-dashboard` when installed: see dashboard/cli.py."""
 
-# bottle keeps the current request and response in threading.local objects; under gevent each
-# request is a greenlet, so thread-locals must become greenlet-locals before bottle is imported,
-# or concurrent requests would share (and garble) one response.
+import sys
+
 from gevent import monkey
 
-monkey.patch_all()
 
-import sys  # noqa: E402
+def main() -> int:
+    # bottle keeps the current request and response in threading.local objects; under gevent
+    # each request is a greenlet, so thread-locals must become greenlet-locals before bottle is
+    # imported, or concurrent requests would share (and garble) one response.
+    monkey.patch_all()
+    from dashboard.cli import main as serve_or_create_admin
 
-from dashboard.cli import main  # noqa: E402
+    return serve_or_create_admin()
 
-sys.exit(main())
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,5 @@
-"""Command line of `python -m dashboard`: serve the dashboard, or `create-admin USERNAME`.
+"""Command line of `python -m dashboard` (`farmhand-dashboard` when installed): serve the
+dashboard, or `create-admin USERNAME`.
 
 Serving: a gevent WSGI server on --host/--port; SIGTERM or SIGINT stop it cleanly (exit 0).
 """
@@ -16,7 +17,14 @@ from gevent import monkey, socket
 from gevent.event import Event
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
-from farmhand.options import ArgumentParser, add_agent_flags, add_logging_flag, setup_logging
+from farmhand.options import (
+    ArgumentParser,
+    add_agent_flags,
+    add_logging_flag,
+    add_version_flag,
+    program_name,
+    setup_logging,
+)
 
 from .app import create_app
 from .rpc import MasterClient, MasterUnavailable, RpcError
@@ -24,7 +32,7 @@ from .runtime import Dashboard, Settings
 
 log = logging.getLogger("farmhand.dashboard")
 STOP_TIMEOUT_S = 3.0
-PROG = "python -m dashboard"
+PROG = program_name("python -m dashboard", "farmhand-dashboard")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,6 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--secure-cookies", action="store_true", help="mark the session cookie Secure (HTTPS)"
     )
     add_logging_flag(parser)
+    add_version_flag(parser)
     parser.add_argument("command", nargs="?", choices=["serve", "create-admin"], default="serve")
     parser.add_argument("username", nargs="?", help="for create-admin: the new admin's name")
     args = parser.parse_args(argv)
@@ -94,7 +103,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 def serve(settings: Settings) -> int:
     if not monkey.is_module_patched("threading"):
-        log.warning("threading is not monkey-patched: run `python -m dashboard` (see __main__)")
+        log.warning("threading is not monkey-patched: start it with dashboard.__main__.main")
     dash = Dashboard(settings)
     try:
         listener = listen(settings.host, settings.port)

@@ -47,7 +47,8 @@ class HttpFailure(Exception):
 
 
 def current_session() -> Session | None:
-    return bottle.request.environ.get("farmhand.session")
+    session: Session | None = bottle.request.environ.get("farmhand.session")
+    return session
 
 
 def wants_json(path: str) -> bool:

@@ -16,7 +16,8 @@ STATIC_DIR = PACKAGE_DIR / "static"
 
 
 def render(name: str, **context: Any) -> str:
-    return bottle.template(name, template_lookup=[str(VIEWS_DIR)], **context)
+    page: str = bottle.template(name, template_lookup=[str(VIEWS_DIR)], **context)
+    return page
 
 
 def render_page(

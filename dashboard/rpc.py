@@ -101,7 +101,7 @@ class MasterClient:
             self._loop = None
 
     def wait_connected(self, timeout: float) -> bool:
-        return self._up.wait(timeout)
+        return bool(self._up.wait(timeout))
 
     # -- calls -----------------------------------------------------------------------------------
     def call(

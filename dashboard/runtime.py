@@ -91,7 +91,7 @@ class Dashboard:
 
     def sample_once(self) -> dict[str, Any] | None:
         try:
-            status = self.call("status")
+            status: dict[str, Any] = self.call("status")
         except (MasterUnavailable, RpcError) as exc:
             log.debug("throughput sample skipped: %s", exc)
             return None

@@ -91,7 +91,9 @@ class WsgiClient:
             environ[key if key in ("CONTENT_TYPE",) else f"HTTP_{key}"] = value
         captured: dict[str, Any] = {}
 
-        def start_response(status: str, header_list: list[tuple[str, str]], exc_info: Any = None):
+        def start_response(
+            status: str, header_list: list[tuple[str, str]], exc_info: Any = None
+        ) -> None:
             captured["status"] = int(status.split()[0])
             captured["headers"] = header_list
 

@@ -1,6 +1,6 @@
-"""Flags every program shares (SPEC §1): --log-level, --master/--key/--ca with their environment
-variables, `[tls://]HOST:PORT` parsing into a MasterAddress, and an argument parser that fails
-with one clear line and status 2.
+"""Flags every program shares (SPEC §1): --log-level, --version, --master/--key/--ca with their
+environment variables, `[tls://]HOST:PORT` parsing into a MasterAddress, an argument parser that
+fails with one clear line and status 2, and the name a program goes by in those lines.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
+
+from protocol.version import SOFTWARE_VERSION
 
 DEFAULT_MASTER = "127.0.0.1:6000"
 TLS_SCHEME = "tls://"
@@ -100,6 +102,24 @@ def add_logging_flag(parser: argparse.ArgumentParser) -> None:
         choices=LOG_LEVELS,
         help="how much to log to stderr (default: info)",
     )
+
+
+def add_version_flag(parser: argparse.ArgumentParser) -> None:
+    """--version: `PROG VERSION` on stdout, exit 0."""
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {SOFTWARE_VERSION}",
+        help="print the version and exit",
+    )
+
+
+def program_name(script: str, console_script: str) -> str:
+    """The name a program's usage and error lines give: `console_script` (`farmhand-master`)
+    when it was started as the installed command, else `script` (`master.py`, also for
+    `python -m farmhand.master`)."""
+    started_as = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return console_script if started_as == console_script else script
 
 
 def add_agent_flags(parser: argparse.ArgumentParser) -> None:

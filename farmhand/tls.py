@@ -43,8 +43,8 @@ class TlsSocket(gssl.SSLSocket):  # type: ignore[misc]
         if self._peeked:
             data, self._peeked = self._peeked[:buflen], self._peeked[buflen:]
             return data
-        data: bytes = super().recv(buflen)
-        return data
+        received: bytes = super().recv(buflen)
+        return received
 
     def _peek(self, buflen: int, wait: bool) -> bytes:
         """Like MSG_PEEK on TCP: block for the first bytes, then add whatever has arrived."""

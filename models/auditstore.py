@@ -1,5 +1,6 @@
 """Storage of the audit log: one row per state-changing call, written in batches, read newest
-first, pruned by age. Runs in the Store's DB thread (`Store.call`) with fixed SQL strings.
+first, pruned by age. Runs in the Store's DB thread (`Store.call`) with fixed SQL strings derived
+from models/schema.py.
 """
 
 from __future__ import annotations
@@ -9,25 +10,12 @@ from dataclasses import astuple, dataclass
 from itertools import starmap
 from typing import Any
 
-import peewee
-
+from models import schema
 from models.store import Store
+from models.tables import Table, record_fields
 
-# Turns sqlite3 / psycopg2 errors raised by raw cursors into peewee's, as in models/store.py.
-_driver_errors: Any = vars(peewee)["__exception_wrapper__"]
-
-_COLUMNS = (
-    "time",
-    "who",
-    "key_id",
-    "username",
-    "peer",
-    "via",
-    "method",
-    "params",
-    "error_code",
-    "error",
-)
+AUDIT = Table.of(schema.AuditEntry)
+_COLUMNS = AUDIT.but("id")  # numbered by the database
 
 
 @dataclass(slots=True)
@@ -44,14 +32,15 @@ class AuditRecord:
     error: str | None
 
 
+record_fields(AuditRecord, _COLUMNS)
+
+
 class AuditStore:
     def __init__(self, store: Store) -> None:
         self._store = store
         p = store.db.param
-        cols = ", ".join(f'"{c}"' for c in _COLUMNS)
-        values = ", ".join([p] * len(_COLUMNS))
-        self._insert = f'INSERT INTO "audit_entry" ({cols}) VALUES ({values})'
-        select = f'SELECT {cols} FROM "audit_entry"'
+        self._insert = AUDIT.insert(p, _COLUMNS)
+        select = AUDIT.select(columns=_COLUMNS)
         self._newest = f'{select} ORDER BY "time" DESC, id DESC LIMIT {p}'
         self._newest_since = f'{select} WHERE "time" >= {p} ORDER BY "time" DESC, id DESC LIMIT {p}'
         self._prune = f'DELETE FROM "audit_entry" WHERE "time" < {p}'
@@ -74,9 +63,8 @@ class AuditStore:
     # -- DB thread -------------------------------------------------------------------------------
 
     def _do_insert(self, rows: list[tuple[Any, ...]]) -> None:
-        db = self._store.db
-        with db.atomic(), _driver_errors:
-            db.cursor().executemany(self._insert, rows)
+        with self._store.transaction() as cursor:
+            cursor.executemany(self._insert, rows)
 
     def _do_select(self, sql: str, params: tuple[Any, ...]) -> list[AuditRecord]:
         return list(starmap(AuditRecord, self._store.db.execute_sql(sql, params).fetchall()))

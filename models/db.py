@@ -2,12 +2,17 @@
 
 Models bind to `database_proxy`; the master initialises it once it has opened the real database.
 A URL's query sets SQLite pragmas (`sqlite:///srv/farm.db?max_page_count=262144` caps the file)
-or PostgreSQL connection parameters (`?sslmode=require&connect_timeout=10`).
+or PostgreSQL connection parameters (`?sslmode=require&connect_timeout=10`). PostgreSQL goes
+through psycopg 3 (`pip install farmhand[postgres]`); `driver_errors` gives raw cursors peewee's
+exception types.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
@@ -68,6 +73,7 @@ def database_from_url(url: str | None, data_dir: Path) -> peewee.Database:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return _sqlite(path, query)
     if parts.scheme in _POSTGRES_SCHEMES:
+        _require_psycopg()
         dbname = unquote(parts.path.lstrip("/"))
         if not dbname or "/" in dbname:
             raise _unsupported(url)
@@ -84,8 +90,19 @@ def database_from_url(url: str | None, data_dir: Path) -> peewee.Database:
             raise _unsupported(url) from None
         if port:
             params["port"] = port
-        return peewee.PostgresqlDatabase(dbname, **params)
+        # peewee picks psycopg2 when both drivers are installed unless told otherwise.
+        return peewee.PostgresqlDatabase(dbname, prefer_psycopg3=True, **params)
     raise _unsupported(url)
+
+
+def _require_psycopg() -> None:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "a postgresql:// database needs the PostgreSQL driver, psycopg 3: "
+            "pip install 'farmhand[postgres]'"
+        ) from None
 
 
 def _sqlite(path: str, pragmas: dict[str, str]) -> peewee.SqliteDatabase:
@@ -102,3 +119,45 @@ def redact_url(url: str | None) -> str:
     userinfo, _, hostinfo = parts.netloc.rpartition("@")
     user = userinfo.split(":", 1)[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
+
+
+# peewee's exceptions by the DB-API 2.0 names that sqlite3's and psycopg's classes also carry.
+_PEEWEE_ERRORS: dict[str, type[peewee.PeeweeException]] = {
+    error.__name__: error
+    for error in (
+        peewee.DataError,
+        peewee.IntegrityError,
+        peewee.InterfaceError,
+        peewee.InternalError,
+        peewee.NotSupportedError,
+        peewee.OperationalError,
+        peewee.ProgrammingError,
+        peewee.DatabaseError,
+    )
+}
+
+
+def _driver_error_types() -> tuple[type[Exception], ...]:
+    try:
+        import psycopg
+    except ImportError:  # SQLite only: the postgres extra is not installed
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
+_DRIVER_ERRORS = _driver_error_types()
+
+
+@contextmanager
+def driver_errors() -> Iterator[None]:
+    """Re-raise a driver's exception from a raw cursor (executemany, COPY) as peewee's type of
+    the same DB-API name, the driver's one in `.orig`, as peewee's own execute_sql does: callers
+    catch peewee.IntegrityError whatever the backend and however the statement was sent."""
+    try:
+        yield
+    except _DRIVER_ERRORS as exc:
+        for cls in type(exc).__mro__:  # e.g. psycopg.errors.UniqueViolation → IntegrityError
+            error = _PEEWEE_ERRORS.get(cls.__name__)
+            if error is not None:
+                raise error(exc, *exc.args) from exc
+        raise

@@ -5,14 +5,13 @@ them at start and saves each change as it happens (a handful per minute). Pours 
 they end, together with the keg they drew from (`record_pour`, one transaction). Readings are
 the bulk: agents report sensors every few seconds and the master hands them over in batches
 (`insert_readings`), then prunes them by age. Everything runs in the Store's DB thread
-(`Store.call`) with fixed SQL strings; readings go in with sqlite3 executemany or PostgreSQL COPY.
+(`Store.call`) with fixed SQL strings derived from models/schema.py; readings go in with sqlite3
+executemany or a PostgreSQL binary COPY.
 Queries go through `Store.read`, so they keep answering while a full SQLite disk refuses writes.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import starmap
@@ -20,13 +19,17 @@ from operator import attrgetter
 from typing import Any
 
 import orjson
-import peewee
 
+from models import schema
 from models.store import Store
+from models.tables import Table, copy_rows, quoted, record_fields
 
-# Turns sqlite3 / psycopg2 errors raised by raw cursors into peewee's (IntegrityError, …), as
-# peewee's own execute_sql does; peewee's type stubs do not declare it.
-_driver_errors: Any = vars(peewee)["__exception_wrapper__"]
+USER = Table.of(schema.User)
+TOKEN = Table.of(schema.AuthToken)
+TAP = Table.of(schema.Tap)
+KEG = Table.of(schema.Keg)
+POUR = Table.of(schema.Pour)
+READING = Table.of(schema.Reading)
 
 
 @dataclass(slots=True)
@@ -94,41 +97,24 @@ class ReadingRecord:
     agent: str
 
 
-# Column lists in record field order, so a fetched row IS the constructor's argument list and
-# attrgetter builds a written row in C. Every name is quoted: "user", "time" and "value" are
-# keywords in one SQL dialect or another.
-_USER_COLUMNS = ("id", "username", "display_name", "password_hash", "admin", "enabled", "created")
-_TOKEN_COLUMNS = ("id", "reader", "token", "username", "created", "enabled")
-_TAP_COLUMNS = ("name", "meter", "ticks_per_ml", "output", "idle_s", "auth_agents", "created")
-_KEG_COLUMNS = ("id", "tap", "beverage", "volume_ml", "poured_ml", "started", "ended")
-_POUR_COLUMNS = ("id", "tap", "keg_id", "username", "ticks", "volume_ml", "started", "ended")
-_READING_COLUMNS = ("sensor", "kind", "value", "unit", "time", "agent")
-
-_user_row = attrgetter(*_USER_COLUMNS)
-_token_row = attrgetter(*_TOKEN_COLUMNS)
-_keg_row = attrgetter(*_KEG_COLUMNS)
-_pour_row = attrgetter("id", "tap", "keg_id", "username", "ticks", "volume_ml", "start", "end")
-_reading_row = attrgetter(*_READING_COLUMNS)
+# Records list the columns in table order, so a fetched row IS the constructor's argument list
+# and attrgetter builds a written row in C. A reading's id is the database's.
+_READING_COLUMNS = READING.but("id")
+_user_row = attrgetter(*record_fields(UserRecord, USER.columns))
+_token_row = attrgetter(*record_fields(TokenRecord, TOKEN.columns))
+record_fields(TapRecord, TAP.columns)
+_keg_row = attrgetter(*record_fields(KegRecord, KEG.columns))
+_POUR_FIELDS = record_fields(PourRecord, POUR.columns, {"started": "start", "ended": "end"})
+_pour_row = attrgetter(*_POUR_FIELDS)
+_reading_row = attrgetter(*record_fields(ReadingRecord, _READING_COLUMNS))
+_PG_COPY_READINGS = READING.copy_in(_READING_COLUMNS)
+_PG_READING_TYPES = READING.types(_READING_COLUMNS)
 
 _INF = float("inf")
 
 
-def _cols(columns: Sequence[str], prefix: str = "") -> str:
-    return ", ".join(f'{prefix}"{c}"' for c in columns)
-
-
-def _insert(table: str, columns: Sequence[str], param: str) -> str:
-    return f'INSERT INTO "{table}" ({_cols(columns)}) VALUES ({", ".join([param] * len(columns))})'
-
-
 def _where(conditions: Sequence[str]) -> str:
     return " WHERE " + " AND ".join(conditions) if conditions else ""
-
-
-def _upsert(table: str, columns: Sequence[str], key: str, param: str) -> str:
-    """INSERT … ON CONFLICT (key) DO UPDATE every other column: one fixed statement per table."""
-    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != key)
-    return f'{_insert(table, columns, param)} ON CONFLICT ("{key}") DO UPDATE SET {updates}'
 
 
 class DeviceStore:
@@ -142,25 +128,25 @@ class DeviceStore:
             f'(SELECT COALESCE(MAX(id), 0) FROM "{t}")'
             for t in ("user", "auth_token", "keg", "pour")
         )
-        self._select_users = f'SELECT {_cols(_USER_COLUMNS)} FROM "user" ORDER BY id'
-        self._select_tokens = f'SELECT {_cols(_TOKEN_COLUMNS)} FROM "auth_token" ORDER BY id'
-        self._select_taps = f'SELECT {_cols(_TAP_COLUMNS)} FROM "tap" ORDER BY name'
-        self._select_kegs = f'SELECT {_cols(_KEG_COLUMNS)} FROM "keg" ORDER BY id'
-        self._select_active_kegs = self._select_kegs.replace(" ORDER", " WHERE ended IS NULL ORDER")
-        self._upsert_user = _upsert("user", _USER_COLUMNS, "id", p)
-        self._update_password_hash = f'UPDATE "user" SET password_hash = {p} WHERE id = {p}'
-        self._upsert_token = _upsert("auth_token", _TOKEN_COLUMNS, "id", p)
-        self._delete_token = f'DELETE FROM "auth_token" WHERE id = {p}'
-        self._upsert_tap = _upsert("tap", _TAP_COLUMNS, "name", p)
-        self._upsert_keg = _upsert("keg", _KEG_COLUMNS, "id", p)
-        self._insert_pour = _insert("pour", _POUR_COLUMNS, p)
+        self._select_users = USER.select(' ORDER BY "id"')
+        self._select_tokens = TOKEN.select(' ORDER BY "id"')
+        self._select_taps = TAP.select(' ORDER BY "name"')
+        self._select_kegs = KEG.select(' ORDER BY "id"')
+        self._select_active_kegs = KEG.select(' WHERE "ended" IS NULL ORDER BY "id"')
+        self._upsert_user = USER.upsert(("id",), USER.values(p))
+        self._update_password_hash = USER.update(p, ("password_hash",))
+        self._upsert_token = TOKEN.upsert(("id",), TOKEN.values(p))
+        self._delete_token = f'DELETE FROM "auth_token" WHERE "id" = {p}'
+        self._upsert_tap = TAP.upsert(("name",), TAP.values(p))
+        self._upsert_keg = KEG.upsert(("id",), KEG.values(p))
+        self._insert_pour = POUR.insert(p)
         # One fixed statement per filter combination, so each can use its own index: (tap,
         # ended), (username, ended) or (ended), read newest first and stopped at LIMIT.
         by_user = {"": [], "user": [f"username = {p}"], "guest": ["username IS NULL"]}
         self._select_pours = {
-            (by_tap, user): f'SELECT {_cols(_POUR_COLUMNS)} FROM "pour"'
-            + _where([f"tap = {p}"] * by_tap + where)
-            + f" ORDER BY ended DESC, id DESC LIMIT {p}"
+            (by_tap, user): POUR.select(
+                _where([f"tap = {p}"] * by_tap + where) + f" ORDER BY ended DESC, id DESC LIMIT {p}"
+            )
             for by_tap in (False, True)
             for user, where in by_user.items()
         }
@@ -169,15 +155,12 @@ class DeviceStore:
         totals += "ORDER BY {0} IS NULL, {0}"
         self._totals_by_user = totals.format("username")
         self._totals_by_keg = totals.format("keg_id")
-        self._insert_reading = _insert("reading", _READING_COLUMNS, p)
-        self._copy_readings = (
-            f'COPY "reading" ({_cols(_READING_COLUMNS)}) FROM STDIN WITH (FORMAT csv)'
-        )
+        self._insert_reading = READING.insert(p, _READING_COLUMNS)
         # An open end of the window is bound as ±infinity: three statements instead of eight.
         # Newest first (an index read backwards) so LIMIT keeps the newest rows. The console's
         # plain "newest N" has no WHERE: PostgreSQL, before it has statistics, would guess the
         # ±infinity window selective and sort the whole table.
-        select = f'SELECT {_cols(_READING_COLUMNS)} FROM "reading"'
+        select = READING.select(columns=_READING_COLUMNS)
         self._select_newest_readings = f'{select} ORDER BY "time" DESC, id DESC LIMIT {p}'
         window = f'"time" >= {p} AND "time" < {p}'
         self._select_readings = f'{select} WHERE {window} ORDER BY "time" DESC, id DESC LIMIT {p}'
@@ -200,7 +183,7 @@ class DeviceStore:
             'WITH RECURSIVE s(id, sensor) AS (SELECT r.id, r.sensor FROM "reading" AS r '
             f"WHERE r.id = {hop.format('')} UNION ALL SELECT r.id, r.sensor FROM s "
             f'JOIN "reading" AS r ON r.id = {hop.format("WHERE n.sensor < s.sensor")}) '
-            f'SELECT {_cols(_READING_COLUMNS, "r.")} FROM s JOIN "reading" AS r ON r.id = s.id '
+            f'SELECT {quoted(_READING_COLUMNS, "r.")} FROM s JOIN "reading" AS r ON r.id = s.id '
             "ORDER BY r.sensor"
         )
         self._prune_readings = f'DELETE FROM "reading" WHERE "time" < {p}'
@@ -356,9 +339,7 @@ class DeviceStore:
         self._store.db.execute_sql(self._upsert_tap, row)
 
     def _do_record_pour(self, pour: PourRecord, keg: KegRecord | None) -> None:
-        db = self._store.db
-        with db.atomic(), _driver_errors:
-            cursor = db.cursor()
+        with self._store.transaction() as cursor:
             cursor.execute(self._insert_pour, _pour_row(pour))
             if keg is not None:
                 cursor.execute(self._upsert_keg, _keg_row(keg))
@@ -378,16 +359,9 @@ class DeviceStore:
         }
 
     def _do_insert_readings(self, readings: Sequence[ReadingRecord]) -> None:
-        db = self._store.db
-        with db.atomic(), _driver_errors:
-            cursor = db.cursor()
+        with self._store.transaction() as cursor:
             if self._pg:
-                # CSV with QUOTE_NONNUMERIC: strings quoted (so "" stays empty text, never
-                # NULL), floats written with repr() so they round-trip exactly; all in C.
-                buf = io.StringIO()
-                csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC).writerows(map(_reading_row, readings))
-                buf.seek(0)
-                cursor.copy_expert(self._copy_readings, buf)
+                copy_rows(cursor, _PG_COPY_READINGS, _PG_READING_TYPES, map(_reading_row, readings))
             else:
                 cursor.executemany(self._insert_reading, map(_reading_row, readings))
 

@@ -98,17 +98,17 @@ def _classify_one(exc: BaseException, backend: str) -> StorageProblem | None:
         if name == "InterfaceError":  # peewee: "database connection not opened"
             return StorageProblem("connection lost", _first_line(exc), True, False)
         return None
-    import psycopg2
+    import psycopg  # only PostgreSQL's errors get here, so the extra is installed
 
-    if isinstance(orig, psycopg2.InterfaceError) or name == "InterfaceError":
+    if isinstance(orig, psycopg.InterfaceError) or name == "InterfaceError":
         return StorageProblem("connection lost", _first_line(orig), True, False)
-    if isinstance(orig, psycopg2.OperationalError):
-        code = getattr(orig, "pgcode", None) or ""
+    if isinstance(orig, psycopg.OperationalError):
+        code = orig.sqlstate or ""
         if code == "53100":
             reason = "disk full"
-        elif code.startswith("57P"):  # admin shutdown, crash shutdown, cannot connect now
+        elif code == "57P03":  # cannot connect now: the server is starting or stopping
             reason = "server shutting down or starting"
-        else:
+        else:  # 57P01/57P02: the server ended our session (a restart, a crash), or no answer
             reason = "connection lost"
         return StorageProblem(reason, _first_line(orig), True, False)
     return None

@@ -4,8 +4,9 @@ The master keeps jobs and tasks in memory and is the only writer. It writes a jo
 tasks once at submit (`insert_job`, durable before `jobs.submit` replies) and afterwards writes
 behind: each flush hands `save_changes` every job, task and blocklist row changed since the last
 one, stored in one transaction. Everything runs in the Store's DB thread (`Store.call`), with
-fixed SQL and bulk statements: sqlite3 executemany, PostgreSQL COPY. A flush of thousands of
-task transitions thus costs the hub nothing but the wait of the flushing greenlet.
+fixed SQL derived from models/schema.py and bulk statements: sqlite3 executemany, PostgreSQL
+binary COPY and pipelined executemany. A flush of thousands of task transitions thus costs the
+hub nothing but the wait of the flushing greenlet.
 
 Records handed in are read by the DB thread while other greenlets run: a row may mix values from
 before and after a concurrent change, which is harmless as long as the master marks a changed
@@ -14,22 +15,21 @@ record dirty again (the next flush then writes its final state).
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import starmap
 from operator import attrgetter
 from typing import Any
 
 import orjson
-import peewee
 
+from models import schema
 from models.store import Store
+from models.tables import Table, copy_rows, quoted, record_fields
 
-# Turns sqlite3 / psycopg2 errors raised by raw cursors into peewee's (IntegrityError, …), as
-# peewee's own execute_sql does; peewee's type stubs do not declare it.
-_driver_errors: Any = vars(peewee)["__exception_wrapper__"]
+JOB = Table.of(schema.Job)
+TASK = Table.of(schema.Task)
+BLOCKLIST = Table.of(schema.JobBlocklist)
 
 
 @dataclass(slots=True)
@@ -82,59 +82,60 @@ class BlocklistRecord:
     failures: int
 
 
-# Column lists, in TaskRecord / JobRecord field order so a fetched row IS the constructor's
-# argument list (TaskRecord(*row)) and attrgetter builds a written row in C.
-_TASK_COLUMNS = (
-    "id", "job_id", "task_index", "frame_start", "frame_end", "status", "worker", "attempt",
-    "attempts", "dispatches", "exit_code", "error", "progress", "started", "finished",
-)  # fmt: skip
-_TASK_MUTABLE = (
-    "status", "worker", "attempt", "attempts", "dispatches", "exit_code", "error", "progress",
-    "started", "finished",
-)  # fmt: skip
-_JOB_COLUMNS = (
-    "id", "name", "status", "priority", "argv", "frames", "chunk", "tags", "max_attempts",
-    "timeout_s", "env", "cwd", "depends_on", "progress_regex", "fail_policy", "created",
-    "updated", "tasks_total", "retry_delay_s",
-)  # fmt: skip
-_JOB_MUTABLE = tuple(c for c in _JOB_COLUMNS if c not in ("id", "created"))
-_JOB_JSON = tuple(_JOB_COLUMNS.index(c) for c in ("argv", "tags", "env", "depends_on"))
-_BLOCKLIST_COLUMNS = ("job_id", "worker", "failures")
+# Records list the columns in table order, so a fetched row IS the constructor's argument list
+# (TaskRecord(*row)) and attrgetter builds a written row in C.
+_TASK_FIELDS = record_fields(TaskRecord, TASK.columns, {"task_index": "index"})
+record_fields(JobRecord, JOB.columns)
+record_fields(BlocklistRecord, BLOCKLIST.columns)
+# What a flush rewrites: every column but the ones fixed at submit.
+_TASK_MUTABLE = TASK.but("id", "job_id", "task_index", "frame_start", "frame_end")
+_JOB_MUTABLE = JOB.but("id", "created")
+_JOB_JSON = tuple(JOB.columns.index(c) for c in ("argv", "tags", "env", "depends_on"))
 
-_task_row = attrgetter(*(("index" if c == "task_index" else c) for c in _TASK_COLUMNS))
+_task_row = attrgetter(*_TASK_FIELDS)
 _task_update_row = attrgetter(*_TASK_MUTABLE, "id")  # SQLite: SET … WHERE id = last
 _task_staging_row = attrgetter("id", *_TASK_MUTABLE)  # PostgreSQL: id first, like the COPY
 
 
-class _CopyNull:
-    """NULL in a CSV COPY: csv's QUOTE_NONNUMERIC writes it bare because it looks numeric.
+@dataclass(frozen=True, slots=True)
+class _PgUpdate:
+    """PostgreSQL: UPDATE `table` from rows (id first) via a binary COPY into a temp table and
+    one UPDATE … FROM. COPY beats executemany here: one round trip, the rows encoded in C."""
 
-    COPY … (FORMAT csv, NULL '\\N') reads a bare \\N as NULL and a quoted one as text, and
-    QUOTE_NONNUMERIC quotes every str: so None and "" and "\\N" all stay distinct, while the
-    rows are still encoded by the csv module in C (Python 3.11's csv writes None as a quoted
-    "", indistinguishable from an empty string).
-    """
+    create: str
+    copy: str
+    types: list[str]
+    update: str
+    drop: str
 
-    __slots__ = ()
+    @classmethod
+    def of(cls, table: Table, columns: Sequence[str]) -> _PgUpdate:
+        staging = f"{table.name}_changes"
+        cols = ("id", *columns)
+        sets = ", ".join(f'"{c}" = s."{c}"' for c in columns)
+        return cls(
+            # CREATE … AS SELECT … WITH NO DATA takes the column types, not the NOT NULLs.
+            create=f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS "
+            f'SELECT {quoted(cols)} FROM "{table.name}" WITH NO DATA',
+            copy=table.copy_in(cols, into=staging),
+            types=table.types(cols),
+            update=f'UPDATE "{table.name}" AS t SET {sets} FROM {staging} AS s '
+            'WHERE t."id" = s."id"',
+            # Dropped now, not only at commit, in case the caller wraps us in a transaction.
+            drop=f"DROP TABLE {staging}",
+        )
 
-    def __float__(self) -> float:  # makes PyNumber_Check true; never called
-        return 0.0
-
-    def __str__(self) -> str:
-        return "\\N"
-
-
-_NULL = _CopyNull()
-_COPY_OPTIONS = "(FORMAT csv, NULL '\\N')"
+    def run(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        cursor.execute(self.create)
+        copy_rows(cursor, self.copy, self.types, rows)
+        cursor.execute(self.update)
+        cursor.execute(self.drop)
 
 
-def _csv_buffer(rows: Iterable[tuple[Any, ...]]) -> io.StringIO:
-    buf = io.StringIO()
-    csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC).writerows(
-        tuple(_NULL if v is None else v for v in row) for row in rows
-    )
-    buf.seek(0)
-    return buf
+_PG_UPDATE_JOBS = _PgUpdate.of(JOB, _JOB_MUTABLE)
+_PG_UPDATE_TASKS = _PgUpdate.of(TASK, _TASK_MUTABLE)
+_PG_COPY_TASKS = TASK.copy_in()
+_PG_TASK_TYPES = TASK.types(TASK.columns)
 
 
 class JobStore:
@@ -144,37 +145,24 @@ class JobStore:
         self._store = store
         self._pg = store.backend == "postgresql"
         p = store.db.param
-        task_cols = ", ".join(_TASK_COLUMNS)
-        job_cols = ", ".join(_JOB_COLUMNS)
-        self._select_jobs = f'SELECT {job_cols} FROM "job" ORDER BY id'
-        self._select_tasks = f'SELECT {task_cols} FROM "task" ORDER BY job_id, task_index'
+        self._select_jobs = JOB.select(' ORDER BY "id"')
+        self._select_tasks = TASK.select(' ORDER BY "job_id", "task_index"')
         # One fixed statement whatever the number of jobs: a bound list, not a built IN (…).
-        where = "job_id = ANY(%s)" if self._pg else "job_id IN (SELECT value FROM json_each(?))"
-        self._select_job_tasks = (
-            f'SELECT {task_cols} FROM "task" WHERE {where} ORDER BY job_id, task_index'
-        )
-        self._insert_job = f'INSERT INTO "job" ({job_cols}) VALUES ({_marks(p, _JOB_COLUMNS)})'
-        self._insert_task = f'INSERT INTO "task" ({task_cols}) VALUES ({_marks(p, _TASK_COLUMNS)})'
-        self._update_job = (
-            'UPDATE "job" SET ' + ", ".join(f"{c} = {p}" for c in _JOB_MUTABLE) + f" WHERE id = {p}"
-        )
-        self._update_task = (
-            'UPDATE "task" SET '
-            + ", ".join(f"{c} = {p}" for c in _TASK_MUTABLE)
-            + f" WHERE id = {p}"
-        )
-        bl_cols = ", ".join(_BLOCKLIST_COLUMNS)
-        self._upsert_blocklist = (
-            f'INSERT INTO "job_blocklist" ({bl_cols}) VALUES '
-            + ("%s" if self._pg else f"({_marks(p, _BLOCKLIST_COLUMNS)})")
-            + " ON CONFLICT (job_id, worker) DO UPDATE SET failures = excluded.failures"
-        )
+        where = '"job_id" = ANY(%s)' if self._pg else '"job_id" IN (SELECT value FROM json_each(?))'
+        self._select_job_tasks = TASK.select(f' WHERE {where} ORDER BY "job_id", "task_index"')
+        self._insert_job = JOB.insert(p)
+        self._insert_task = TASK.insert(p)
+        self._update_job = JOB.update(p, _JOB_MUTABLE)
+        self._update_task = TASK.update(p, _TASK_MUTABLE)
+        # PostgreSQL too: psycopg 3 pipelines executemany (one round trip, not one per row).
+        self._upsert_blocklist = BLOCKLIST.upsert(("job_id", "worker"), BLOCKLIST.values(p))
+        self._select_blocklist = BLOCKLIST.select(' ORDER BY "job_id", "worker"')
         self._max_ids = (
-            'SELECT (SELECT COALESCE(MAX(id), 0) FROM "job"), '
-            '(SELECT COALESCE(MAX(id), 0) FROM "task")'
+            'SELECT (SELECT COALESCE(MAX("id"), 0) FROM "job"), '
+            '(SELECT COALESCE(MAX("id"), 0) FROM "task")'
         )
         self._delete = tuple(
-            f'DELETE FROM "{table}" WHERE {col} = {p}'
+            f'DELETE FROM "{table}" WHERE "{col}" = {p}'
             for table, col in (("job_blocklist", "job_id"), ("task", "job_id"), ("job", "id"))
         )
 
@@ -223,24 +211,16 @@ class JobStore:
         return int(row[0]), int(row[1])
 
     def _do_insert_job(self, job: JobRecord, tasks: Sequence[TaskRecord]) -> None:
-        db = self._store.db
-        job_row = _job_row(job)
-        if self._pg:
-            # synchronous_commit is on by default: the commit waits for the WAL flush.
-            with db.atomic(), _driver_errors:
-                cursor = db.cursor()
-                cursor.execute(self._insert_job, job_row)
-                if tasks:
-                    buf = _csv_buffer(map(_task_row, tasks))
-                    cursor.copy_expert(
-                        f'COPY "task" ({", ".join(_TASK_COLUMNS)}) FROM STDIN {_COPY_OPTIONS}', buf
-                    )
-            return
-        # SQLite runs with synchronous=FULL (models/db.py): the commit syncs the WAL.
-        with db.atomic(), _driver_errors:
-            cursor = db.cursor()
-            cursor.execute(self._insert_job, job_row)
-            cursor.executemany(self._insert_task, map(_task_row, tasks))
+        # Durable at commit: SQLite runs with synchronous=FULL (models/db.py), and PostgreSQL's
+        # synchronous_commit is on by default, so the commit waits for the WAL flush.
+        with self._store.transaction() as cursor:
+            cursor.execute(self._insert_job, _job_row(job))
+            if not tasks:
+                return
+            if self._pg:
+                copy_rows(cursor, _PG_COPY_TASKS, _PG_TASK_TYPES, map(_task_row, tasks))
+            else:
+                cursor.executemany(self._insert_task, map(_task_row, tasks))
 
     def _do_save_changes(
         self,
@@ -248,39 +228,33 @@ class JobStore:
         tasks: Sequence[TaskRecord],
         blocklist: Sequence[BlocklistRecord],
     ) -> None:
-        db = self._store.db
         # ON CONFLICT DO UPDATE refuses to touch one row twice in a statement: last one wins.
         bl_rows = list(
             {(b.job_id, b.worker): (b.job_id, b.worker, b.failures) for b in blocklist}.values()
         )
-        with db.atomic(), _driver_errors:
-            cursor = db.cursor()
+        with self._store.transaction() as cursor:
             if self._pg:
                 if jobs:
-                    rows = [(j.id, *_job_mutable_row(j)) for j in jobs]
-                    _pg_update_from_copy(cursor, "job", ("id", *_JOB_MUTABLE), rows)
+                    _PG_UPDATE_JOBS.run(cursor, [(j.id, *_job_mutable_row(j)) for j in jobs])
                 if tasks:
                     # UPDATE … FROM picks an arbitrary row when an id repeats: keep the last.
-                    rows = list({t.id: _task_staging_row(t) for t in tasks}.values())
-                    _pg_update_from_copy(cursor, "task", ("id", *_TASK_MUTABLE), rows)
-                if bl_rows:
-                    from psycopg2.extras import execute_values
-
-                    execute_values(cursor, self._upsert_blocklist, bl_rows, page_size=1000)
+                    _PG_UPDATE_TASKS.run(
+                        cursor, list({t.id: _task_staging_row(t) for t in tasks}.values())
+                    )
             else:
                 if jobs:
                     job_rows = [(*_job_mutable_row(j), j.id) for j in jobs]
                     cursor.executemany(self._update_job, job_rows)
                 if tasks:
                     cursor.executemany(self._update_task, map(_task_update_row, tasks))
-                if bl_rows:
-                    cursor.executemany(self._upsert_blocklist, bl_rows)
+            if bl_rows:
+                cursor.executemany(self._upsert_blocklist, bl_rows)
 
     def _do_load_jobs(self) -> list[JobRecord]:
         loads = orjson.loads
         jobs = []
         for row in self._store.db.execute_sql(self._select_jobs).fetchall():
-            values = list(row)  # in _JOB_COLUMNS order, which is JobRecord's field order
+            values = list(row)  # in column order, which is JobRecord's field order
             for i in _JOB_JSON:
                 values[i] = loads(values[i])
             jobs.append(JobRecord(*values))
@@ -298,8 +272,8 @@ class JobStore:
         return list(starmap(TaskRecord, cursor.fetchall()))
 
     def _do_load_blocklist(self) -> list[BlocklistRecord]:
-        sql = 'SELECT job_id, worker, failures FROM "job_blocklist" ORDER BY job_id, worker'
-        return list(starmap(BlocklistRecord, self._store.db.execute_sql(sql).fetchall()))
+        rows = self._store.db.execute_sql(self._select_blocklist).fetchall()
+        return list(starmap(BlocklistRecord, rows))
 
     def _do_delete_job(self, job_id: int) -> None:
         db = self._store.db
@@ -308,12 +282,8 @@ class JobStore:
                 db.execute_sql(sql, (job_id,))
 
 
-def _marks(param: str, columns: Sequence[str]) -> str:
-    return ", ".join([param] * len(columns))
-
-
 def _job_row(j: JobRecord) -> tuple[Any, ...]:
-    """The job as a row in _JOB_COLUMNS order, JSON columns serialised (in the DB thread)."""
+    """The job as a row in column order, JSON columns serialised (in the DB thread)."""
     dumps = orjson.dumps
     return (
         j.id, j.name, j.status, j.priority, dumps(j.argv).decode(), j.frames, j.chunk,
@@ -323,30 +293,10 @@ def _job_row(j: JobRecord) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-_CREATED = _JOB_COLUMNS.index("created")
+_CREATED = JOB.columns.index("created")
 
 
 def _job_mutable_row(j: JobRecord) -> tuple[Any, ...]:
     """The job's _JOB_MUTABLE values: its row without id and created."""
     row = _job_row(j)
     return row[1:_CREATED] + row[_CREATED + 1 :]
-
-
-def _pg_update_from_copy(
-    cursor: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """UPDATE `table` from `rows` (id first) via COPY into a temp table and one UPDATE … FROM.
-
-    COPY beats execute_values here: the latter formats every value in Python (mogrify).
-    """
-    staging = f"{table}_changes"
-    cols = ", ".join(columns)
-    # CREATE … AS SELECT … WITH NO DATA takes the column types but not the NOT NULL constraints.
-    cursor.execute(
-        f'CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {cols} FROM "{table}" WITH NO DATA'
-    )
-    cursor.copy_expert(f"COPY {staging} ({cols}) FROM STDIN {_COPY_OPTIONS}", _csv_buffer(rows))
-    sets = ", ".join(f"{c} = s.{c}" for c in columns if c != "id")
-    cursor.execute(f'UPDATE "{table}" AS t SET {sets} FROM {staging} AS s WHERE t.id = s.id')
-    # Dropped now, not only at commit, in case the caller wraps us in a larger transaction.
-    cursor.execute(f"DROP TABLE {staging}")

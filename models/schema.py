@@ -1,8 +1,10 @@
-"""Peewee models of the master's tables, bound to `database_proxy`.
+"""Peewee models of the master's tables, bound to `database_proxy`: the one declaration of every
+table, column (in order) and index. The stores' SQL (models/tables.py) and the migrations that
+build the tables (models/migrations.py) are derived from it.
 
 Times are UTC epoch seconds (floats from time.time()); the API turns them into ISO 8601 at its
 edge. `tags`, `info`, `argv`, `env`, `depends_on` and `auth_agents` hold JSON text written by
-orjson. Change a table only through a migration.
+orjson. Change a table only through a migration; a column a migration adds goes last.
 """
 
 from __future__ import annotations
@@ -59,11 +61,13 @@ class ApiKey(BaseModel):
     secret_hash = peewee.CharField(max_length=64)
     created = peewee.DoubleField()
     revoked = peewee.BooleanField(default=False)
-    label = peewee.CharField(max_length=200, default="")  # free text
-    scope = peewee.CharField(max_length=16, null=True)  # api keys only
+    label = peewee.CharField(max_length=200, default="")  # migration 4; free text
+    scope = peewee.CharField(max_length=16, null=True)  # migration 4; api keys only
 
     class Meta:
         table_name = "api_key"
+        # Authentication looks keys up by id; listing filters live keys by role.
+        indexes = ((("role", "revoked"), False),)
 
 
 class Job(BaseModel):

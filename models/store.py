@@ -3,11 +3,11 @@
 A sqlite3 call blocks whatever thread makes it (a commit's fsync can take ~100 ms), so running
 it in the gevent hub would freeze every peer. Here each call goes to a 1-thread
 `gevent.threadpool.ThreadPool`: the calling greenlet waits cooperatively while the hub serves
-others, and a single writer means "database is locked" can never reach a user. psycopg2 releases
-the GIL during network I/O, so PostgreSQL cooperates with gevent the same way, with no
-monkey-patching and no psycogreen wait callback. Hot paths use fixed SQL strings and bulk
-statements (sqlite3 executemany, PostgreSQL COPY), because building each statement through peewee
-costs 10-25x more than the statement itself.
+others, and a single writer means "database is locked" can never reach a user. psycopg 3
+releases the GIL while it waits on the network, so PostgreSQL cooperates with gevent the same
+way, with no monkey-patching and no wait callback. Hot paths use fixed SQL strings derived from
+models/schema.py (models/tables.py) and bulk statements (sqlite3 executemany, PostgreSQL binary
+COPY), because building each statement through peewee costs 10-25x more than the statement.
 
 Every call reports to `health` (models/health.py): a lost connection or a full disk marks the
 database down, later calls fail at once with DatabaseUnavailable until the backoff says try
@@ -16,12 +16,11 @@ again, and the attempt that works (after reconnecting, in this same thread) mark
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -31,19 +30,23 @@ import orjson
 import peewee
 from gevent.threadpool import ThreadPool
 
-from models.db import database_from_url, database_proxy, redact_url
+from models.db import database_from_url, database_proxy, driver_errors, redact_url
 from models.health import RECONNECT_MAX_S, DatabaseHealth, DatabaseUnavailable, classify
 from models.migrations import migrate
-from models.storesql import PG_COPY_STAGING, PG_CREATE_STAGING, PG_DROP_STAGING, Statements
+from models.storesql import (
+    CLIENT,
+    KEY,
+    PG_CLIENT_TYPES,
+    PG_COPY_STAGING,
+    PG_CREATE_STAGING,
+    PG_DROP_STAGING,
+    Statements,
+)
+from models.tables import copy_rows, record_fields
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# Translates sqlite3 / psycopg2 exceptions raised by raw cursors into peewee's (IntegrityError,
-# OperationalError, …), so callers see the same error types whatever the backend. It is the
-# wrapper peewee's own execute_sql uses; peewee's type stubs do not declare it.
-_driver_errors: Any = vars(peewee)["__exception_wrapper__"]
 
 
 @dataclass(slots=True)
@@ -73,6 +76,10 @@ class KeyRecord:
     label: str = ""
     scope: str | None = None  # api keys: "read" or "admin"
 
+
+# A fetched row is the record's argument list: the fields must be the columns, in order.
+record_fields(ClientRecord, CLIENT.columns)
+record_fields(KeyRecord, KEY.columns)
 
 # The recovery probe on SQLite must write, because a full disk still answers SELECT 1: a table
 # created and dropped in one transaction needs a free page and room in the WAL, like real writes.
@@ -197,6 +204,13 @@ class Store:
             raise value
         return cast(T, value)
 
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """In the DB thread: one transaction and a raw cursor (for executemany and COPY) whose
+        driver errors come out as peewee's (IntegrityError, OperationalError, …)."""
+        with self._db.atomic(), driver_errors():
+            yield self._db.cursor()
+
     # -- health and recovery ---------------------------------------------------------------------
 
     def _guarded(self, fn: Callable[..., Any], args: tuple[Any, ...], read: bool) -> Any:
@@ -253,15 +267,14 @@ class Store:
         except Exception:
             # peewee refuses to close a connection it believes is in a transaction, and a
             # broken one may fail to close at all: forget it, a new one is opened next.
-            cast(Any, self._db)._state.reset()
+            self._db.dispose()
 
     def _probe(self) -> None:
         """The smallest call that proves the database takes writes again."""
         if self._is_postgres:
             self._db.execute_sql("SELECT 1").fetchone()
             return
-        with self._db.atomic(), _driver_errors:
-            cursor = self._db.cursor()
+        with self.transaction() as cursor:
             for sql in _SQLITE_PROBE:
                 cursor.execute(sql)
 
@@ -339,16 +352,10 @@ class Store:
             )
             for r in records
         ]
-        with self._db.atomic(), _driver_errors:
-            cursor = self._db.cursor()
+        with self.transaction() as cursor:
             if self._is_postgres:
-                # CSV with QUOTE_NONNUMERIC: strings quoted (so "" stays empty text), numbers
-                # bare, floats written with repr() so they round-trip exactly.
-                buf = io.StringIO()
-                csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC).writerows(rows)
-                buf.seek(0)
                 cursor.execute(PG_CREATE_STAGING)
-                cursor.copy_expert(PG_COPY_STAGING, buf)
+                copy_rows(cursor, PG_COPY_STAGING, PG_CLIENT_TYPES, rows)
                 cursor.execute(self._sql.upsert_clients)
                 # Dropped now, not only at commit, in case the caller wraps us in its transaction.
                 cursor.execute(PG_DROP_STAGING)

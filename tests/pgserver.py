@@ -1,6 +1,8 @@
 """A throwaway PostgreSQL server for tests and benches: initdb in a temp dir, start, stop, remove.
 
-Runs as the `postgres` user when we are root (initdb and postgres refuse to run as root).
+Runs as the `postgres` user when we are root (initdb and postgres refuse to run as root). The
+driver (psycopg 3, the `postgres` extra) is imported when a server starts, so a checkout without
+it still runs every SQLite test.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-import psycopg2
+if TYPE_CHECKING:
+    import psycopg
 
 START_TIMEOUT_S = 30.0
 _SERVER_USER = "postgres"
@@ -43,6 +47,12 @@ def find_pg_bin_dir() -> Path:
             "(apt-get install postgresql) to run the PostgreSQL tests"
         )
     return max(candidates, key=major)
+
+
+def _connect(url: str, **params: Any) -> psycopg.Connection[Any]:
+    import psycopg
+
+    return psycopg.connect(url, **params)
 
 
 def _free_port() -> int:
@@ -93,7 +103,7 @@ class PostgresServer:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         self.resume()
-        conn = psycopg2.connect(self.admin_url())
+        conn = _connect(self.admin_url())
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
@@ -128,12 +138,14 @@ class PostgresServer:
         return self.tmp is not None and (self.tmp / "data" / "postmaster.pid").exists()
 
     def _wait_ready(self) -> None:
+        import psycopg
+
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
-                psycopg2.connect(self.admin_url(), connect_timeout=2).close()
+                _connect(self.admin_url(), connect_timeout=2).close()
                 return
-            except psycopg2.OperationalError:
+            except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"PostgreSQL did not accept connections on port {self.port} within "
@@ -143,7 +155,7 @@ class PostgresServer:
 
     def create_database(self, name: str) -> str:
         """Create an empty database on this server and return its URL."""
-        conn = psycopg2.connect(self.admin_url())
+        conn = _connect(self.admin_url())
         try:
             conn.autocommit = True
             with conn.cursor() as cur:

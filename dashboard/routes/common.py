@@ -30,7 +30,7 @@ def query_int(
 
 
 def query_text(name: str, default: str | None = None, max_length: int = 500) -> str | None:
-    text = bottle.request.query.getunicode(name)
+    text: str | None = bottle.request.query.getunicode(name)
     if text is None or text == "":
         return default
     if len(text) > max_length:

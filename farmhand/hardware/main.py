@@ -18,9 +18,17 @@ import gevent
 from farmhand.agent.runtime import AgentRuntime
 from farmhand.hardware.drivers import DEFAULT_BAUD, DRIVER_NAMES
 from farmhand.hardware.service import HardwareService, ReportOutbox, build_driver
-from farmhand.options import ArgumentParser, add_agent_flags, add_logging_flag, setup_logging
+from farmhand.options import (
+    ArgumentParser,
+    add_agent_flags,
+    add_logging_flag,
+    add_version_flag,
+    program_name,
+    setup_logging,
+)
 
 log = logging.getLogger("farmhand.hwagent")
+PROG = program_name("hwagent.py", "farmhand-hwagent")
 
 # On SIGTERM, time to hand the reports still queued to the master.
 SHUTDOWN_REPORT_S = 3.0
@@ -28,7 +36,7 @@ SHUTDOWN_REPORT_S = 3.0
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(
-        prog="hwagent.py",
+        prog=PROG,
         description="A farmhand hardware agent: bridges one serial device or log file.",
     )
     add_agent_flags(parser)
@@ -69,6 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "closes it 10 s after the last one)",
     )
     add_logging_flag(parser)
+    add_version_flag(parser)
     args = parser.parse_args(argv)
     if args.baud is None:
         args.baud = DEFAULT_BAUD.get(args.driver, 9600)

@@ -19,14 +19,21 @@ import gevent
 from farmhand.master.app import ListenError, Master
 from farmhand.master.config import MasterConfig, check_tls_settings, load_config_file
 from farmhand.master.exposure import exposure_warnings
-from farmhand.options import ArgumentParser, add_logging_flag, setup_logging
+from farmhand.options import (
+    ArgumentParser,
+    add_logging_flag,
+    add_version_flag,
+    program_name,
+    setup_logging,
+)
 
 log = logging.getLogger("farmhand.master")
+PROG = program_name("master.py", "farmhand-master")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(
-        prog="master.py",
+        prog=PROG,
         description="The farmhand master: one TCP port for agents, JSON-RPC and the console.",
         argument_default=argparse.SUPPRESS,
     )
@@ -55,6 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--tls-key", type=Path, metavar="FILE", help="TLS private key (PEM, unencrypted)"
     )
     add_logging_flag(parser)
+    add_version_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -87,7 +95,7 @@ def tune_process() -> None:
 def print_exposure_warnings(config: MasterConfig) -> None:
     """Loud, on stderr whatever the log level, so that nobody exposes the farm unawares."""
     for warning in exposure_warnings(config):
-        print(f"master.py: WARNING: EXPOSED: {warning}", file=sys.stderr, flush=True)
+        print(f"{PROG}: WARNING: EXPOSED: {warning}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,23 +104,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = build_config(args)
     except ValueError as exc:
-        print(f"master.py: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     print_exposure_warnings(config)
     tune_process()
     try:
         master = Master(config)
     except ValueError as exc:  # a TLS certificate or key that cannot be used
-        print(f"master.py: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     try:
         master.start()
     except ListenError as exc:
-        print(f"master.py: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
         log.exception("start failed")
-        print(f"master.py: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, master.request_stop)

@@ -2,8 +2,9 @@
 
 `[node]` holds defaults; each `[[agent]]` has a name, a program (`worker`, `hwagent` or an argv
 list), flags (a table or a list), env, cwd and its restart policy. The node's --master and --key
-are passed down: known programs get `--master` and `--name`; every child gets FARMHAND_MASTER
-and FARMHAND_KEY in its environment (the key never goes on a command line, where `ps` shows it).
+are passed down: known programs run as `python -m farmhand.worker` (or `farmhand.hardware`) with
+`--master` and `--name`; every child gets FARMHAND_MASTER and FARMHAND_KEY in its environment
+(the key never goes on a command line, where `ps` shows it).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 from .rotating import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
 from .states import RESTART_POLICIES, Policy
 
-# Known programs: the script next to node.py that each name runs.
-PROGRAMS = {"worker": "worker.py", "hwagent": "hwagent.py"}
+# Known programs: the module each name runs with the node's own interpreter (`python -m …`), so
+# they start from wherever farmhand is, a checkout or an installed package.
+PROGRAMS = {"worker": "farmhand.worker", "hwagent": "farmhand.hardware"}
 # Agent names become client names and log file names: no slashes, spaces or globs.
 AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:+-]{0,199}")
 TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
@@ -76,9 +78,10 @@ class Inheritance:
 
     master: str  # [tls://]HOST:PORT
     key: str | None
-    program_dir: Path  # where worker.py and hwagent.py live
-    python: str  # the interpreter that runs them
+    python: str  # the interpreter that runs the known programs
     ca: str | None = None  # the CA file that verifies a tls:// master (FARMHAND_CA)
+    # PYTHONPATH for the known programs when farmhand is a checkout, not installed (None).
+    pythonpath: str | None = None
 
 
 def load_config(path: Path, inherit: Inheritance) -> NodeConfig:
@@ -250,6 +253,8 @@ class _Checker:
             inherited["FARMHAND_CA"] = self.inherit.ca
         if program != "argv":
             inherited["PYTHONUNBUFFERED"] = "1"  # so its output reaches the log as it happens
+            if self.inherit.pythonpath:
+                inherited["PYTHONPATH"] = self.inherit.pythonpath
         merged = {**inherited, **{k: str(v) for k, v in env.items()}}
         policy = Policy(**{f.name: settings[f.name] for f in fields(Policy)})
         return AgentSpec(
@@ -285,13 +290,8 @@ class _Checker:
                 + ", ".join(repr(p) for p in PROGRAMS)
                 + ' or an argv list such as ["python3", "tool.py"]',
             )
-        script = self.inherit.program_dir / PROGRAMS[program]
-        if not script.is_file():
-            raise self.fail(
-                self.key_line("program", line), f"{what}: program {program!r}: {script} not found"
-            )
         given = {flag.split("=", 1)[0] for flag in flags if flag.startswith("--")}
-        argv = [self.inherit.python, str(script)]
+        argv = [self.inherit.python, "-m", PROGRAMS[program]]
         if "--master" not in given:
             argv += ["--master", self.inherit.master]
         if "--name" not in given:

@@ -11,7 +11,9 @@ import argparse
 import contextlib
 import logging
 import logging.handlers
+import os
 import signal
+import site
 import socket
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 import gevent
 from gevent.event import Event
 
+import farmhand
 from farmhand.agent.runtime import AgentRuntime
 from farmhand.node import control
 from farmhand.node.config import ConfigError, Inheritance, NodeConfig, load_config
@@ -29,12 +32,14 @@ from farmhand.options import (
     ArgumentParser,
     add_agent_flags,
     add_logging_flag,
+    add_version_flag,
+    program_name,
     setup_logging,
 )
 
 log = logging.getLogger("farmhand.node")
+PROG = program_name("node.py", "farmhand-node")
 
-ROOT = Path(__file__).resolve().parents[2]  # the checkout: worker.py and hwagent.py
 COMMANDS = ("status", "start", "stop", "restart", "reload")
 NEEDS_AGENT = ("start", "stop", "restart")
 RELOAD_KEYS = ("added", "removed", "changed", "unchanged")
@@ -43,7 +48,7 @@ DEFAULT_NAME_SUFFIX = "-node"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(
-        prog="node.py",
+        prog=PROG,
         description="The farmhand node: supervises this machine's agents. With a command, "
         "talks to the node already running here instead.",
     )
@@ -70,6 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the local control socket (default LOG_DIR/node.sock)",
     )
     add_logging_flag(parser)
+    add_version_flag(parser)
     parser.add_argument(
         "command", nargs="?", choices=COMMANDS, help="ask the running node: status, start AGENT…"
     )
@@ -88,10 +94,10 @@ def ask(args: argparse.Namespace) -> int:
     try:
         result = control.request(args.control_socket, {"cmd": args.command, "agent": args.agent})
     except OSError as exc:
-        print(f"node.py: no node answers on {args.control_socket}: {exc}", file=sys.stderr)
+        print(f"{PROG}: no node answers on {args.control_socket}: {exc}", file=sys.stderr)
         return 1
     except RuntimeError as exc:
-        print(f"node.py: {args.command}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {args.command}: {exc}", file=sys.stderr)
         return 1
     if args.command == "status":
         print(control.render_procs(result["procs"]))
@@ -101,6 +107,18 @@ def ask(args: argparse.Namespace) -> int:
         pid = f", pid {result['pid']}" if result.get("pid") else ""
         print(f"{result['agent']}: {result['state']}{pid}")
     return 0
+
+
+def agent_pythonpath() -> str | None:
+    """What `python -m farmhand.worker` needs on PYTHONPATH to import farmhand as this node
+    does: the checkout's folder when the node runs from one, nothing when farmhand is installed
+    (in site-packages, where every interpreter of this environment looks)."""
+    home = Path(farmhand.__file__).resolve().parent.parent
+    site_dirs = {Path(folder).resolve() for folder in site.getsitepackages()}
+    site_dirs.add(Path(site.getusersitepackages()).resolve())
+    if home in site_dirs:
+        return None
+    return os.pathsep.join(filter(None, [str(home), os.environ.get("PYTHONPATH")]))
 
 
 def log_to_file(log_dir: Path, config: NodeConfig) -> None:
@@ -120,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         master=str(args.master),
         key=args.key,
         ca=str(args.ca.resolve()) if args.ca else None,
-        program_dir=ROOT,
         python=sys.executable,
+        pythonpath=agent_pythonpath(),
     )
 
     def load() -> NodeConfig:
@@ -130,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load()
     except ConfigError as exc:
-        print(f"node.py: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     args.log_dir.mkdir(parents=True, exist_ok=True)
     log_to_file(args.log_dir, config)
@@ -150,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.start()
     except OSError as exc:
-        print(f"node.py: error: control socket {args.control_socket}: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: control socket {args.control_socket}: {exc}", file=sys.stderr)
         return 1
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

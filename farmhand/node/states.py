@@ -89,7 +89,7 @@ class Policy:
 
 def backoff_delay(failures: int, initial_s: float, maximum_s: float) -> float:
     """Delay before the retry that follows the `failures`-th failed start: 1, 2, 4 … maximum."""
-    return min(maximum_s, initial_s * 2 ** max(0, failures - 1))
+    return float(min(maximum_s, initial_s * 2 ** max(0, failures - 1)))
 
 
 Listener = Callable[["Lifecycle", State, State], None]

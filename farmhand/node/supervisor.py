@@ -104,13 +104,15 @@ class Supervisor:
         """Start new agents, stop removed ones, restart changed ones; leave the rest alone."""
         with self.lock:
             wanted = {spec.name: spec for spec in config.agents}
-            added, changed, unchanged = [], [], []
+            added: list[str] = []
+            changed: list[str] = []
+            unchanged: list[str] = []
             removed = [name for name in self.procs if name not in wanted]
             for name in removed:
-                proc = self.procs.pop(name)
-                self.retiring[name] = proc
+                retired = self.procs.pop(name)
+                self.retiring[name] = retired
                 log.info("agent %s: removed from the configuration; stopping", name)
-                proc.stop(now)
+                retired.stop(now)
             for name, spec in wanted.items():
                 proc = self.procs.get(name)
                 if proc is None and name in self.retiring:

@@ -15,19 +15,27 @@ from pathlib import Path
 import gevent
 
 from farmhand.agent.runtime import AgentRuntime
-from farmhand.options import ArgumentParser, add_agent_flags, add_logging_flag, setup_logging
+from farmhand.options import (
+    ArgumentParser,
+    add_agent_flags,
+    add_logging_flag,
+    add_version_flag,
+    program_name,
+    setup_logging,
+)
 from farmhand.worker.service import WorkerService
 from farmhand.worker.taskgroups import TaskGroups, WorkDirBusy
 from farmhand.worker.taskpolicy import DENIED_ENV, TaskPolicy
 
 log = logging.getLogger("farmhand.worker")
+PROG = program_name("worker.py", "farmhand-worker")
 
 # On SIGTERM, time (beyond the kill grace) to deliver the canceled tasks' results.
 SHUTDOWN_REPORT_S = 3.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = ArgumentParser(prog="worker.py", description="A farmhand worker: runs tasks.")
+    parser = ArgumentParser(prog=PROG, description="A farmhand worker: runs tasks.")
     add_agent_flags(parser)
     parser.add_argument(
         "--name",
@@ -67,6 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds between SIGTERM and SIGKILL when a task is canceled or times out (default 5)",
     )
     add_logging_flag(parser)
+    add_version_flag(parser)
     args = parser.parse_args(argv)
     if args.slots < 1:
         parser.error("--slots must be at least 1")
@@ -94,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         groups.start()
     except WorkDirBusy as exc:
-        print(f"worker.py: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(
-            f"worker.py: error: cannot set up {args.work_dir} or the task guard: {exc}",
+            f"{PROG}: error: cannot set up {args.work_dir} or the task guard: {exc}",
             file=sys.stderr,
         )
         return 2

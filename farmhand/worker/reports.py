@@ -72,10 +72,10 @@ class OutputBuffer:
         if not self.dropped:
             # Start the gap: keep the older half as the head, the rest becomes the tail.
             while self.head and self.head_bytes > self.limit // 2:
-                chunk = self.head.pop()
-                self.head_bytes -= chunk[1]
-                self.tail.appendleft(chunk)
-                self.tail_bytes += chunk[1]
+                moved = self.head.pop()
+                self.head_bytes -= moved[1]
+                self.tail.appendleft(moved)
+                self.tail_bytes += moved[1]
         self.tail.append((text, size))
         self.tail_bytes += size
         room = max(0, self.limit - self.head_bytes)

@@ -158,6 +158,8 @@ class TaskGroups:
         started = time.monotonic()
         code = guard.wait()
         if not self._closing and self._guard is guard:
+            # gevent's Popen is untyped, so `is` narrows guard to the Optional of self._guard.
+            assert guard is not None
             log.warning("task guard pid %d exited with %s: starting a new one", guard.pid, code)
             if time.monotonic() - started < GUARD_RESTART_S:
                 gevent.sleep(GUARD_RESTART_S)  # one that dies at once must not spin
@@ -166,6 +168,7 @@ class TaskGroups:
     def _replace_guard(self, old: subprocess.Popen[bytes]) -> None:
         if self._closing or self._guard is not old:
             return  # already replaced
+        assert old is not None  # narrowed to self._guard's Optional (gevent's Popen is untyped)
         self._guard = None
         # SIGKILL before closing its pipe: a guard that read EOF would kill every task.
         with contextlib.suppress(OSError):

@@ -141,7 +141,7 @@ class TaskProcess:
             self._killer = gevent.spawn(self._kill_group)
         if self._killer is not None:
             self._killer.join()
-        if self.groups is not None:
+        if self.groups is not None and self.pid is not None:
             self.groups.remove(self.pid)
         reader.join(timeout=READER_GRACE_S)
         if not reader.dead:

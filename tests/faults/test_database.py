@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-import psycopg2
+import psycopg
 import pytest
 
 from dashboard.app import create_app
@@ -125,7 +125,7 @@ def pg_url(pg: PostgresServer) -> str:
 
 
 def pg_rows(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(url)
+    conn = psycopg.connect(url)
     try:
         with conn.cursor() as cursor:
             cursor.execute(sql, params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 from models.db import database_from_url, redact_url
 from models.migrations import MIGRATIONS, latest_version, migrate
 from models.store import ClientRecord, KeyRecord, Store
+from tests.support import ROOT
 
 
 @pytest.fixture
@@ -266,6 +269,23 @@ def test_database_from_url(tmp_path: Path) -> None:
     for bad in ("mysql://x/y", "sqlite://relative.db", "postgresql://host/", "farmhand.db"):
         with pytest.raises(ValueError, match="unsupported database URL"):
             database_from_url(bad, tmp_path)
+
+
+def test_a_postgresql_url_without_the_driver_is_one_clear_error(tmp_path: Path) -> None:
+    # psycopg is the `postgres` extra: a plain `pip install farmhand` does not have it.
+    hide_driver = "import sys; sys.modules['psycopg'] = None; "
+    run = "from farmhand.master.main import main; sys.exit(main(sys.argv[1:]))"
+    argv = ["--port", "0", "--data-dir", str(tmp_path), "--db", "postgresql://127.0.0.1:1/farm"]
+    result = subprocess.run(
+        [sys.executable, "-c", hide_driver + run, *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'farmhand[postgres]'" in lines[0], result.stderr
 
 
 def test_redact_url() -> None:

@@ -7,7 +7,8 @@ import random
 import sqlite3
 
 import peewee
-import psycopg2
+import psycopg
+import psycopg.errors
 import pytest
 
 from models.health import (
@@ -137,15 +138,29 @@ def test_sqlite_full_is_a_storage_problem_but_bad_sql_is_not() -> None:
 
 
 def test_postgresql_connection_errors_are_storage_problems() -> None:
-    closed = psycopg2.InterfaceError("connection already closed")
+    closed = psycopg.InterfaceError("connection already closed")
     assert classify(peewee.InterfaceError(closed, *closed.args), "postgresql") == LOST
-    gone = psycopg2.OperationalError("server closed the connection unexpectedly\n\tThis …")
+    gone = psycopg.OperationalError("server closed the connection unexpectedly\n\tThis …")
     problem = classify(peewee.OperationalError(gone, *gone.args), "postgresql")
     assert problem == StorageProblem(
         "connection lost", "server closed the connection unexpectedly", True, False
     )
-    assert classify(psycopg2.ProgrammingError("syntax error"), "postgresql") is None
+    assert classify(psycopg.ProgrammingError("syntax error"), "postgresql") is None
     assert classify(ValueError("not a database error"), "postgresql") is None
+
+
+def test_postgresql_ending_a_session_is_a_lost_connection_and_refusing_one_is_not() -> None:
+    # psycopg 3 reads the server's last word before the socket closes: a restart says 57P01.
+    ended = psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+    assert classify(peewee.OperationalError(ended, *ended.args), "postgresql") == StorageProblem(
+        "connection lost", "terminating connection due to administrator command", True, False
+    )
+    starting = psycopg.errors.CannotConnectNow("the database system is starting up")
+    problem = classify(peewee.OperationalError(starting, *starting.args), "postgresql")
+    assert problem is not None and problem.reason == "server shutting down or starting"
+    full = psycopg.errors.DiskFull("could not extend file")
+    problem = classify(peewee.OperationalError(full, *full.args), "postgresql")
+    assert problem is not None and problem.reason == "disk full"
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

@@ -209,7 +209,7 @@ def test_stop_cancels_a_pending_restart() -> None:
 
 
 # -- agents.toml --------------------------------------------------------------------------------
-INHERIT = Inheritance(master="10.0.0.1:6000", key="sekrit", program_dir=ROOT, python="/py")
+INHERIT = Inheritance(master="10.0.0.1:6000", key="sekrit", python="/py")
 
 
 def parse(text: str):  # type: ignore[no-untyped-def]
@@ -231,7 +231,8 @@ def test_a_worker_gets_master_name_and_flags_and_the_key_by_environment() -> Non
     (spec,) = config.agents
     assert spec.argv == (
         "/py",
-        str(ROOT / "worker.py"),
+        "-m",
+        "farmhand.worker",
         "--master",
         "10.0.0.1:6000",
         "--name",
@@ -252,13 +253,27 @@ def test_a_worker_gets_master_name_and_flags_and_the_key_by_environment() -> Non
 
 
 def test_a_tls_master_and_its_ca_are_passed_down() -> None:
-    inherit = Inheritance(
-        master="tls://farm.lan:6443", key=None, program_dir=ROOT, python="/py", ca="/etc/ca.pem"
-    )
+    inherit = Inheritance(master="tls://farm.lan:6443", key=None, python="/py", ca="/etc/ca.pem")
     (spec,) = parse_config('[[agent]]\nname = "r1"\nprogram = "worker"\n', "a.toml", inherit).agents
-    assert spec.argv[2:4] == ("--master", "tls://farm.lan:6443")
+    assert spec.argv[3:5] == ("--master", "tls://farm.lan:6443")
     env = dict(spec.env)
     assert env["FARMHAND_CA"] == "/etc/ca.pem" and env["FARMHAND_MASTER"] == "tls://farm.lan:6443"
+
+
+def test_known_programs_run_as_modules_that_find_a_checkout_through_pythonpath() -> None:
+    # A node started from a checkout (`python node.py`) hands its agents the checkout's folder,
+    # so `python -m farmhand.worker` imports it from whatever cwd the agent runs in.
+    inherit = Inheritance(master="127.0.0.1:6000", key=None, python="/py", pythonpath="/src")
+    worker, tool = parse_config(
+        '[[agent]]\nname = "w"\nprogram = "hwagent"\n\n[[agent]]\nname = "t"\nprogram = ["tool"]\n',
+        "a.toml",
+        inherit,
+    ).agents
+    assert worker.argv[:3] == ("/py", "-m", "farmhand.hardware")
+    assert dict(worker.env)["PYTHONPATH"] == "/src"
+    assert "PYTHONPATH" not in dict(tool.env)
+    (installed,) = parse_config('[[agent]]\nname = "w"\nprogram = "worker"\n', "a", INHERIT).agents
+    assert "PYTHONPATH" not in dict(installed.env)
 
 
 def test_an_argv_program_runs_as_given_and_a_given_name_flag_wins() -> None:
@@ -348,11 +363,8 @@ def test_a_big_chunk_of_lines_is_spread_over_files_at_line_boundaries(tmp_path: 
     assert (tmp_path / "a.log.1").read_bytes() == b"0" * 28 + b"9\n"
 
 
-def test_the_example_configuration_is_valid(tmp_path: Path) -> None:
-    # hwagent.py may not be in this checkout: the check only needs the scripts to exist.
-    for script in ("worker.py", "hwagent.py"):
-        (tmp_path / script).touch()
-    inherit = Inheritance(master="127.0.0.1:6000", key=None, program_dir=tmp_path, python="/py")
+def test_the_example_configuration_is_valid() -> None:
+    inherit = Inheritance(master="127.0.0.1:6000", key=None, python="/py")
     text = (ROOT / "contrib" / "agents.example.toml").read_text()
     config = parse_config(text, "agents.example.toml", inherit)
     assert config.names() == ["render-01", "keg1", "temp-logger"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .base import Reply, UsageError, command, is_number
@@ -127,7 +128,7 @@ def readings(console: ConsoleConnection, args: list[str]) -> Reply:
     )
 
 
-TAP_OPTIONS = {
+TAP_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "meter": ("meter", str),
     "output": ("output", str),
     "ticks_per_ml": ("ticks_per_ml", float),

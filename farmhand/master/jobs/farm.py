@@ -197,8 +197,8 @@ class JobFarm:
             self.board.move(task, "lose", error=f"{client.name} no longer runs it")
         mine = set(self.board.load.get(client.name, ()))
         for attempt in held - mine:
-            task = self.board.attempts.get(attempt)
-            if task is None and not self._finished_here(attempt, client.name):
+            held_task = self.board.attempts.get(attempt)
+            if held_task is None and not self._finished_here(attempt, client.name):
                 client.connection.call_async(
                     "task.cancel", {"attempt": attempt}, lambda result, error: None
                 )

@@ -8,7 +8,7 @@ stale: notifications are dropped, `task.finished` gets -32009 and changes nothin
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gevent.event import AsyncResult
 
@@ -137,7 +137,12 @@ def record_failure(
             state.id,
         )
     attempts = task.attempts + 1
-    changes = {"attempts": attempts, "exit_code": exit_code, "error": error, "finished": now}
+    changes: dict[str, Any] = {
+        "attempts": attempts,
+        "exit_code": exit_code,
+        "error": error,
+        "finished": now,
+    }
     if attempts < state.rec.max_attempts:
         delay_s = retry_delay(state.rec, attempts)
         log.info(
