@@ -45,6 +45,11 @@ class LineDecoder:
         self._failed = False
 
     @property
+    def limit(self) -> int:
+        """The longest line allowed, in bytes before its `\\n`."""
+        return self._max
+
+    @property
     def buffered(self) -> int:
         """Bytes currently held (complete lines not yet taken plus the partial line)."""
         return len(self._buf) - self._start
