@@ -13,7 +13,7 @@ import select
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from protocol.errors import ErrorCode, RpcError
@@ -56,6 +56,8 @@ class Connection:
         self.name = name
         self.peer: RpcPeer[None] = RpcPeer(max_line_bytes)
         self.notifications: deque[Notification] = deque(maxlen=MAX_KEPT_NOTIFICATIONS)
+        # Every byte received, for figures (the size of an answer).
+        self.bytes_received = 0
         self._closed = False
 
     @property
@@ -98,6 +100,42 @@ class Connection:
                 if event.error is not None:
                     raise event.error
                 return event.result
+
+    def call_many(
+        self, calls: Sequence[tuple[str, dict[str, Any] | None]], timeout: float | None = None
+    ) -> list[Any]:
+        """Pipelined: every request in one write, then the results in the same order; the
+        first error answer is raised once all answers are in."""
+        ids, requests = [], []
+        for method, params in calls:
+            try:
+                call_id, data = self.peer.request(method, params, None)
+            except PeerClosed:
+                raise Unavailable(f"{self.name}: the connection is closed") from None
+            ids.append(call_id)
+            requests.append(data)
+        self._send(b"".join(requests))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        replies: dict[int, Reply[None]] = {}
+        while len(replies) < len(ids):
+            event = self._next(deadline)
+            if event is None:
+                for call_id in ids:
+                    self.peer.forget(call_id)
+                raise TimeoutError(f"{len(ids) - len(replies)} calls unanswered by {self.name}")
+            if isinstance(event, Notification):
+                self.notifications.append(event)
+            elif isinstance(event, Reply):
+                replies[event.id] = event
+        for reply in replies.values():
+            if reply.error is not None:
+                raise reply.error
+        return [replies[call_id].result for call_id in ids]
+
+    def send_encoded(self, data: bytes) -> None:
+        """Bytes made with this connection's `peer` (e.g. a batch of notifications encoded
+        once): a sender that measures the other side, not its own encoder."""
+        self._send(data)
 
     def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         try:
@@ -197,5 +235,6 @@ class Connection:
         except OSError as exc:
             self.close()
             raise Unavailable(f"{self.name}: {exc.strerror or exc}") from None
+        self.bytes_received += len(data)
         self.peer.receive_data(data)
         return True
