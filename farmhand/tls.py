@@ -40,8 +40,8 @@ class TlsSocket(gssl.SSLSocket):  # type: ignore[misc]
         if flags:
             raise ValueError(f"recv flags {flags:#x} are not supported on a TLS socket")
         if self._peeked:
-            data, self._peeked = self._peeked[:buflen], self._peeked[buflen:]
-            return data
+            peeked, self._peeked = self._peeked[:buflen], self._peeked[buflen:]
+            return peeked
         data: bytes = super().recv(buflen)
         return data
 

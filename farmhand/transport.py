@@ -97,6 +97,11 @@ class SendQueue:
     def closed(self) -> bool:
         return self.close_reason is not None
 
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes waiting for the other side to read them."""
+        return self._queued_bytes
+
     def send_bytes(self, data: bytes) -> None:
         """Queue `data`. Once closed it is dropped (Overflow.CUT) or PeerClosed is raised
         (Overflow.WAIT, which also waits while the queue is over its limit)."""
@@ -142,7 +147,10 @@ class SendQueue:
             return
         self.close_reason = reason
         log.debug("%s: closing: %s", self.name, reason)
-        self._wake_writer()
+        if self._writer is None and not self._queue:
+            self._shutdown_socket()  # nothing to flush: no writer just to end the stream
+        else:
+            self._wake_writer()
         if self._room is not None:
             self._room.set()
 
