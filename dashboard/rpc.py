@@ -22,6 +22,7 @@ from farmhand.tls import client_context, connect
 from farmhand.transport import Overflow, RpcTransport
 from protocol.backoff import Backoff
 from protocol.errors import RpcError
+from protocol.framing import MAX_ANSWER_LINE_BYTES
 from protocol.peer import PeerClosed
 from protocol.version import PROTOCOL_VERSION
 
@@ -158,6 +159,7 @@ class MasterClient:
                     sock,
                     name=f"master {self.address}",
                     handlers={"event": self._event},
+                    max_line_bytes=MAX_ANSWER_LINE_BYTES,
                     send_queue_bytes=SEND_QUEUE_BYTES,
                     overflow=Overflow.WAIT,
                 )

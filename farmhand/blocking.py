@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from protocol.errors import ErrorCode, RpcError
-from protocol.framing import DEFAULT_MAX_LINE_BYTES, LineTooLong
+from protocol.framing import MAX_ANSWER_LINE_BYTES, LineTooLong
 from protocol.peer import (
     BadMessage,
     Closed,
@@ -50,7 +50,7 @@ class Connection:
         sock: socket.socket,
         *,
         name: str = "peer",
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        max_line_bytes: int = MAX_ANSWER_LINE_BYTES,
     ) -> None:
         self.sock = sock
         self.name = name

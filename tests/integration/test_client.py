@@ -4,6 +4,7 @@ timeouts, and proof that it runs on the standard library alone (orjson and geven
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from farmhand.blocking import Connection
 from farmhand.client import Client, Event, MasterUnavailable, RpcError
 from protocol.errors import ErrorCode
 from protocol.jsonrpc import encode_result
@@ -272,3 +274,28 @@ def test_the_client_runs_on_the_standard_library_alone(master: MasterProcess) ->
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["json", "[]"]
+
+
+def test_answers_longer_than_the_masters_own_line_limit_are_read(master: MasterProcess) -> None:
+    """The master accepts lines of 1 MiB, but its answers may be longer (clients.list of a
+    10,000-agent farm is 2 MB): the client and the dashboard read them."""
+    padding = "x" * 8000
+    with contextlib.closing(
+        Connection(socket.create_connection(("127.0.0.1", master.port)))
+    ) as rpc:
+        rpc.call_many(
+            [("jobs.submit", {"name": f"big-{n}", "argv": ["true", padding]}) for n in range(200)]
+        )
+    with Client(master.address) as farm:
+        assert len(farm.jobs(limit=1000)) == 200  # ~1.7 MB in one line
+
+    from dashboard.rpc import MasterClient
+    from farmhand.options import parse_address
+
+    dashboard = MasterClient(parse_address(master.address))
+    dashboard.start()
+    try:
+        assert dashboard.wait_connected(10), dashboard.last_error
+        assert len(dashboard.call("jobs.list", {"limit": 1000})["jobs"]) == 200
+    finally:
+        dashboard.stop()
