@@ -15,7 +15,7 @@ import gevent
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
-from farmhand.transport import PEER_CLOSED_REASON
+from farmhand.sendqueue import PEER_CLOSED_REASON
 
 from .api.surface import Api
 from .console.shell import ConsoleConnection

@@ -1,7 +1,8 @@
-"""The one gevent transport (farmhand/transport.py) over real TCP sockets on 127.0.0.1: calls
-both ways, callbacks, timeouts, the end of a connection, the line limit, and what the master's
-connections relied on: a slow consumer is cut off, a client's senders wait instead (nothing
-lost), the writer greenlet exists only while there is something to send."""
+"""The one gevent transport (farmhand/transport.py, farmhand/sendqueue.py) over real TCP
+sockets on 127.0.0.1: calls both ways, callbacks, timeouts, the end of a connection, the line
+limit, and what the master's connections relied on: a slow consumer is cut off, a client's
+senders wait instead (nothing lost), the writer greenlet exists only while there is something
+to send."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import gevent
 import pytest
 from gevent import socket as gsocket
 
-import farmhand.transport as transport
+import farmhand.sendqueue as sendqueue
 from farmhand.transport import Overflow, RpcTransport
 from protocol.errors import ErrorCode, RpcError, invalid_params
 from protocol.peer import PeerClosed
@@ -193,7 +194,7 @@ def test_a_client_waits_for_room_instead_and_nothing_is_lost() -> None:
 def test_the_writer_greenlet_comes_and_goes_with_the_traffic(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(transport, "WRITER_IDLE_S", 0.1)
+    monkeypatch.setattr(sendqueue, "WRITER_IDLE_S", 0.1)
     assert pair.a._writer is None  # nothing sent yet: no writer
     assert pair.a.call("echo", {}) == {}
     assert pair.a._writer is not None

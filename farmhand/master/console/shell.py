@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from farmhand.transport import RECV_BYTES, Overflow, SendQueue
+from farmhand.sendqueue import RECV_BYTES, Overflow, SendQueue
 from protocol.errors import ErrorCode, RpcError
 from protocol.framing import LineTooLong
 from protocol.httpsniff import looks_like_http
