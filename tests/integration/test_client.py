@@ -244,6 +244,7 @@ STDLIB_ONLY = textwrap.dedent(
 
     sys.meta_path.insert(0, Blocked())
     from farmhand.client import Client
+    import farmhand.cli.main  # the `farmhand` command is stdlib-only too
     import protocol.jsonrpc
 
     with Client(sys.argv[1]) as farm:
