@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.benchlib import BenchError, RpcClient, percentile, start_master, stop_all  # noqa: E402
+from protocol.errors import RpcError  # noqa: E402
 
 RSS_TARGET_MB = 300.0
 LIST_TARGET_MS = 100.0
@@ -69,60 +70,47 @@ def run_agents(
     from gevent import socket as gsocket
     from gevent.lock import BoundedSemaphore
 
+    from farmhand.transport import Overflow, RpcTransport
+
     # Ctrl-C reaches the whole process group: the conductor cleans up by closing our stdin.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise_fd_limit()
     pid = os.getpid()
     gate = BoundedSemaphore(CONNECT_CONCURRENCY)
-    heartbeat = b'{"jsonrpc":"2.0","method":"heartbeat","params":{}}\n'
     stats: dict[str, Any] = {"ok": 0, "failed": 0, "errors": {}}
 
     def agent(index: int) -> None:
         name = f"bench-{index:06d}"
-        hello = orjson.dumps(
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "hello",
-                "params": {
-                    "role": "worker",
-                    "name": name,
-                    "proto": 1,
-                    "info": {
-                        "host": f"bench-host-{index // 16:04d}",
-                        "pid": pid,
-                        "version": "bench",
-                        "slots": 1 + index % 4,
-                        "tags": ["linux", "gpu"] if index % 3 == 0 else ["linux"],
-                    },
-                },
+        hello = {
+            "role": "worker",
+            "name": name,
+            "proto": 1,
+            "info": {
+                "host": f"bench-host-{index // 16:04d}",
+                "pid": pid,
+                "version": "bench",
+                "slots": 1 + index % 4,
+                "tags": ["linux", "gpu"] if index % 3 == 0 else ["linux"],
             },
-            option=orjson.OPT_APPEND_NEWLINE,
-        )
+        }
         try:
             with gate:
                 sock = gsocket.create_connection((host, port), timeout=30)
-                sock.sendall(hello)
-                reply = b""
-                while not reply.endswith(b"\n"):
-                    chunk = sock.recv(4096)
-                    if not chunk:
-                        raise OSError("closed before the hello reply")
-                    reply += chunk
-                if b'"result"' not in reply:
-                    raise OSError(f"hello refused: {reply[:200]!r}")
-        except OSError as exc:
+                sock.settimeout(None)
+                link = RpcTransport(sock, name=name, overflow=Overflow.WAIT)
+                gevent.spawn(link.serve)
+                link.call("hello", hello, timeout=30)
+        except (OSError, RpcError, gevent.Timeout) as exc:
             stats["failed"] += 1
             key = type(exc).__name__ + ": " + str(exc)[:80]
             stats["errors"][key] = stats["errors"].get(key, 0) + 1
             return
         stats["ok"] += 1
-        sock.settimeout(None)
         gevent.sleep(random.uniform(0.0, heartbeat_s))
         # A dropped connection ends its agent; `online_at_end` in the report shows any loss.
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(RpcError):
             while True:
-                sock.sendall(heartbeat)
+                link.notify("heartbeat", {})
                 gevent.sleep(heartbeat_s * random.uniform(0.9, 1.1))
 
     def exit_when_parent_closes_stdin() -> None:
@@ -244,10 +232,9 @@ def run(agents: int, procs: int, heartbeat_s: float, data_dir: Path) -> dict[str
         size = 0
         for _ in range(LIST_CALLS):
             t0 = time.perf_counter()
-            raw = rpc.call_raw("clients.list")
+            listed, size = rpc.call_sized("clients.list")
             times_ms.append((time.perf_counter() - t0) * 1000)
-            size = len(raw)
-        rows = orjson.loads(raw)["result"]["clients"]
+        rows = listed["clients"]
         rss_after_list = master_ps.memory_info().rss
         online_at_end = rpc.call("status")["clients"]["online"]
         rss_peak = max(rss_online, rss_after_list)

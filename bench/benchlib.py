@@ -1,5 +1,6 @@
-"""What the benches share: a master subprocess on port 0, a blocking JSON-RPC client, stopping
-child processes, and percentiles. Benches print figures; they are not tests."""
+"""What the benches share: a master subprocess on port 0, a blocking JSON-RPC client (the one
+peer, farmhand/blocking.py), stopping child processes, and percentiles. Benches print figures;
+they are not tests."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from farmhand.blocking import Connection  # noqa: E402
+from protocol.errors import RpcError  # noqa: E402
+
 LISTENING = re.compile(rb"farmhand master listening on (\S+):(\d+)")
 MASTER_START_TIMEOUT_S = 15.0
-RECV_BYTES = 256 * 1024
+CALL_TIMEOUT_S = 60.0
 
 
 class BenchError(Exception):
@@ -28,52 +32,38 @@ class BenchError(Exception):
 
 
 class RpcClient:
-    """A blocking JSON-RPC connection; notifications (events) that arrive are kept in `events`."""
+    """A blocking JSON-RPC connection (farmhand/blocking.py, the one peer); notifications
+    (events) that arrive meanwhile are kept for `next_event`."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.create_connection((host, port), timeout=30)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-        self.next_id = 0
-        self.events: list[dict[str, Any]] = []
+        sock = socket.create_connection((host, port), timeout=30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connection = Connection(sock, name=f"master {host}:{port}")
         self.call("ping")  # the master picks the dialect from the first byte, within 0.2 s
 
-    def _line(self) -> bytes:
-        while (end := self.buf.find(b"\n")) < 0:
-            chunk = self.sock.recv(RECV_BYTES)
-            if not chunk:
-                raise BenchError("master closed the connection")
-            self.buf += chunk
-        line, self.buf = self.buf[: end + 1], self.buf[end + 1 :]
-        return line
-
-    def _message(self) -> dict[str, Any]:
-        message: dict[str, Any] = orjson.loads(self._line())
-        return message
-
-    def call_raw(self, method: str, params: dict[str, Any] | None = None) -> bytes:
-        """The reply line as received (to measure its size); events before it are kept."""
-        self.next_id += 1
-        request = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}
-        self.sock.sendall(orjson.dumps(request, option=orjson.OPT_APPEND_NEWLINE))
-        while True:
-            line = self._line()
-            if b'"method"' in line[:64] and b'"id"' not in line[:64]:
-                self.events.append(orjson.loads(line))
-                continue
-            return line
-
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        reply = orjson.loads(self.call_raw(method, params))
-        if "error" in reply:
-            raise BenchError(f"{method}: {reply['error']}")
-        return reply["result"]
+        return self.call_sized(method, params)[0]
+
+    def call_sized(self, method: str, params: dict[str, Any] | None = None) -> tuple[Any, int]:
+        """The result and the bytes received meanwhile (the answer's size, to measure it)."""
+        before = self.connection.bytes_received
+        try:
+            result = self.connection.call(method, params or {}, timeout=CALL_TIMEOUT_S)
+        except RpcError as exc:
+            raise BenchError(f"{method}: {exc.to_dict()}") from None
+        except OSError as exc:
+            raise BenchError(f"{method}: {exc}") from None
+        return result, self.connection.bytes_received - before
 
     def next_event(self) -> dict[str, Any]:
-        return self.events.pop(0) if self.events else self._message()
+        """The params of the next `event` notification: `topic` and `data`."""
+        note = self.connection.next_notification(timeout=CALL_TIMEOUT_S)
+        if note is None:
+            raise BenchError(f"no event within {CALL_TIMEOUT_S:.0f} s")
+        return note.params
 
     def close(self) -> None:
-        self.sock.close()
+        self.connection.close()
 
 
 def read_line(stream: Any, timeout: float, what: str) -> bytes:

@@ -10,6 +10,7 @@ Clients pages and their JSON endpoints (median and p95; target p95 < 200 ms).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import re
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from farmhand.blocking import Connection  # noqa: E402
 from tests.support import MasterProcess, RpcClient  # noqa: E402
 
 TARGET_P95_MS = 200.0
@@ -34,46 +36,25 @@ BATCH = 500
 
 def submit_jobs(port: int, count: int) -> None:
     """jobs.submit pipelined in batches: write BATCH requests, then read BATCH replies."""
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        reader = sock.makefile("rb")
+    connection = Connection(socket.create_connection(("127.0.0.1", port)), name="master")
+    with contextlib.closing(connection):
         for start in range(0, count, BATCH):
-            n = min(BATCH, count - start)
-            lines = [
-                json.dumps(
-                    {
-                        "jsonrpc": "2.0",
-                        "id": start + i,
-                        "method": "jobs.submit",
-                        "params": {"name": f"bench-{start + i}", "argv": ["true"]},
-                    }
-                )
-                for i in range(n)
+            calls = [
+                ("jobs.submit", {"name": f"bench-{start + i}", "argv": ["true"]})
+                for i in range(min(BATCH, count - start))
             ]
-            sock.sendall(("\n".join(lines) + "\n").encode())
-            for _ in range(n):
-                reply = json.loads(reader.readline())
-                if "error" in reply:
-                    raise RuntimeError(reply["error"])
+            connection.call_many(calls, timeout=120)
 
 
-def connect_clients(port: int, count: int) -> list[socket.socket]:
+def connect_clients(port: int, count: int) -> list[Connection]:
     """count connections that said hello as (idle, disabled-from-nothing) workers."""
-    socks = []
+    connections = []
     for i in range(count):
-        sock = socket.create_connection(("127.0.0.1", port))
-        hello = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "hello",
-            "params": {"role": "worker", "name": f"fake-{i:04d}", "proto": 1, "info": {"slots": 0}},
-        }
-        sock.sendall(json.dumps(hello).encode() + b"\n")
-        socks.append(sock)
-    for sock in socks:
-        data = b""
-        while b"\n" not in data:
-            data += sock.recv(4096)
-    return socks
+        connection = Connection(socket.create_connection(("127.0.0.1", port)), name=f"fake-{i}")
+        hello = {"role": "worker", "name": f"fake-{i:04d}", "proto": 1, "info": {"slots": 0}}
+        connection.call("hello", hello, timeout=30)
+        connections.append(connection)
+    return connections
 
 
 class Http:
@@ -167,8 +148,8 @@ def main() -> int:
                 print(f"{path:44} {statistics.median(samples):9.1f} {p95:9.1f}")
             verdict = "OK" if worst < TARGET_P95_MS else "OVER TARGET"
             print(f"\nworst p95 {worst:.1f} ms (target < {TARGET_P95_MS:.0f} ms): {verdict}")
-            for sock in socks:
-                sock.close()
+            for connection in socks:
+                connection.close()
         finally:
             if dashboard is not None:
                 dashboard.terminate()

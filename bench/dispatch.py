@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import os
 import re
 import shutil
@@ -59,7 +58,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.benchlib import (  # noqa: E402
-    RECV_BYTES,
     BenchError,
     RpcClient,
     percentile,
@@ -77,6 +75,7 @@ HEARTBEAT_S = 5.0
 READY_TIMEOUT_S = 60.0
 LATENCY_JOB_TIMEOUT_S = 10.0
 PROMPT = b"farmhand> "
+CONSOLE_RECV_BYTES = 256 * 1024
 
 
 # -- no-op worker processes (gevent) ----------------------------------------------------------
@@ -85,104 +84,82 @@ def run_fake_workers(host: str, port: int, prefix: str, count: int, slots: int) 
     answered hello; then, per "report" line on stdin, one JSON line of counts; exits at EOF."""
     import gevent
     from gevent import socket as gsocket
-    from gevent.lock import Semaphore
+
+    from farmhand.transport import Overflow, RpcTransport
+    from protocol.errors import RpcError
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the conductor cleans up via stdin
-    dumps, loads = orjson.dumps, orjson.loads
+    dumps = orjson.dumps
     nl = orjson.OPT_APPEND_NEWLINE
     stats: Counter[str] = Counter()
     first_run: dict[int, float] = {}  # job id → when its first task.run arrived (time.time)
     acks: dict[int, list[float]] = {}  # job id → [acknowledged finishes, time of the last]
     connected: list[str] = []
     failures: list[str] = []
+    run_callback = gevent.get_hub().loop.run_callback
 
-    def message(**fields: Any) -> bytes:
-        return dumps({"jsonrpc": "2.0", **fields}, option=nl)
+    class NoopWorker(RpcTransport):
+        """Accepts every task.run, then reports it started and finished at once."""
 
-    def started(attempt: str) -> dict[str, Any]:
-        return {"attempt": attempt, "pid": 0}
+        def __init__(self, sock: Any, name: str) -> None:
+            super().__init__(sock, name=name, overflow=Overflow.WAIT)
+            self.running: dict[str, int] = {}  # attempt → job id
 
-    def done(attempt: str) -> dict[str, Any]:
-        return {"attempt": attempt, "exit_code": 0, "error": None, "duration_s": 0}
+        def handle_request(self, request: Any) -> Any:
+            if request.method != "task.run":  # task.cancel or anything else: agree
+                stats["other_orders"] += 1
+                return {}
+            params = request.params
+            attempt, job_id = params["attempt"], params["job_id"]
+            if job_id not in first_run:
+                first_run[job_id] = time.time()
+            stats["runs"] += 1
+            self.running[attempt] = job_id
+            # The reports follow the answer: this runs once the reader has queued it.
+            run_callback(self.report, attempt)
+            return {}
+
+        def report(self, attempt: str) -> None:
+            if self.closed:
+                return
+            self.notify("task.started", {"attempt": attempt, "pid": 0})
+            done = {"attempt": attempt, "exit_code": 0, "error": None, "duration_s": 0}
+            self.call_async("task.finished", done, lambda result, error: self.acked(attempt, error))
+
+        def acked(self, attempt: str, error: RpcError | None) -> None:
+            job_id = self.running.pop(attempt, None)
+            if job_id is None:
+                return
+            if error is not None:
+                stats["finish_refused"] += 1
+                return
+            seen = acks.setdefault(job_id, [0, 0.0])
+            seen[0] += 1
+            seen[1] = time.time()
 
     def fake_worker(name: str) -> None:
         try:
             sock = gsocket.create_connection((host, port), timeout=30)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(None)
+            link = NoopWorker(sock, name)
+            reader = gevent.spawn(link.serve)
             hello = {"role": "worker", "name": name, "proto": 1}
             hello["info"] = {"slots": slots, "tags": [], "version": "bench"}
-            sock.sendall(message(id=1, method="hello", params=hello))
-            rest = b""
-            while b"\n" not in rest:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise OSError("closed before the hello reply")
-                rest += chunk
-            line, rest = rest.split(b"\n", 1)
-            if b'"result"' not in line:
-                raise OSError(f"hello refused: {line[:200]!r}")
-        except OSError as exc:
+            link.call("hello", hello, timeout=30)
+        except (OSError, RpcError, gevent.Timeout) as exc:
             failures.append(f"{name}: {exc}")
             return
-        sock.settimeout(None)
-        lock = Semaphore()
-        inflight: dict[int, tuple[int, str]] = {}  # our request id → (job id, attempt)
-        ids = itertools.count(2)
         connected.append(name)
 
         def heartbeats() -> None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(RpcError):
                 while True:
                     gevent.sleep(HEARTBEAT_S)
-                    running = [attempt for _, attempt in inflight.values()]
-                    note = message(method="heartbeat", params={"running": running})
-                    with lock:
-                        sock.sendall(note)
+                    link.notify("heartbeat", {"running": list(link.running)})
 
         gevent.spawn(heartbeats)
-        lines = rest.split(b"\n") if rest else []
-        with contextlib.suppress(OSError):
-            while True:
-                rest = lines.pop() if lines else b""
-                out = []
-                for line in lines:
-                    if not line:
-                        continue
-                    msg = loads(line)
-                    method = msg.get("method")
-                    if method == "task.run":
-                        params = msg["params"]
-                        attempt, job_id = params["attempt"], params["job_id"]
-                        if job_id not in first_run:
-                            first_run[job_id] = time.time()
-                        stats["runs"] += 1
-                        request_id = next(ids)
-                        inflight[request_id] = (job_id, attempt)
-                        out.append(message(id=msg["id"], result={}))
-                        out.append(message(method="task.started", params=started(attempt)))
-                        out.append(
-                            message(id=request_id, method="task.finished", params=done(attempt))
-                        )
-                    elif method is None:
-                        entry = inflight.pop(msg.get("id"), None)
-                        if entry is None:
-                            continue
-                        if "error" in msg:
-                            stats["finish_refused"] += 1
-                            continue
-                        seen = acks.setdefault(entry[0], [0, 0.0])
-                        seen[0] += 1
-                        seen[1] = time.time()
-                    elif "id" in msg:  # task.cancel or anything else: agree
-                        stats["other_orders"] += 1
-                        out.append(message(id=msg["id"], result={}))
-                if out:
-                    with lock:
-                        sock.sendall(b"".join(out))
-                data = sock.recv(RECV_BYTES)
-                if not data:
-                    break
-                lines = (rest + data).split(b"\n")
+        reader.join()
         stats["disconnected"] += 1
 
     def report() -> bytes:
@@ -232,7 +209,7 @@ class ConsoleClient:
     def _until_prompt(self) -> bytes:
         data = b""
         while not data.endswith(PROMPT):
-            chunk = self.sock.recv(RECV_BYTES)
+            chunk = self.sock.recv(CONSOLE_RECV_BYTES)
             if not chunk:
                 raise BenchError("the console closed the connection")
             data += chunk
@@ -405,7 +382,7 @@ def measure_latency(
             deadline = time.monotonic() + LATENCY_JOB_TIMEOUT_S
             while True:
                 event = rpc.next_event()
-                data = event.get("params", {}).get("data", {})
+                data = event.get("data", {})
                 if data.get("id") == job_id and data.get("status") in ("completed", "failed"):
                     break
                 if time.monotonic() > deadline:

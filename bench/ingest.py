@@ -34,6 +34,12 @@ from typing import Any
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.benchlib import RpcClient  # noqa: E402
+from farmhand.blocking import Connection  # noqa: E402
+from protocol.errors import RpcError  # noqa: E402
+
 TARGET_STORED_PER_S = 20_000
 SENSORS_PER_AGENT = 50
 POLL_S = 0.25
@@ -55,35 +61,28 @@ def agent_main(port: int, index: int, seconds: float, batch: int, burst_every_s:
     """One hardware agent: hello, then readings until `seconds` pass; prints how many."""
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    connection = Connection(sock, name="master")
     hello = {"role": "hardware", "name": f"bench-{index}", "proto": 1, "info": {"bench": True}}
-    sock.sendall(orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "hello", "params": hello}))
-    sock.sendall(b"\n")
-    reply = b""
-    while b"\n" not in reply:
-        reply += sock.recv(65536)
-    if b'"error"' in reply:
-        raise SystemExit(f"bench-{index}: hello refused: {reply!r}")
-    # A few pre-encoded batches, so the sender measures the master rather than orjson.
+    try:
+        connection.call("hello", hello, timeout=30)
+    except RpcError as exc:
+        raise SystemExit(f"bench-{index}: hello refused: {exc.message}") from None
+    # A few pre-encoded batches, so the sender measures the master rather than its encoder.
     payloads = [
         b"".join(
-            orjson.dumps(
+            connection.peer.notification(
+                "reading",
                 {
-                    "jsonrpc": "2.0",
-                    "method": "reading",
-                    "params": {
-                        "sensor": f"bench{index}.t{(k * batch + i) % SENSORS_PER_AGENT}",
-                        "kind": "temperature",
-                        "value": 4.0 + ((k * batch + i) % 40) / 10,
-                        "unit": "C",
-                    },
-                }
+                    "sensor": f"bench{index}.t{(k * batch + i) % SENSORS_PER_AGENT}",
+                    "kind": "temperature",
+                    "value": 4.0 + ((k * batch + i) % 40) / 10,
+                    "unit": "C",
+                },
             )
-            + b"\n"
             for i in range(batch)
         )
         for k in range(4)
     ]
-    sock.setblocking(True)
     sent = 0
     start = time.monotonic()
     end = start + seconds
@@ -94,44 +93,19 @@ def agent_main(port: int, index: int, seconds: float, batch: int, burst_every_s:
                 time.sleep(min(next_burst - now, end - now))
                 continue
             next_burst += burst_every_s
-        sock.sendall(payloads[(sent // batch) % len(payloads)])
+        connection.send_encoded(payloads[(sent // batch) % len(payloads)])
         sent += batch
-        with contextlib.suppress(BlockingIOError):
-            sock.recv(65536, socket.MSG_DONTWAIT)  # nothing is expected; don't let it pile up
+        connection.alive()  # nothing is expected; don't let anything pile up
     print(
         orjson.dumps({"agent": index, "sent": sent, "seconds": time.monotonic() - start}).decode()
     )
     sys.stdout.flush()
     # Stay connected until told to go, so the master is not busy with disconnects meanwhile.
     sys.stdin.read()
-    sock.close()
+    connection.close()
 
 
 # -- the controller ---------------------------------------------------------------------------
-
-
-class Rpc:
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.buf = b""
-        self.ids = 0
-
-    def call(self, method: str, **params: Any) -> Any:
-        self.ids += 1
-        request = {"jsonrpc": "2.0", "id": self.ids, "method": method, "params": params}
-        self.sock.sendall(orjson.dumps(request) + b"\n")
-        while True:
-            while b"\n" not in self.buf:
-                chunk = self.sock.recv(1 << 20)
-                if not chunk:
-                    raise ConnectionError("master closed the connection")
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\n", 1)
-            message = orjson.loads(line)
-            if message.get("id") == self.ids:
-                if "error" in message:
-                    raise RuntimeError(message["error"])
-                return message["result"]
 
 
 def start_master(data_dir: Path, profile: Path | None) -> tuple[subprocess.Popen[bytes], int]:
@@ -156,7 +130,7 @@ def start_master(data_dir: Path, profile: Path | None) -> tuple[subprocess.Popen
     return proc, int(match.group(2))
 
 
-def devices_status(rpc: Rpc) -> tuple[float, int, int]:
+def devices_status(rpc: RpcClient) -> tuple[float, int, int]:
     devices = rpc.call("status")["devices"]
     return time.monotonic(), devices["readings_accepted"], devices["readings_stored"]
 
@@ -165,7 +139,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     master, port = start_master(data_dir, args.profile)
     children: list[subprocess.Popen[bytes]] = []
     try:
-        rpc = Rpc(port)
+        rpc = RpcClient("127.0.0.1", port)
         samples = [devices_status(rpc)]
         for index in range(args.agents):
             child_args = [str(Path(__file__).resolve()), "--agent", str(index), "--port", str(port)]
@@ -211,7 +185,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
 
 
 def _readline_polling(
-    child: subprocess.Popen[bytes], rpc: Rpc, samples: list[tuple[float, int, int]]
+    child: subprocess.Popen[bytes], rpc: RpcClient, samples: list[tuple[float, int, int]]
 ) -> bytes:
     assert child.stdout is not None
     os.set_blocking(child.stdout.fileno(), False)

@@ -1,14 +1,13 @@
-"""The dashboard's JSON-RPC client for the master: one gevent socket, many concurrent calls.
+"""The dashboard's JSON-RPC client for the master: one connection, many concurrent calls.
 
-A reader greenlet matches replies to waiting calls by id and hands `event` notifications to a
-callback. When the connection drops, waiting calls fail with `MasterUnavailable` and the client
-reconnects with exponential backoff, says hello again and re-subscribes to its topics.
+The connection is the one transport (farmhand/transport.py): it matches replies to waiting
+calls and hands `event` notifications to a callback. When the connection drops, waiting calls
+fail with `MasterUnavailable` and the client reconnects with the one backoff, says hello again
+and re-subscribes to its topics.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import logging
 import ssl
 from collections.abc import Callable
@@ -16,13 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-import orjson
-from gevent import socket
-from gevent.event import AsyncResult, Event
-from gevent.lock import Semaphore
+from gevent.event import Event
 
-from farmhand.options import MasterAddress
-from farmhand.tls import client_context, connect, describe_tls_error, key_in_clear
+from farmhand.options import MasterAddress, describe_tls_error, key_in_clear
+from farmhand.tls import client_context, connect
+from farmhand.transport import Overflow, RpcTransport
+from protocol.backoff import Backoff
+from protocol.errors import RpcError
+from protocol.framing import MAX_ANSWER_LINE_BYTES
+from protocol.peer import PeerClosed
+from protocol.version import PROTOCOL_VERSION
+
+__all__ = ["MasterClient", "MasterUnavailable", "RpcError"]
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,8 @@ BACKOFF_START_S = 0.2
 BACKOFF_MAX_S = 5.0
 CALL_TIMEOUT_S = 10.0
 CONNECT_WAIT_S = 2.0  # how long a call waits for a connection that is being re-established
-READ_CHUNK_BYTES = 65536
+CONNECT_TIMEOUT_S = 5.0
+SEND_QUEUE_BYTES = 1 << 20
 
 EventCallback = Callable[[str, Any], None]
 StateCallback = Callable[[bool], None]
@@ -38,23 +43,6 @@ StateCallback = Callable[[bool], None]
 
 class MasterUnavailable(Exception):
     """The master cannot be reached now (down, restarting, or too slow to answer)."""
-
-
-class RpcError(Exception):
-    """The master answered with a JSON-RPC error."""
-
-    def __init__(self, code: int, message: str, reason: str = ""):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.reason = reason
-
-    @classmethod
-    def from_error(cls, error: dict[str, Any]) -> RpcError:
-        data = error.get("data") or {}
-        return cls(
-            int(error.get("code", -32603)), str(error.get("message", "")), data.get("reason", "")
-        )
 
 
 class MasterClient:
@@ -80,10 +68,7 @@ class MasterClient:
         self.topics: set[str] = set()
         self.connected = False
         self.last_error = ""
-        self._sock: socket.socket | None = None
-        self._ids = itertools.count(1)
-        self._pending: dict[int, AsyncResult] = {}
-        self._send_lock = Semaphore()
+        self._link: RpcTransport | None = None
         self._up = Event()
         self._stopping = False
         self._loop: gevent.Greenlet | None = None
@@ -95,7 +80,8 @@ class MasterClient:
 
     def stop(self) -> None:
         self._stopping = True
-        self._close()
+        if self._link is not None:
+            self._link.close("dashboard stopping")
         if self._loop is not None:
             self._loop.kill(block=True, timeout=2)
             self._loop = None
@@ -143,123 +129,90 @@ class MasterClient:
         gevent.spawn(send)
 
     def _request(self, method: str, params: dict[str, Any], on_behalf_of: str | None = None) -> Any:
-        sock = self._sock
-        if sock is None:
+        link = self._link
+        if link is None or link.closed:
             raise MasterUnavailable(self.last_error or "the master is not connected")
-        request_id = next(self._ids)
-        waiter: AsyncResult = AsyncResult()
-        self._pending[request_id] = waiter
-        message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
-        if on_behalf_of is not None:
-            message["on_behalf_of"] = on_behalf_of
         try:
-            with self._send_lock:
-                sock.sendall(orjson.dumps(message) + b"\n")
-            reply = waiter.get(timeout=self.call_timeout_s)
+            return link.call(method, params, self.call_timeout_s, on_behalf_of)
         except gevent.Timeout:
             raise MasterUnavailable(f"{method}: no answer within {self.call_timeout_s}s") from None
-        except OSError as exc:
-            raise MasterUnavailable(f"{method}: {exc}") from None
-        finally:
-            self._pending.pop(request_id, None)
-        if "error" in reply:
-            raise RpcError.from_error(reply["error"])
-        return reply.get("result")
+        except PeerClosed:
+            # Our end of the link, not an answer of the master's (which would be an RpcError).
+            reason = link.close_reason or "connection lost"
+            raise MasterUnavailable(f"{method}: {reason}") from None
 
     # -- the connection loop ---------------------------------------------------------------------
     def _run(self) -> None:
-        backoff = BACKOFF_START_S
+        backoff = Backoff(BACKOFF_START_S, BACKOFF_MAX_S)
         while not self._stopping:
+            link: RpcTransport | None = None
             reader: gevent.Greenlet | None = None
             try:
-                # TCP_NODELAY: one small request per line, never wait for Nagle's algorithm.
-                self._sock = connect(self.address, self.tls, timeout=5)
-                if self.key and key_in_clear(self.address, self._sock):
+                sock = connect(self.address, self.tls, timeout=CONNECT_TIMEOUT_S)
+                if self.key and key_in_clear(self.address, sock):
                     log.warning(
                         "sending the key to %s in plaintext across the network: use "
                         "--master tls://HOST:TLS_PORT",
                         self.address,
                     )
-                reader = gevent.spawn(self._read, self._sock)
+                link = RpcTransport(
+                    sock,
+                    name=f"master {self.address}",
+                    handlers={"event": self._event},
+                    max_line_bytes=MAX_ANSWER_LINE_BYTES,
+                    send_queue_bytes=SEND_QUEUE_BYTES,
+                    overflow=Overflow.WAIT,
+                )
+                self._link = link
+                reader = gevent.spawn(link.serve)
                 self._handshake()
             except (OSError, RpcError, MasterUnavailable) as exc:
-                self._close()
-                if reader is not None:
-                    reader.kill()
+                self._drop(link, reader)
                 detail = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else exc
                 self.last_error = f"master {self.address}: {detail}"
                 # A refused hello (no or bad key) or an untrusted certificate needs the
                 # operator; a master that is down does not.
                 needs_operator = isinstance(exc, RpcError | ssl.SSLCertVerificationError)
                 report = log.error if needs_operator else log.debug
-                report("connect failed: %s; retrying in %.1fs", self.last_error, backoff)
-                gevent.sleep(backoff)
-                backoff = min(BACKOFF_MAX_S, backoff * 2)
+                delay = backoff.next_delay()
+                report("connect failed: %s; retrying in %.1fs", self.last_error, delay)
+                gevent.sleep(delay)
                 continue
-            backoff = BACKOFF_START_S
+            backoff.reset()
             self._set_connected(True)
             log.info("connected to the master at %s", self.address)
             reader.join()
-            self._close()
+            self.last_error = f"master {self.address}: {link.close_reason}"
+            self._drop(link, reader)
             self._set_connected(False)
             if not self._stopping:
                 log.warning("lost the master connection: %s", self.last_error)
                 gevent.sleep(BACKOFF_START_S)
 
     def _handshake(self) -> None:
-        hello: dict[str, Any] = {"role": "api", "name": self.name, "proto": 1}
+        hello: dict[str, Any] = {"role": "api", "name": self.name, "proto": PROTOCOL_VERSION}
         if self.key:
             hello["key"] = self.key
         self._request("hello", hello)
         if self.topics:
             self._request("subscribe", {"topics": sorted(self.topics)})
 
-    def _read(self, sock: socket.socket) -> None:
-        buffer = b""
-        try:
-            while True:
-                chunk = sock.recv(READ_CHUNK_BYTES)
-                if not chunk:
-                    self.last_error = "the master closed the connection"
-                    return
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.strip():
-                        self._dispatch(orjson.loads(line))
-        except (OSError, orjson.JSONDecodeError) as exc:
-            self.last_error = str(exc)
-        finally:
-            self._fail_pending()
-
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        if "method" not in message:
-            waiter = self._pending.get(message.get("id"))  # type: ignore[arg-type]
-            if waiter is not None:
-                waiter.set(message)
-            return
-        if "id" in message:  # the dashboard takes no orders
-            gevent.spawn(self._refuse, message["id"], message["method"])
-            return
-        params = message.get("params") or {}
-        if message["method"] == "event" and self.on_event is not None:
+    def _event(self, params: dict[str, Any]) -> None:
+        if self.on_event is not None:
             try:
                 self.on_event(params.get("topic", ""), params.get("data"))
             except Exception:
                 log.exception("event handler failed for %s", params.get("topic"))
 
-    def _refuse(self, request_id: Any, method: str) -> None:
-        error = {"code": -32601, "message": f"no such method {method}"}
-        reply = {"jsonrpc": "2.0", "id": request_id, "error": error}
-        sock = self._sock
-        if sock is not None:
-            with self._send_lock:
-                sock.sendall(orjson.dumps(reply) + b"\n")
-
-    def _fail_pending(self) -> None:
-        for waiter in list(self._pending.values()):
-            waiter.set_exception(MasterUnavailable(self.last_error or "connection lost"))
-        self._pending.clear()
+    def _drop(self, link: RpcTransport | None, reader: gevent.Greenlet | None) -> None:
+        if self._link is link:
+            self._link = None
+        if link is not None:
+            link.close("dashboard reconnecting")
+        if reader is not None:
+            reader.kill()
+        if link is not None:
+            link.finish()
 
     def _set_connected(self, up: bool) -> None:
         self.connected = up
@@ -269,9 +222,3 @@ class MasterClient:
             self._up.clear()
         if self.on_state is not None:
             self.on_state(up)
-
-    def _close(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.close()

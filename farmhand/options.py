@@ -1,18 +1,21 @@
-"""Flags every program shares (SPEC §1): --log-level, --version, --master/--key/--ca with their
-environment variables, `[tls://]HOST:PORT` parsing into a MasterAddress, an argument parser that
-fails with one clear line and status 2, and the name a program goes by in those lines.
+"""Flags and addresses every program shares: --log-level, --version, --master/--key/--ca with
+their environment variables, `[tls://]HOST:PORT` (and comma-separated lists of them) parsed into
+MasterAddress values, when a key would travel in clear, one-line descriptions of TLS failures,
+an argument parser that fails with one clear line and status 2, and the name a program goes by.
+Standard library only: the stdlib client (farmhand/client.py) uses it too.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from protocol.version import SOFTWARE_VERSION
 
@@ -71,6 +74,50 @@ def parse_address(text: str, default_port: int = 6000) -> MasterAddress:
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ValueError(f"bad port in address {text!r}: expected 1-65535")
     return MasterAddress(host, int(port_text), tls)
+
+
+def parse_addresses(text: str, default_port: int = 6000) -> list[MasterAddress]:
+    """A comma-separated list of addresses (standby masters, tried in turn); ValueError when
+    one of them is bad or the list is empty."""
+    parts = [part for part in text.split(",") if part.strip()]
+    if not parts:
+        raise ValueError("empty address")
+    return [parse_address(part, default_port) for part in parts]
+
+
+def key_in_clear(address: MasterAddress, sock: Any) -> bool:
+    """True when a key sent on `sock` would cross a network unencrypted: plain TCP to a peer
+    that is not on this machine."""
+    if address.tls:
+        return False
+    try:
+        peer = sock.getpeername()[0]
+    except OSError:
+        return True
+    return not is_loopback(peer)
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+def describe_tls_error(exc: ssl.SSLError) -> str:
+    """One line for the log: why the TLS connection failed, and what to check."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"TLS: the master's certificate is not trusted: {exc.verify_message} "
+            "(check --ca / FARMHAND_CA and that the host name is in the certificate)"
+        )
+    reason = exc.reason or str(exc)
+    if reason in ("WRONG_VERSION_NUMBER", "UNEXPECTED_EOF_WHILE_READING") or "EOF" in reason:
+        return f"TLS handshake failed ({reason}): is this the master's TLS port (--tls-port)?"
+    return f"TLS handshake failed: {reason}"
 
 
 def address_argument(text: str) -> MasterAddress:

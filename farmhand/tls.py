@@ -1,17 +1,16 @@
-"""TLS for farmhand's links, shared by the master and every program that connects to it: the
-server and client contexts (TLS 1.2 at least, forward-secret AEAD suites), the socket class they
-make, `connect` (TCP, then TLS with the certificate and host name verified) and one-line
-descriptions of what went wrong.
+"""TLS for farmhand's gevent links, shared by the master and every program that connects to
+it: the server and client contexts (TLS 1.2 at least, forward-secret AEAD suites), the socket
+class they make and `connect` (TCP, then TLS with the certificate and host name verified). What
+needs no gevent (when a key would travel in clear, one-line descriptions of TLS failures) is in
+farmhand/options.py, for the stdlib-only client too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 import ssl
 from pathlib import Path
-from typing import Any
 
 from gevent import socket as gsocket
 from gevent import ssl as gssl
@@ -41,10 +40,10 @@ class TlsSocket(gssl.SSLSocket):  # type: ignore[misc]
         if flags:
             raise ValueError(f"recv flags {flags:#x} are not supported on a TLS socket")
         if self._peeked:
-            data, self._peeked = self._peeked[:buflen], self._peeked[buflen:]
-            return data
-        received: bytes = super().recv(buflen)
-        return received
+            peeked, self._peeked = self._peeked[:buflen], self._peeked[buflen:]
+            return peeked
+        data: bytes = super().recv(buflen)
+        return data
 
     def _peek(self, buflen: int, wait: bool) -> bytes:
         """Like MSG_PEEK on TCP: block for the first bytes, then add whatever has arrived."""
@@ -136,38 +135,3 @@ def connect(address: MasterAddress, context: TlsContext | None, timeout: float) 
         sock.close()
         raise
     return sock
-
-
-def key_in_clear(address: MasterAddress, sock: Any) -> bool:
-    """True when a key sent on `sock` would cross a network unencrypted: plain TCP to a peer
-    that is not on this machine."""
-    if address.tls:
-        return False
-    try:
-        peer = sock.getpeername()[0]
-    except OSError:
-        return True
-    return not is_loopback(peer)
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(host.split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
-
-
-def describe_tls_error(exc: ssl.SSLError) -> str:
-    """One line for the log: why the TLS connection failed, and what to check."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return (
-            f"TLS: the master's certificate is not trusted: {exc.verify_message} "
-            "(check --ca / FARMHAND_CA and that the host name is in the certificate)"
-        )
-    reason = exc.reason or str(exc)
-    if reason in ("WRONG_VERSION_NUMBER", "UNEXPECTED_EOF_WHILE_READING") or "EOF" in reason:
-        return f"TLS handshake failed ({reason}): is this the master's TLS port (--tls-port)?"
-    return f"TLS handshake failed: {reason}"

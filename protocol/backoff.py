@@ -1,12 +1,25 @@
 """Retry delays: exponential with jitter, so a farm of agents does not reconnect in step.
 
-The one backoff of the code base: agents reconnecting to the master, a serial device being
-reopened, the master reconnecting to its database. Pure arithmetic: the caller owns the clock.
+The one backoff of the code base: agents, the dashboard and the client reconnecting to the
+master, a serial device being reopened, the master reconnecting to its database, the node
+restarting an agent that failed to start (without jitter: its delays are shown to operators).
+Pure arithmetic: the caller owns the clock.
 """
 
 from __future__ import annotations
 
 import random
+
+
+def exponential_delay(
+    retries: int, initial_s: float, maximum_s: float, factor: float = 2.0
+) -> float:
+    """The delay before retry number `retries` (0 for the first): initial, times `factor` each time,
+    at most `maximum_s`."""
+    try:
+        return float(min(maximum_s, initial_s * factor ** max(0, retries)))
+    except OverflowError:  # retrying for days: 2.0 ** 1024 is past a float
+        return float(maximum_s)
 
 
 class Backoff:
@@ -26,7 +39,7 @@ class Backoff:
         self._attempts = 0
 
     def next_delay(self) -> float:
-        ceiling = min(self.maximum_s, self.initial_s * self.factor**self._attempts)
+        ceiling = exponential_delay(self._attempts, self.initial_s, self.maximum_s, self.factor)
         self._attempts += 1
         return ceiling * self._rng.uniform(0.5, 1.0)
 

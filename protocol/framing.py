@@ -11,6 +11,10 @@ from typing import NoReturn
 from protocol.errors import ErrorCode, ProtocolError
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20  # 1 MiB
+# What a client (the dashboard, scripts) accepts from the master: its answers may be far longer
+# than what it accepts (clients.list of 10,000 agents is 2 MB); its send queue (16 MiB by
+# default) bounds them.
+MAX_ANSWER_LINE_BYTES = 64 << 20
 
 
 class LineTooLong(ProtocolError):
@@ -43,6 +47,11 @@ class LineDecoder:
         # its bytes were dropped and LineTooLong is raised once the complete lines are taken.
         self._overflow = False
         self._failed = False
+
+    @property
+    def limit(self) -> int:
+        """The longest line allowed, in bytes before its `\\n`."""
+        return self._max
 
     @property
     def buffered(self) -> int:

@@ -2,16 +2,24 @@
 
 `parse_message` turns one NDJSON line into a message or raises `ProtocolError` (never another
 exception). Batches are not supported. Every `encode_*` returns one line ending in `\\n`.
+JSON goes through orjson when it is installed, else through the standard library's `json`
+with orjson's rules (the stdlib-only client runs where orjson cannot be installed).
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-import orjson
-
 from protocol.errors import ErrorCode, ProtocolError, RpcError
+
+try:
+    import orjson
+except ImportError:  # e.g. inside Blender's Python: the stdlib codec below takes over
+    orjson = None  # type: ignore[assignment]
 
 JSONRPC_VERSION = "2.0"
 
@@ -48,7 +56,75 @@ class ErrorResponse:
 Message = Request | Notification | Response | ErrorResponse
 
 _MISSING: Any = object()
-_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+
+# -- the JSON codec -------------------------------------------------------------------------------
+# orjson's limits, kept by the stdlib codec too: integers of at most 64 bits, no NaN/Infinity,
+# strings of valid UTF-8 without lone surrogates.
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _checked_int(text: str) -> int:
+    value = int(text)
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise ValueError(f"integer {text[:24]} exceeds 64 bits")
+    return value
+
+
+def _no_constants(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if type(value) is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if type(value) is dict:
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if type(value) is list:
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
+
+
+def stdlib_loads(data: bytes | bytearray | memoryview | str) -> Any:
+    """`json.loads` held to orjson's rules; every refusal is a ValueError."""
+    if isinstance(data, str):
+        text = data
+        text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates
+    else:
+        text = bytes(data).decode("utf-8")
+    try:
+        value = json.loads(text, parse_int=_checked_int, parse_constant=_no_constants)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    # A lone surrogate can only come from a \\uD8xx-\\uDFxx escape: look closer only then.
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        raise ValueError("a lone surrogate is not valid UTF-8")
+    return value
+
+
+def stdlib_dump_line(obj: Any) -> bytes:
+    """`obj` as compact JSON plus `\\n`; `json` escapes control characters as orjson does."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8") + b"\n"
+
+
+if orjson is not None:
+    _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+
+    def orjson_dump_line(obj: Any) -> bytes:
+        return orjson.dumps(obj, option=_ORJSON_OPTIONS)
+
+    loads: Callable[[Any], Any] = orjson.loads
+    dump_line: Callable[[Any], bytes] = orjson_dump_line
+    JSON_BACKEND = "orjson"
+else:
+    loads = stdlib_loads
+    dump_line = stdlib_dump_line
+    JSON_BACKEND = "json"
 
 
 def _reject(
@@ -63,9 +139,9 @@ def parse_message(line: bytes | str) -> Message:
     Once the `id` has been read, errors carry it in `request_id` so the caller can answer it.
     """
     try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        # orjson also rejects invalid UTF-8, lone surrogates, NaN and 65-bit integers here.
+        obj = loads(line)
+    except ValueError as exc:
+        # Both codecs also reject invalid UTF-8, lone surrogates, NaN and 65-bit integers here.
         raise ProtocolError(ErrorCode.PARSE_ERROR, f"invalid JSON: {exc}", "bad_json") from None
     if type(obj) is not dict:
         if type(obj) is list:
@@ -185,29 +261,34 @@ def _parse_error(error: Any, request_id: RequestId | None) -> RpcError:
 
 
 def encode(obj: Any) -> bytes:
-    """`obj` as one JSON line. orjson escapes control characters, so no raw `\\n` inside."""
-    return orjson.dumps(obj, option=_DUMPS_OPTIONS)
+    """`obj` as one JSON line. Control characters are escaped, so no raw `\\n` inside."""
+    return dump_line(obj)
 
 
 def encode_request(
-    request_id: RequestId, method: str, params: dict[str, Any] | None = None
+    request_id: RequestId,
+    method: str,
+    params: dict[str, Any] | None = None,
+    on_behalf_of: str | None = None,
 ) -> bytes:
     message: dict[str, Any] = {"jsonrpc": JSONRPC_VERSION, "id": request_id, "method": method}
     if params is not None:
         message["params"] = params
-    return encode(message)
+    if on_behalf_of is not None:
+        message["on_behalf_of"] = on_behalf_of
+    return dump_line(message)
 
 
 def encode_notification(method: str, params: dict[str, Any] | None = None) -> bytes:
     message: dict[str, Any] = {"jsonrpc": JSONRPC_VERSION, "method": method}
     if params is not None:
         message["params"] = params
-    return encode(message)
+    return dump_line(message)
 
 
 def encode_result(request_id: RequestId | None, result: Any) -> bytes:
-    return encode({"jsonrpc": JSONRPC_VERSION, "id": request_id, "result": result})
+    return dump_line({"jsonrpc": JSONRPC_VERSION, "id": request_id, "result": result})
 
 
 def encode_error(request_id: RequestId | None, error: RpcError) -> bytes:
-    return encode({"jsonrpc": JSONRPC_VERSION, "id": request_id, "error": error.to_dict()})
+    return dump_line({"jsonrpc": JSONRPC_VERSION, "id": request_id, "error": error.to_dict()})

@@ -1,6 +1,7 @@
 """A tiny stand-in for the master, for worker tests: a real TCP server on 127.0.0.1 that speaks
-NDJSON JSON-RPC, answers `hello` and `task.finished`, sends orders and records every message
-the worker sends, in arrival order. Threads, not gevent: the worker runs as a subprocess.
+NDJSON JSON-RPC (framed and encoded with protocol/), answers `hello` and `task.finished`, sends
+orders and records every message the worker sends, in arrival order. Threads, not gevent: the
+worker runs as a subprocess.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import threading
 import time
 from typing import Any
 
-import orjson
-
-from tests.support import wait_for
+from protocol.errors import ErrorCode, RpcError
+from protocol.framing import LineDecoder
+from protocol.jsonrpc import encode_error, encode_request, encode_result, loads
+from tests.support import TEST_MAX_LINE_BYTES, wait_for
 
 ACCEPT_POLL_S = 0.05
 
@@ -79,7 +81,7 @@ class FakeMaster:
         request_id = next(self._ids)
         with self._lock:
             conn = self._conns[-1]
-        self._send(conn, {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        self._send(conn, encode_request(request_id, method, params))
         reply: dict[str, Any] = wait_for(
             lambda: self._replies.get(request_id), timeout, what=f"reply to {method}"
         )
@@ -132,7 +134,7 @@ class FakeMaster:
                 threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        buffer = b""
+        decoder = LineDecoder(TEST_MAX_LINE_BYTES)
         while not self._closed:
             try:
                 data = conn.recv(65536)
@@ -140,10 +142,9 @@ class FakeMaster:
                 return
             if not data:
                 return
-            buffer += data
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                self._take(conn, orjson.loads(line))
+            decoder.feed(data)
+            while (line := decoder.next_line()) is not None:
+                self._take(conn, loads(line))
             if self.read_delay_s:
                 time.sleep(self.read_delay_s)
 
@@ -162,14 +163,14 @@ class FakeMaster:
                 "enabled": True,
                 "heartbeat_s": self.heartbeat_s,
             }
-            self._send(conn, {"jsonrpc": "2.0", "id": message["id"], "result": result})
+            self._send(conn, encode_result(message["id"], result))
         elif method == "task.finished":
             if params.get("attempt") in self.stale:
-                error = {"code": -32009, "message": "stale attempt", "data": {"reason": "stale"}}
-                self._send(conn, {"jsonrpc": "2.0", "id": message["id"], "error": error})
+                error = RpcError(ErrorCode.CONFLICT, "stale attempt", "stale")
+                self._send(conn, encode_error(message["id"], error))
             else:
-                self._send(conn, {"jsonrpc": "2.0", "id": message["id"], "result": {}})
+                self._send(conn, encode_result(message["id"], {}))
 
-    def _send(self, conn: socket.socket, message: dict[str, Any]) -> None:
+    def _send(self, conn: socket.socket, data: bytes) -> None:
         with self._send_lock, contextlib.suppress(OSError):
-            conn.sendall(orjson.dumps(message) + b"\n")
+            conn.sendall(data)

@@ -1,5 +1,6 @@
 """Test support: the real programs as subprocesses, and small blocking clients for both
 dialects of the master's port. Tests wait by polling (`wait_for`), never by fixed sleeps.
+The JSON-RPC client frames and encodes with protocol/ (framing, jsonrpc) like every peer.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
+from protocol.framing import LineDecoder
+from protocol.jsonrpc import encode_notification, encode_request, loads
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = b"farmhand> "
+# What a test reads may be large (a list of every client): far above the master's own limit.
+TEST_MAX_LINE_BYTES = 256 << 20
 
 
 def wait_for(
@@ -124,7 +128,9 @@ class MasterProcess(Program):
 
 
 class RpcClient:
-    """A blocking JSON-RPC client. Notifications that arrive meanwhile are kept in `events`."""
+    """A blocking JSON-RPC client. Messages are read as the master sent them (dicts), so a
+    test sees the exact error objects; `send_raw` sends deliberately broken bytes.
+    Notifications that arrive meanwhile are kept in `events`, orders in `requests`."""
 
     def __init__(
         self,
@@ -138,7 +144,7 @@ class RpcClient:
         picks the local address, e.g. 127.0.0.2 to be another loopback peer host."""
         source_address = (source, 0) if source else None
         self.sock = sock or socket.create_connection((host, port), timeout, source_address)
-        self.buffer = b""
+        self.decoder = LineDecoder(TEST_MAX_LINE_BYTES)
         self.events: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
@@ -147,13 +153,13 @@ class RpcClient:
         self.sock.sendall(data)
 
     def read_message(self) -> dict[str, Any]:
-        while b"\n" not in self.buffer:
+        while (line := self.decoder.next_line()) is None:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise ConnectionError("the master closed the connection")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return orjson.loads(line)
+            self.decoder.feed(chunk)
+        message: dict[str, Any] = loads(line)
+        return message
 
     def read_reply(self) -> dict[str, Any]:
         """The next response, keeping notifications and requests that arrive before it."""
@@ -166,10 +172,7 @@ class RpcClient:
     def request(self, method: str, **params: Any) -> dict[str, Any]:
         """The whole response object (result or error)."""
         request_id = next(self._ids)
-        self.send_raw(
-            orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
-            + b"\n"
-        )
+        self.send_raw(encode_request(request_id, method, params))
         reply = self.read_reply()
         assert reply.get("id") == request_id, reply
         return reply
@@ -181,7 +184,7 @@ class RpcClient:
         return reply["result"]
 
     def notify(self, method: str, **params: Any) -> None:
-        self.send_raw(orjson.dumps({"jsonrpc": "2.0", "method": method, "params": params}) + b"\n")
+        self.send_raw(encode_notification(method, params))
 
     def wait_event(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0

@@ -1,5 +1,6 @@
 """The agent runtime every agent program shares: connect, hello, heartbeat, take orders, and
-reconnect with jittered exponential backoff whenever the master goes away.
+reconnect with the one backoff (protocol/backoff.py: jittered, exponential) whenever the master
+goes away. The link is the one JSON-RPC transport (farmhand/agent/link.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from farmhand.options import MasterAddress
-from farmhand.tls import client_context, connect, describe_tls_error, key_in_clear
+from farmhand.options import MasterAddress, describe_tls_error, key_in_clear
+from farmhand.tls import client_context, connect
 from protocol.backoff import Backoff
 from protocol.errors import RpcError
 from protocol.version import PROTOCOL_VERSION, SOFTWARE_VERSION
@@ -90,7 +91,7 @@ class AgentRuntime:
     def stop(self) -> None:
         self._stopping.set()
         if self.link is not None:
-            self.link.close()
+            self.link.close("agent stopping")
 
     def _session(self) -> None:
         sock = connect(self.master, self.tls, CONNECT_TIMEOUT_S)
@@ -101,7 +102,7 @@ class AgentRuntime:
                 "read it; use --master tls://HOST:TLS_PORT",
                 self.master,
             )
-        link = MasterLink(sock, self.handlers)
+        link = MasterLink(sock, self.handlers, name=f"master {self.master}")
         self.link = link
         reader = gevent.spawn(link.serve)
         heartbeats: gevent.Greenlet | None = None
@@ -137,8 +138,9 @@ class AgentRuntime:
             self.connected.clear()
             if heartbeats is not None:
                 heartbeats.kill()
-            link.close()
+            link.close("agent disconnecting")
             reader.kill()
+            link.finish()
             self.link = None
 
     def _beat(self, link: MasterLink, interval_s: float) -> None:

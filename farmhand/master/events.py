@@ -1,7 +1,7 @@
 """Topics and subscribers: the master pushes `event` notifications to whoever subscribed.
 
 An event is encoded once and the same bytes go to every subscriber; a subscriber's own bounded
-send queue decides what happens when it cannot keep up (see farmhand.master.connection).
+send queue decides what happens when it cannot keep up (see farmhand/transport.py).
 """
 
 from __future__ import annotations

@@ -44,3 +44,8 @@ class EventSink(Protocol):
     """A subscriber of the event bus: takes already encoded notification lines."""
 
     def send_bytes(self, data: bytes) -> None: ...
+
+
+class PeerConnection(Peer, EventSink, Protocol):
+    """What a session holds: its peer's connection, which orders go out through and which
+    takes the events the session subscribed to (farmhand.master.rpc.RpcConnection)."""

@@ -17,6 +17,7 @@ from protocol.selector import Selector
 from protocol.times import iso_utc
 
 from .events import EventBus
+from .ports import Peer
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class RuntimeClient:
         self.last_seen = record.last_seen
         self.info = record.info
         self.online = False
-        self.connection: Any = None
+        self.connection: Peer | None = None
         self.running: tuple[str, ...] = ()
         self.last_heard = 0.0  # monotonic seconds; meaningful only while online
 
@@ -167,10 +168,10 @@ class ClientRegistry:
         role: str,
         host: str,
         info: dict[str, Any],
-        connection: Any,
+        connection: Peer | None,
         now: float,
         now_mono: float,
-    ) -> tuple[RuntimeClient, Any]:
+    ) -> tuple[RuntimeClient, Peer | None]:
         """A `hello`: a known name goes online (its `enabled` kept), a new name is created.
 
         Returns the client and the connection it replaces (None if it was offline). A name
@@ -239,7 +240,9 @@ class ClientRegistry:
     def set_running(self, client: RuntimeClient, running: Iterable[str]) -> None:
         client.running = tuple(running)
 
-    def disconnect(self, client: RuntimeClient, connection: Any, now: float, reason: str) -> bool:
+    def disconnect(
+        self, client: RuntimeClient, connection: Peer | None, now: float, reason: str
+    ) -> bool:
         """Mark offline if `connection` is still the client's current one."""
         if client.connection is not connection or not client.online:
             return False

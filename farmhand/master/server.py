@@ -15,8 +15,9 @@ import gevent
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
+from farmhand.sendqueue import PEER_CLOSED_REASON
+
 from .api.surface import Api
-from .connection import Connection
 from .console.shell import ConsoleConnection
 from .rpc import RpcConnection
 from .services import Services
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 LISTEN_BACKLOG = 2048
 GUARD_TICK_S = 5.0
 _SILENT = object()
+
+# A connection of either dialect, as the server and `Services.connections` hold it.
+MasterConnection = RpcConnection | ConsoleConnection
 
 
 class MasterServer(StreamServer):  # type: ignore[misc]
@@ -72,7 +76,7 @@ class MasterServer(StreamServer):  # type: ignore[misc]
             tls=self.tls,
         )
         kind = RpcConnection if dialect == "rpc" else ConsoleConnection
-        connection: Connection = kind(sock, session, self.services).attach(self.api)
+        connection: MasterConnection = kind(sock, session, self.services, self.api)
         self.services.connections.add(connection)
         log.debug("%s connected (%s)", session.peer, dialect)
         try:
@@ -95,17 +99,19 @@ class MasterServer(StreamServer):  # type: ignore[misc]
             return None
         return "rpc" if first == b"{" else "console"
 
-    def _clean_up(self, connection: Connection) -> None:
+    def _clean_up(self, connection: MasterConnection) -> None:
         services = self.services
         session = connection.session
         services.connections.discard(connection)
-        services.events.unsubscribe(connection)
-        if session.client is not None:
-            services.registry.disconnect(
-                session.client,
-                connection,
-                services.clock.wall(),
-                connection.close_reason or "connection closed by peer",
-            )
+        # Only a JSON-RPC peer subscribes to events and says hello as a client.
+        if isinstance(connection, RpcConnection):
+            services.events.unsubscribe(connection)
+            if session.client is not None:
+                services.registry.disconnect(
+                    session.client,
+                    connection,
+                    services.clock.wall(),
+                    connection.close_reason or PEER_CLOSED_REASON,
+                )
         connection.finish()
         log.debug("%s disconnected: %s", session.peer, connection.close_reason)

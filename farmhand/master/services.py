@@ -36,7 +36,7 @@ class Services:
     durability: Durability
     audit: AuditLog
     started: float = 0.0
-    # Live connections (farmhand.master.connection objects), for `status` and for shutdown.
+    # Live connections (farmhand.master.server.MasterConnection), for `status` and shutdown.
     connections: set[Any] = field(default_factory=set)
     listen_address: tuple[str, int] = ("", 0)
     # The TLS port's address, None when the master has no TLS port.

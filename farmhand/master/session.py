@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
 
+from farmhand.options import is_loopback as is_loopback  # where the master's code finds it
 from models.store import KeyRecord
 
+from .ports import PeerConnection
 from .registry import RuntimeClient
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host.split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
 
 
 @dataclass(eq=False)
@@ -30,7 +20,8 @@ class Session:
     trusted: bool
     # The connection came through the TLS port (so a key it sends was not seen in plaintext).
     tls: bool = False
-    connection: Any = None
+    # The JSON-RPC connection (farmhand.master.rpc.RpcConnection); None for a console.
+    connection: PeerConnection | None = None
     authorized: bool = False
     role: str | None = None
     key_id: str | None = None

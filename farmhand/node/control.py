@@ -1,37 +1,54 @@
 """The node's local control socket: a unix socket (mode 0600) under the log dir, so
 `node.py status|start|stop|restart|reload` work on the machine without the master.
 
-Wire format: one JSON object per line each way. Request `{"cmd": "status"}` or
-`{"cmd": "restart", "agent": "render-01"}`; reply `{"ok": true, "result": …}` or
-`{"ok": false, "error": "…"}`. The server knows nothing of the commands: `handle(request)` does.
+It speaks JSON-RPC like the master's port (the one peer: farmhand/transport.py here,
+farmhand/blocking.py in `node.py status`) and serves the very orders the master sends the node:
+`proc.list`, `proc.start|stop|restart` (`agent`), `node.reload`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gevent import socket as gsocket
 from gevent.server import StreamServer
 
+from farmhand.blocking import Connection
+from farmhand.transport import Handler, Overflow, RpcTransport
 from protocol.errors import RpcError
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 64 * 1024
 CLIENT_TIMEOUT_S = 15.0
+# What each `node.py COMMAND` asks the running node.
+COMMAND_METHODS = {
+    "status": "proc.list",
+    "start": "proc.start",
+    "stop": "proc.stop",
+    "restart": "proc.restart",
+    "reload": "node.reload",
+}
+
+
+class ControlLink(RpcTransport):
+    """One local client: each request runs in its own greenlet (an order may wait seconds for
+    its process to settle)."""
+
+    spawn_requests = True
+    internal_error_message = "{method}: internal error (see the node's log)"
 
 
 class ControlServer:
-    def __init__(self, path: Path, handle: Callable[[dict[str, Any]], Any]) -> None:
+    def __init__(self, path: Path, handlers: Mapping[str, Handler]) -> None:
         self.path = path
-        self.handle = handle
+        self.handlers = handlers
         self._server: StreamServer | None = None
 
     def start(self) -> None:
@@ -60,49 +77,49 @@ class ControlServer:
                 self.path.unlink()
 
     def _serve(self, sock: socket.socket, address: Any) -> None:
-        with contextlib.closing(sock), sock.makefile("rwb") as stream:
-            while line := stream.readline(MAX_REQUEST_BYTES + 1):
-                stream.write(json.dumps(self._answer(line)).encode() + b"\n")
-                stream.flush()
-
-    def _answer(self, line: bytes) -> dict[str, Any]:
+        link = ControlLink(
+            sock,
+            name=f"control socket {self.path}",
+            handlers=self.handlers,
+            max_line_bytes=MAX_REQUEST_BYTES,
+            overflow=Overflow.CUT,
+        )
         try:
-            request = json.loads(line)
-            if not isinstance(request, dict):
-                raise ValueError("a request is a JSON object")
-        except ValueError as exc:
-            return {"ok": False, "error": f"bad request: {exc}"}
-        try:
-            return {"ok": True, "result": self.handle(request)}
-        except RpcError as exc:
-            return {"ok": False, "error": exc.message}
-        except Exception:
-            log.exception("control request %r failed", request)
-            return {"ok": False, "error": "internal error (see the node's log)"}
+            link.serve()
+        finally:
+            link.finish()
 
 
 def _answers(path: Path) -> bool:
     try:
-        request(path, {"cmd": "status"}, timeout=1.0)
+        request(path, "proc.list", timeout=1.0)
+    except RpcError:
+        return True  # refused, but something that speaks JSON-RPC is there
     except OSError:
         return False
     return True
 
 
-def request(path: Path, message: dict[str, Any], timeout: float = CLIENT_TIMEOUT_S) -> Any:
-    """One blocking request (no gevent needed): the result, or RuntimeError with the error."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+def request(
+    path: Path,
+    method: str,
+    params: dict[str, Any] | None = None,
+    timeout: float = CLIENT_TIMEOUT_S,
+) -> Any:
+    """One blocking call (no gevent needed): the result; RpcError when the node refuses,
+    OSError when no node answers."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
         sock.settimeout(timeout)
         sock.connect(str(path))
-        sock.sendall(json.dumps(message).encode() + b"\n")
-        with sock.makefile("rb") as stream:
-            line = stream.readline()
-    if not line:
-        raise OSError("the node closed the control socket without answering")
-    reply = json.loads(line)
-    if not reply.get("ok"):
-        raise RuntimeError(reply.get("error") or "failed")
-    return reply.get("result")
+    except OSError:
+        sock.close()
+        raise
+    connection = Connection(sock, name=f"the node at {path}")
+    try:
+        return connection.call(method, params, timeout=timeout)
+    finally:
+        connection.close()
 
 
 def render_procs(procs: list[dict[str, Any]]) -> str:

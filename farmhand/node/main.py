@@ -36,6 +36,7 @@ from farmhand.options import (
     program_name,
     setup_logging,
 )
+from protocol.errors import RpcError
 
 log = logging.getLogger("farmhand.node")
 PROG = program_name("node.py", "farmhand-node")
@@ -91,13 +92,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def ask(args: argparse.Namespace) -> int:
     """`node.py status|start|stop|restart|reload`: one request to the running node."""
+    method = control.COMMAND_METHODS[args.command]
+    params = {"agent": args.agent} if args.command in NEEDS_AGENT else {}
     try:
-        result = control.request(args.control_socket, {"cmd": args.command, "agent": args.agent})
+        result = control.request(args.control_socket, method, params)
+    except RpcError as exc:
+        print(f"{PROG}: {args.command}: {exc.message}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"{PROG}: no node answers on {args.control_socket}: {exc}", file=sys.stderr)
-        return 1
-    except RuntimeError as exc:
-        print(f"{PROG}: {args.command}: {exc}", file=sys.stderr)
         return 1
     if args.command == "status":
         print(control.render_procs(result["procs"]))
@@ -164,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         handlers=service.handlers,
         on_connected=service.on_connected,
     )
-    server = control.ControlServer(args.control_socket, service.command)
+    server = control.ControlServer(args.control_socket, service.handlers)
     try:
         server.start()
     except OSError as exc:

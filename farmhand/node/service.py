@@ -1,5 +1,5 @@
-"""The node as an agent: the orders it takes (`proc.start|stop|restart`, `node.reload`), the same
-commands for the local control socket, and `procs.update` reports to the master.
+"""The node as an agent: the orders it takes (`proc.start|stop|restart`, `node.reload`; the local
+control socket serves the same), and `procs.update` reports to the master.
 
 Reports coalesce: a change only raises a flag, and one greenlet sends the latest snapshot, so a
 burst of transitions costs one message, and a (re)connect simply raises the flag again.
@@ -123,20 +123,6 @@ class NodeService:
             if lifecycle.state not in UNSETTLED and not (restarting and lifecycle.start_pending):
                 return
             gevent.sleep(SETTLE_POLL_S)
-
-    def command(self, request: dict[str, Any]) -> Any:
-        """A control-socket request `{"cmd": "status"|"start"|…, "agent"?}`: same code paths."""
-        cmd = request.get("cmd")
-        if cmd == "status":
-            return self.proc_list({})
-        if cmd in ("start", "stop", "restart"):
-            return self._order(cmd, {"agent": request.get("agent")})
-        if cmd == "reload":
-            return self.node_reload({})
-        raise invalid_params(
-            f"unknown command {cmd!r}: expected status, start, stop, restart or reload",
-            "bad_command",
-        )
 
     # -- reports ------------------------------------------------------------------------------
     def on_connected(self, link: MasterLink) -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from protocol.backoff import exponential_delay
+
 log = logging.getLogger(__name__)
 
 
@@ -88,8 +90,9 @@ class Policy:
 
 
 def backoff_delay(failures: int, initial_s: float, maximum_s: float) -> float:
-    """Delay before the retry that follows the `failures`-th failed start: 1, 2, 4 … maximum."""
-    return float(min(maximum_s, initial_s * 2 ** max(0, failures - 1)))
+    """Delay before the retry that follows the `failures`-th failed start: 1, 2, 4 … maximum
+    (the one backoff, without jitter: `node.py status` shows when the next try comes)."""
+    return exponential_delay(failures - 1, initial_s, maximum_s)
 
 
 Listener = Callable[["Lifecycle", State, State], None]

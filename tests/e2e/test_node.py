@@ -225,6 +225,8 @@ def test_node_supervises_restarts_rotates_and_stops_clean(
         assert lines[0].split()[:3] == ["AGENT", "STATE", "PID"]
         rows = {line.split()[0]: line.split()[1] for line in lines[1:]}
         assert rows == dict.fromkeys(["chatty", "hw1", "w1", "w2"], "RUNNING") | {"flaky": "FATAL"}
+        # The control socket speaks JSON-RPC, the node's orders as methods.
+        control_socket_speaks_json_rpc(log_dir / "node.sock")
 
         # SIGTERM: every child stops, nothing is left behind, exit status 0.
         pids = [row["pid"] for row in procs(master.port).values() if row["pid"]]
@@ -310,6 +312,22 @@ def test_reload_starts_stops_and_restarts_the_right_agents(
         assert node.stop(timeout=30) == 0
     finally:
         node.kill()
+
+
+def control_socket_speaks_json_rpc(path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.settimeout(10)
+        raw.connect(str(path))
+        raw.sendall(b'{"jsonrpc":"2.0","id":1,"method":"proc.list"}\nnot json\n')
+        replies = raw.makefile("rb")
+        # Orders run in their own greenlets: answers come as they are ready, matched by id.
+        answers = {reply["id"]: reply for reply in (json.loads(replies.readline()) for _ in "ab")}
+        assert answers[None]["error"]["code"] == -32700
+        assert answers[1]["result"]["node"] == NODE
+        assert {row["agent"] for row in answers[1]["result"]["procs"]} >= {"w1", "w2"}
+        raw.sendall(b'{"jsonrpc":"2.0","id":2,"method":"proc.stop","params":{}}\n')
+        refused = json.loads(replies.readline())
+        assert (refused["id"], refused["error"]["code"]) == (2, -32602)
 
 
 # -- without the master -----------------------------------------------------------------------

@@ -13,8 +13,8 @@ import threading
 import time
 from typing import Any
 
-import orjson
-
+from protocol.errors import ErrorCode, RpcError
+from protocol.jsonrpc import encode_error, encode_result
 from tests.support import RpcClient, RpcFailure, wait_for
 
 ORDER_TIMEOUT_S = 5.0
@@ -90,13 +90,10 @@ class FakeWorker(RpcClient):
                 self.events.append(message)
 
     def answer(self, order: dict, result: Any = None) -> None:
-        self.send_raw(
-            _line({"jsonrpc": "2.0", "id": order["id"], "result": {} if result is None else result})
-        )
+        self.send_raw(encode_result(order["id"], {} if result is None else result))
 
     def refuse(self, order: dict, code: int, message: str, reason: str) -> None:
-        error = {"code": code, "message": message, "data": {"reason": reason}}
-        self.send_raw(_line({"jsonrpc": "2.0", "id": order["id"], "error": error}))
+        self.send_raw(encode_error(order["id"], RpcError(ErrorCode(code), message, reason)))
 
     def take(self, timeout: float = ORDER_TIMEOUT_S) -> dict:
         """Accept the next `task.run` ({}); its params (attempt, task_id, argv, …)."""
@@ -140,10 +137,6 @@ class FakeWorker(RpcClient):
             self.output(task["attempt"], output)
         reply = self.finished(task["attempt"], exit_code)
         assert reply.get("result") == {}, reply
-
-
-def _line(message: dict) -> bytes:
-    return orjson.dumps(message) + b"\n"
 
 
 # -- helpers for the operator's side ------------------------------------------------------------

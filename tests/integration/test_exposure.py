@@ -80,8 +80,9 @@ def test_a_console_login_in_plaintext_from_another_machine_is_refused(tls_master
     admin = services.keys.create("api", "ops", services.clock.wall())[1]
     left, right = socket.socketpair()
     with left, right:
-        console = ConsoleConnection(left, session(REMOTE, dialect="console"), services)
-        console.attach(tls_master.api)
+        console = ConsoleConnection(
+            left, session(REMOTE, dialect="console"), services, tls_master.api
+        )
         answer = console.execute(f"login {admin}")
         assert answer.startswith("error: keys are accepted from other machines only over TLS")
         assert not console.session.authorized
@@ -120,7 +121,7 @@ def test_status_lists_the_exposure_warnings(tls_master: Master) -> None:
     left, right = socket.socketpair()
     try:
         warnings = tls_master.api.call(admin, "status", {})["warnings"]
-        console = ConsoleConnection(left, admin, tls_master.services).attach(tls_master.api)
+        console = ConsoleConnection(left, admin, tls_master.services, tls_master.api)
         shown = console.execute("status")
     finally:
         tls_master.services.config = config

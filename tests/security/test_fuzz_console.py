@@ -117,7 +117,7 @@ def error_log() -> Iterator[ErrorLog]:
 
 def console(farm: Farm, trusted: bool) -> ConsoleConnection:
     session = Session("127.0.0.1" if trusted else "10.1.2.3", 3, "console", trusted=trusted)
-    connection = ConsoleConnection(socket.socket(), session, farm.services).attach(farm.api)
+    connection = ConsoleConnection(socket.socket(), session, farm.services, farm.api)
     return connection
 
 

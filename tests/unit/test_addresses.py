@@ -10,8 +10,7 @@ import pytest
 
 from farmhand.master.config import MasterConfig
 from farmhand.master.exposure import exposure_warnings
-from farmhand.options import MasterAddress, ca_argument, parse_address
-from farmhand.tls import is_loopback, key_in_clear
+from farmhand.options import MasterAddress, ca_argument, is_loopback, key_in_clear, parse_address
 
 
 @pytest.mark.parametrize(

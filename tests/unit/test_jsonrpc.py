@@ -1,4 +1,5 @@
-"""JSON-RPC 2.0 messages: what parses into which message, which error each bad line gets."""
+"""JSON-RPC 2.0 messages: what parses into which message, which error each bad line gets; every
+test runs on both JSON codecs (orjson, and the stdlib's json for the stdlib-only client)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from protocol.jsonrpc import (
     encode_result,
     parse_message,
 )
+
+pytestmark = pytest.mark.usefixtures("json_backend")
 
 
 @pytest.mark.parametrize(

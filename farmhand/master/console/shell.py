@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import shlex
+import socket
 from typing import Any
 
 import orjson
 
+from farmhand.sendqueue import RECV_BYTES, Overflow, SendQueue
 from protocol.errors import ErrorCode, RpcError
 from protocol.framing import LineTooLong
 from protocol.httpsniff import looks_like_http
@@ -21,7 +23,8 @@ from protocol.telnet import ConsoleInput, EndOfInput, Interrupt, Line, encode_ou
 from protocol.version import SOFTWARE_VERSION
 
 from ..api.surface import Api
-from ..connection import RECV_BYTES, Connection
+from ..services import Services
+from ..session import Session
 from . import Command, Reply, UsageError, lookup
 from .session import suggest
 
@@ -32,13 +35,22 @@ JSON_FLAG = "--json"
 LOGIN_FIRST = "error: log in first: login KEY"
 
 
-class ConsoleConnection(Connection):
-    api: Api
+class ConsoleConnection(SendQueue):
+    """One console session: the transport's send queue (a console that does not read is cut
+    off like any peer) under telnet line handling (protocol/telnet.py)."""
+
     end_after_reply = False
 
-    def attach(self, api: Api) -> ConsoleConnection:
+    def __init__(self, sock: socket.socket, session: Session, services: Services, api: Api):
+        super().__init__(
+            sock,
+            name=session.peer,
+            send_queue_bytes=services.config.send_queue_bytes,
+            overflow=Overflow.CUT,
+        )
+        self.session = session
+        self.services = services
         self.api = api
-        return self
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         return self.api.call(self.session, method, params)

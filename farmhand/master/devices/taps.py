@@ -312,7 +312,7 @@ class TapBoard:
         assert tap.rec.output is not None
         agent, output = split_endpoint(tap.rec.output, "output")
         client = self.registry.get(agent)
-        if client is None or not client.online:
+        if client is None or not client.online or client.connection is None:
             log.warning(
                 "tap %s: valve %s should be %s but %s is offline",
                 tap.rec.name,

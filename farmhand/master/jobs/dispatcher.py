@@ -32,6 +32,7 @@ from models.jobstore import TaskRecord
 from protocol.errors import RpcError
 from protocol.frames import expand_argv
 
+from ..ports import Peer
 from ..registry import RuntimeClient
 from .board import JobBoard, JobState
 from .stranded import may_take
@@ -44,7 +45,7 @@ REFUSAL_COOLDOWN_S = 1.0
 SAFETY_WAKE_S = 1.0
 
 # (task, attempt id, worker, the connection it was assigned on, the task.run params)
-Order = tuple[TaskRecord, str, RuntimeClient, Any, dict[str, Any]]
+Order = tuple[TaskRecord, str, RuntimeClient, Peer | None, dict[str, Any]]
 # Called for an order whose connection ended before the worker answered: (task, error text).
 UndeliveredHandler = Callable[[TaskRecord, str], None]
 
@@ -179,7 +180,7 @@ class Dispatcher:
         for task, attempt, worker, connection, params in batch:
             if self.board.attempts.get(attempt) is not task:
                 continue  # requeued (its worker left) or canceled meanwhile
-            if worker.connection is not connection or connection.closed:
+            if connection is None or worker.connection is not connection or connection.closed:
                 continue  # its worker is leaving: worker_lost requeues the task
             connection.call_async(
                 "task.run", params, partial(self._on_reply, task, attempt, connection)
@@ -189,7 +190,7 @@ class Dispatcher:
         self,
         task: TaskRecord,
         attempt: str,
-        connection: Any,
+        connection: Peer,
         result: Any,
         error: RpcError | None,
     ) -> None:

@@ -196,10 +196,11 @@ class JobFarm:
                 continue
             self.board.move(task, "lose", error=f"{client.name} no longer runs it")
         mine = set(self.board.load.get(client.name, ()))
-        for attempt in held - mine:
+        connection = client.connection
+        for attempt in held - mine if connection is not None else ():
             held_task = self.board.attempts.get(attempt)
             if held_task is None and not self._finished_here(attempt, client.name):
-                client.connection.call_async(
+                connection.call_async(
                     "task.cancel", {"attempt": attempt}, lambda result, error: None
                 )
         self.dispatcher.wake()

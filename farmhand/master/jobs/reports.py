@@ -182,7 +182,7 @@ def cancel_tasks(farm: JobFarm, state: JobState, reason: str) -> int:
             farm.logs.append(task, f"--- farmhand: canceled: {reason} ---\n")
             farm.logs.close(task)
             holder = worker or _online_client(farm, task.worker)
-            if holder is not None and attempt is not None:
+            if holder is not None and holder.connection is not None and attempt is not None:
                 holder.connection.call_async(
                     "task.cancel", {"attempt": attempt}, lambda result, error: None
                 )

@@ -1,0 +1,7 @@
+"""`python -m farmhand.cli`: the `farmhand` command."""
+
+import sys
+
+from farmhand.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,43 @@
+"""`farmhand jobs [STATUS] [--limit N]`: the newest jobs, as a table."""
+
+from __future__ import annotations
+
+import argparse
+
+from .base import EXIT_OK, Command, Context, table, task_counts
+
+STATUSES = ("queued", "active", "paused", "completed", "failed", "canceled")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("status", nargs="?", choices=STATUSES, help="only jobs of this status")
+    parser.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+
+
+def run(ctx: Context, args: argparse.Namespace) -> int:
+    params = {"limit": args.limit, **({"status": args.status} if args.status else {})}
+    listed = ctx.client.request("jobs.list", params)
+    rows = [
+        [
+            job["id"],
+            job["status"],
+            job["priority"],
+            f"{job['progress']:.0f}%",
+            task_counts(job),
+            job["name"],
+        ]
+        for job in listed["jobs"]
+    ]
+    text = table(["ID", "STATUS", "PRIO", "PROGRESS", "TASKS", "NAME"], rows)
+    shown = f"{len(rows)} of {listed['total']} jobs"
+    ctx.emit(listed, f"{text}\n{shown}" if rows else f"no jobs ({shown})")
+    return EXIT_OK
+
+
+COMMAND = Command(
+    "jobs",
+    "list the newest jobs",
+    add_arguments,
+    run,
+    examples=("farmhand jobs", "farmhand jobs failed --limit 20", "farmhand --json jobs"),
+)
