@@ -197,7 +197,10 @@ class JobFarm:
             self.board.move(task, "lose", error=f"{client.name} no longer runs it")
         mine = set(self.board.load.get(client.name, ()))
         connection = client.connection
-        for attempt in held - mine if connection is not None else ():
+        if connection is None:
+            self.dispatcher.wake()
+            return
+        for attempt in held - mine:
             held_task = self.board.attempts.get(attempt)
             if held_task is None and not self._finished_here(attempt, client.name):
                 connection.call_async(
