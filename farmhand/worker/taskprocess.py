@@ -120,6 +120,11 @@ class TaskProcess:
         watcher starts would be lost, and the guard must know the group before anything can
         kill the worker's greenlets)."""
         env = self.policy.env_for(self.order)
+        loop = gevent.get_hub().loop
+        # The loop's SIGCHLD handler must be in place before the child can exit: one that dies
+        # before its watcher starts is then reaped and reported in the loop's next turn. gevent
+        # installs it only when its own Popen runs (a worker's task guard), not for a watcher.
+        loop.install_sigchld()
         read_fd, write_fd = os.pipe()
         try:
             self._proc = subprocess.Popen(
@@ -137,7 +142,7 @@ class TaskProcess:
         finally:
             os.close(write_fd)
         self.pid = pid = self._proc.pid
-        self._exit_watcher = gevent.get_hub().loop.child(pid, False)
+        self._exit_watcher = loop.child(pid, False)
         self._exit_watcher.start(self._on_exit)
         os.set_blocking(read_fd, False)
         self._output_fd = read_fd

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -311,6 +312,39 @@ def test_tasks_get_only_stdin_stdout_and_stderr_and_no_descriptor_leaks(
     assert len(os.listdir(f"/proc/{pid}/fd")) <= before
     zombies = [c for c in psutil.Process(pid).children() if gone(c.pid)]
     assert zombies == [], "every task was reaped"
+
+
+FIRST_TASKS = """
+import sys
+from pathlib import Path
+import gevent
+from farmhand.worker.reports import ReportQueue
+from farmhand.worker.taskorder import TaskOrder
+from farmhand.worker.taskpolicy import TaskPolicy
+from farmhand.worker.taskprocess import TaskProcess
+
+policy, reports = TaskPolicy(Path(sys.argv[1])), ReportQueue()
+for n, argv in enumerate([["true"], ["true"], [sys.executable, "-c", "raise SystemExit(3)"]]):
+    order = TaskOrder.from_params({"attempt": f"a{n}", "task_id": n, "job_id": 1, "argv": argv})
+    task = TaskProcess(order, reports=reports, policy=policy)
+    task.start()
+    with gevent.Timeout(10):
+        task.done.wait()
+    print(task.exit_code, flush=True)
+"""
+
+
+def test_the_first_tasks_of_a_fresh_process_are_seen_to_exit(tmp_path: Path) -> None:
+    """In a process where nothing has watched a child yet (no task guard), a task that exits
+    before its exit watcher starts must still be seen: the loop's SIGCHLD handler is in place
+    before the spawn (it was not, and the first `true` waited for the next child's exit)."""
+    done = subprocess.run(
+        [PY, "-c", FIRST_TASKS, str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == [b"0", b"0", b"3"], done.stderr.decode()[-2000:]
 
 
 def test_stale_result_is_dropped(master: FakeMaster, start_worker) -> None:
