@@ -6,9 +6,7 @@ Old jobs' logs are removed after the retention period by `prune(now)`.
 
 File work runs in one writer thread: creating a file per task cost the hub ~40% of its time at
 full dispatch rate (bench/dispatch.py). The hub only appends to a list; the thread drains it,
-and reads go through the same thread, so they see every write made before them. The thread is
-handed the writes once per turn of the hub (a greenlet started by the first write), not once
-per write: one handoff for every log line of a burst of reports.
+and reads go through the same thread, so they see every write made before them.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import IO, Any
 
-import gevent
 from gevent.threadpool import ThreadPool
 
 from models.jobstore import TaskRecord
@@ -77,8 +74,7 @@ class TaskLogs:
             if self._draining:
                 return
             self._draining = True
-        # Runs once the greenlets ready now have run: their writes share this handoff.
-        gevent.spawn(self._pool.spawn, self._drain)
+        self._pool.spawn(self._drain)
 
     def read(self, task: TaskRecord, offset: int, limit: int | None) -> dict[str, Any]:
         limit = min(limit or DEFAULT_READ_BYTES, MAX_READ_BYTES)
