@@ -93,7 +93,7 @@ def _bind_keys_to_names(db: peewee.Database) -> None:
 # the database numbers those (BIGSERIAL: a busy site makes billions over the years).
 #
 # The next migration: add the field to its model in models/schema.py (last), then append
-#     Migration(6, "client notes", adds=(schema.Client.notes,)),
+#     Migration(7, "client notes", adds=(schema.Client.notes,)),
 MIGRATIONS: list[Migration] = [
     Migration(1, "create client and api_key tables", creates=(schema.Client, schema.ApiKey)),
     Migration(
@@ -123,6 +123,7 @@ MIGRATIONS: list[Migration] = [
     ),
     # NULL: the default backoff (farmhand/master/jobs/retries.py), so old jobs need no value.
     Migration(5, "job retry delay", adds=(schema.Job.retry_delay_s,)),
+    Migration(6, "standby masters: the master lease", creates=(schema.MasterLease,)),
 ]
 
 
