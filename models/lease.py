@@ -21,6 +21,7 @@ from typing import Any
 import peewee
 
 from models.db import database_from_url
+from models.health import DatabaseUnavailable, StorageProblem
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,15 @@ VIEW_SQL = f'SELECT "generation", "holder", "acquired", "expires", {_NOW} FROM "
 FENCE_SQL = 'SELECT 1 FROM "master_lease" WHERE "id" = 1 AND "generation" = %s FOR KEY SHARE'
 
 
-class LeaseLost(Exception):
-    """This master is no longer the active one: another took over, or its lease ran out."""
+class LeaseLost(DatabaseUnavailable):
+    """This master is no longer the active one (another took over): it may not write. A kind of
+    DatabaseUnavailable, so that every writer handles it as quietly as an outage."""
+
+    def __init__(self) -> None:
+        problem = StorageProblem(
+            "not the active master", "another master took over the lease", False, True
+        )
+        super().__init__(problem, attempted=False, retry_in_s=0.0)
 
 
 @dataclass(frozen=True, slots=True)

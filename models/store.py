@@ -291,12 +291,12 @@ class Store:
         # In the DB thread: fn's statements and the generation check commit together or not at
         # all; the check's key share lock makes a takeover wait until this transaction ends.
         if self._fenced:
-            raise LeaseLost("another master took over: this one writes nothing more")
+            raise LeaseLost()
         with self._db.atomic():
             row = self._db.execute_sql(FENCE_SQL, (self._fence,)).fetchone()
             if row is None:
                 self._fenced = True
-                raise LeaseLost("another master took over: this one writes nothing more")
+                raise LeaseLost()
             return fn(*args)
 
     def _failure(self, exc: Exception, attempted: bool) -> Exception:

@@ -49,12 +49,7 @@ def test_each_transition(role: Role, outcome: Outcome, new: Role) -> None:
 
 @pytest.mark.parametrize(
     ("role", "outcome"),
-    [
-        (role, outcome)
-        for role in Role
-        for outcome in Outcome
-        if (role, outcome) not in TRANSITIONS
-    ],
+    [(role, outcome) for role in Role for outcome in Outcome if (role, outcome) not in TRANSITIONS],
 )
 def test_outcomes_the_table_does_not_have_are_refused(role: Role, outcome: Outcome) -> None:
     machine = RoleMachine(role=role)
