@@ -119,6 +119,13 @@ class RoleMachine:
         return new
 
 
+def _capture(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+    try:
+        return True, fn(*args)
+    except Exception as exc:
+        return False, exc
+
+
 def holder_name(host: str, port: int) -> str:
     """How the lease names this master: its host, port and process."""
     return f"{socket.gethostname()} {host}:{port} pid {os.getpid()}"
@@ -152,15 +159,13 @@ class LeaseKeeper:
     def role(self) -> Role:
         return self.machine.role
 
-    def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return self._pool.spawn(fn, *args).get()
-
     def _attempt(self, fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
-        try:
-            return True, self._run(fn, *args)
-        except Exception as exc:
-            self._pool.spawn(self._lease.drop).get()
-            return False, exc
+        """fn(*args) in the lease's thread: (True, result) or (False, the exception), which
+        comes back as a value (gevent's ThreadPool would print it through the hub)."""
+        ok, value = self._pool.spawn(_capture, fn, args).get()
+        if not ok:
+            self._pool.spawn(_capture, self._lease.drop, ()).get()
+        return ok, value
 
     # -- standby ----------------------------------------------------------------------------
     def try_once(self) -> Role:
@@ -250,7 +255,7 @@ class LeaseKeeper:
             ok, value = self._attempt(self._lease.release, self.machine.generation)
             if not ok:
                 log.warning("master lease: could not release it: %s", value)
-        self._pool.spawn(self._lease.close).get()
+        self._pool.spawn(_capture, self._lease.close, ()).get()
         self._pool.kill()
 
     # -- views ------------------------------------------------------------------------------
