@@ -25,7 +25,7 @@ from models.lease import LeaseLost, LeaseStore
 from models.store import ClientRecord, Store
 from tests.faults.harness import free_port, ledger_argv, read_ledger
 from tests.pgserver import PostgresServer
-from tests.support import Program, RpcClient, wait_for
+from tests.support import ConsoleClient, Program, RpcClient, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 
@@ -238,6 +238,8 @@ def test_kill_9_of_the_active_master_under_load(
         assert took_s < TAKEOVER_LIMIT_S
         view = master_view(b.port)
         assert view["role"] == "active" and view["generation"] == 2 and view["last_takeover"]
+        with ConsoleClient(b.port) as console:
+            assert "role:        active, lease generation 2 held by" in console.command("status")
         wait_for(lambda: online_on(b.port, ["w1", "w2"]), timeout=30, what="workers on b")
         acked_by_a = len(submitter.acked)
         wait_for(lambda: len(submitter.acked) >= acked_by_a + 10, timeout=60, what="b acks")
