@@ -260,6 +260,7 @@ def test_kill_9_of_the_active_master_under_load(
         assert [key for key, count in runs.items() if count > 1] == []  # none ran twice
         print(f"takeover after kill -9 in {took_s:.2f} s; {len(submitter.acked)} jobs acked")
         assert "Traceback" not in b.log()
+        assert again.stop() == 0  # a standby stops cleanly on SIGTERM
     finally:
         for program in programs:
             program.kill()
@@ -355,3 +356,37 @@ def test_sigstop_past_the_lease_the_old_master_writes_nothing_and_steps_down(
             if program.proc.poll() is None:
                 program.proc.send_signal(signal.SIGCONT)
             program.kill()
+
+
+# -- the PostgreSQL save path (issue 16, "Scale on one master") --------------------------------
+def test_client_rows_leave_room_for_hot_updates(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """A save rewrites every dirty client row; with half of each page free PostgreSQL keeps
+    the new versions on their page (HOT) and skips the index writes (bench/clients_io.py)."""
+    url = postgres_server.create_database(f"standby_hot_{next(_names)}")
+    store = Store(url, tmp_path)
+    store.open()
+    try:
+        records = [
+            ClientRecord(n, f"w{n}", "worker", "h", True, [], 1, 1.0, 1.0, {"pid": n})
+            for n in range(1, 2001)
+        ]
+        store.save_clients(records)
+        for record in records:
+            record.last_seen = 2.0
+        store.save_clients(records)
+    finally:
+        store.close()
+    (options,) = rows(url, "SELECT reloptions FROM pg_class WHERE relname = 'client'")[0]
+    assert options == ["fillfactor=50"]
+
+    def updates() -> tuple[Any, ...] | None:  # the session's statistics arrive when it ends
+        ((updated, hot),) = rows(
+            url,
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'client'",
+        )
+        return (updated, hot) if updated >= 2000 else None
+
+    updated, hot = wait_for(updates, timeout=10, what="the table's statistics")
+    assert hot >= 0.9 * updated, (updated, hot)
