@@ -61,7 +61,8 @@ class LeaseLost(DatabaseUnavailable):
         problem = StorageProblem(
             "not the active master", "another master took over the lease", False, True
         )
-        super().__init__(problem, attempted=False, retry_in_s=0.0)
+        # Writers wait as for an outage; the master closes everything within milliseconds.
+        super().__init__(problem, attempted=False, retry_in_s=1.0)
 
 
 @dataclass(frozen=True, slots=True)

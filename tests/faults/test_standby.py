@@ -318,6 +318,7 @@ def test_sigstop_past_the_lease_the_old_master_writes_nothing_and_steps_down(
         assert rows(url, "SELECT count(*) FROM write_log WHERE app = 'master_a'")[0][0] > 0
 
         late = RpcClient(a.port, timeout=30.0)  # a connection open before the freeze
+        assert late.call("ping") == "pong"  # (and known to speak JSON-RPC, not the console)
         stopped_at = time.monotonic()
         a.signal(signal.SIGSTOP)
         b.wait_line("listening on", timeout=TAKEOVER_LIMIT_S)
