@@ -359,6 +359,37 @@ def test_sigstop_past_the_lease_the_old_master_writes_nothing_and_steps_down(
             program.kill()
 
 
+# -- the active master loses its database connections ------------------------------------------
+def test_an_active_master_cut_from_the_database_is_taken_over_and_steps_down(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    url = postgres_server.create_database(f"standby_cut_{next(_names)}")
+    a, b = start_pair(
+        tmp_path, f"{url}?application_name=master_a", f"{url}?application_name=master_b"
+    )
+    programs: list[Program] = [a, b]
+    try:
+        worker = start_worker(tmp_path, "w1", addresses(a, b))
+        programs.append(worker)
+        wait_for(lambda: online_on(a.port, ["w1"]), timeout=30, what="w1 on a")
+        cut_at = time.monotonic()
+        (cut,) = rows(
+            url,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'master_a'",
+        )[0]
+        assert cut == 2  # the storage connection and the lease's
+        b.wait_line("listening on", timeout=TAKEOVER_LIMIT_S)
+        assert time.monotonic() - cut_at < TAKEOVER_LIMIT_S
+        a.wait_line("standing by", timeout=30)  # reconnected, found the takeover, stepped down
+        wait_for(lambda: online_on(b.port, ["w1"]), timeout=30, what="w1 on b")
+        assert master_view(b.port)["generation"] == 2
+        assert "Traceback" not in a.log() and "Traceback" not in b.log()
+    finally:
+        for program in programs:
+            program.kill()
+
+
 # -- the PostgreSQL save path (issue 16, "Scale on one master") --------------------------------
 def test_client_rows_leave_room_for_hot_updates(
     postgres_server: PostgresServer, tmp_path: Path
