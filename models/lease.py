@@ -6,9 +6,10 @@ its own (its own OS thread, so a long COPY on the storage connection never delay
 holds a session-level advisory lock there too (`locked` says so). A standby takes over when the
 lease has expired, or at once when it gets the advisory lock while the row says the holder had
 it: the holder's session is gone (killed, or its connection lost). Every write
-transaction of the active master's storage thread starts with `FENCE_SQL`, which holds a key
-share lock on the row: a takeover (SELECT … FOR UPDATE) waits for a write in flight, and after it
-no write of the old generation passes. Times are the database's clock (clock_timestamp()).
+transaction of the active master's storage thread ends with `FENCE_SQL` before it commits, which
+takes a key share lock on the row: a takeover (SELECT … FOR UPDATE) waits for that commit, and
+after a takeover no transaction of the old generation commits. Times are the database's clock
+(clock_timestamp()).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ RENEW_SQL = (
 )
 RELEASE_SQL = 'UPDATE "master_lease" SET "expires" = 0 WHERE "id" = 1 AND "generation" = %s'
 VIEW_SQL = f'SELECT "generation", "holder", "acquired", "expires", {_NOW} FROM "master_lease"'
-# Run first in every write transaction of the active master (the fence): one row, or fenced.
+# Run last in every write transaction of the active master (the fence): one row, or fenced.
 # Only the generation counts: a master whose lease ran out while nobody took over may go on.
 FENCE_SQL = 'SELECT 1 FROM "master_lease" WHERE "id" = 1 AND "generation" = %s FOR KEY SHARE'
 

@@ -89,8 +89,9 @@ record_fields(KeyRecord, KEY.columns)
 # The recovery probe on SQLite must write, because a full disk still answers SELECT 1: a table
 # created and dropped in one transaction needs a free page and room in the WAL, like real writes.
 # PostgreSQL ends a transaction left open this long (its master frozen, e.g. by SIGSTOP): it
-# would hold the lease row's key share lock and so keep a standby from taking over.
-PG_IDLE_IN_TRANSACTION_MS = 5000
+# could hold the lease row's key share lock, keeping a standby from taking over, or rows the new
+# master must write. Long enough for the Python work between a big save's statements.
+PG_IDLE_IN_TRANSACTION_MS = 10_000
 
 _SQLITE_PROBE = (
     'CREATE TABLE IF NOT EXISTS "farmhand_probe" (x INTEGER)',
@@ -289,15 +290,16 @@ class Store:
 
     def _fenced_call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         # In the DB thread: fn's statements and the generation check commit together or not at
-        # all; the check's key share lock makes a takeover wait until this transaction ends.
+        # all. The check comes last, so the key share lock it takes on the lease row (which
+        # makes a takeover wait) is held only for the commit.
         if self._fenced:
             raise LeaseLost()
         with self._db.atomic():
-            row = self._db.execute_sql(FENCE_SQL, (self._fence,)).fetchone()
-            if row is None:
+            value = fn(*args)
+            if self._db.execute_sql(FENCE_SQL, (self._fence,)).fetchone() is None:
                 self._fenced = True
                 raise LeaseLost()
-            return fn(*args)
+        return value
 
     def _failure(self, exc: Exception, attempted: bool) -> Exception:
         problem = classify(exc, self.backend)
