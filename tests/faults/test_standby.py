@@ -20,7 +20,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from dashboard.app import create_app
+from dashboard.runtime import Dashboard, Settings
+from dashboard.testclient import WsgiClient
 from farmhand.client import Client, MasterUnavailable, RpcError
+from farmhand.options import MasterAddress, MasterList
 from models.lease import LeaseLost, LeaseStore
 from models.store import ClientRecord, Store
 from tests.faults.harness import free_port, ledger_argv, read_ledger
@@ -147,6 +151,17 @@ class Submitter(threading.Thread):
         self.client.close()
 
 
+def dashboard_metrics(*masters: Master) -> str:
+    listed = MasterList(MasterAddress("127.0.0.1", m.port) for m in masters)
+    dash = Dashboard(Settings(master=listed))
+    dash.start()
+    try:
+        assert dash.master.wait_connected(10), dash.master.last_error
+        return WsgiClient(create_app(dash)).get("/metrics").text
+    finally:
+        dash.stop()
+
+
 def all_completed(port: int) -> dict[int, dict[str, Any]] | None:
     with RpcClient(port) as api:
         jobs = api.call("jobs.list", limit=10_000)["jobs"]
@@ -240,6 +255,11 @@ def test_kill_9_of_the_active_master_under_load(
         assert view["role"] == "active" and view["generation"] == 2 and view["last_takeover"]
         with ConsoleClient(b.port) as console:
             assert "role:        active, lease generation 2 held by" in console.command("status")
+        metrics = dashboard_metrics(a, b)  # a dashboard given both finds b, and says so
+        assert "farmhand_master_active 1" in metrics
+        assert "farmhand_master_lease_generation 2" in metrics
+        assert f'listen="127.0.0.1:{b.port}"' in metrics
+        assert "farmhand_master_last_takeover_timestamp_seconds 1" in metrics
         wait_for(lambda: online_on(b.port, ["w1", "w2"]), timeout=30, what="workers on b")
         acked_by_a = len(submitter.acked)
         wait_for(lambda: len(submitter.acked) >= acked_by_a + 10, timeout=60, what="b acks")
