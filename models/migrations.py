@@ -85,8 +85,8 @@ def _client_fillfactor(db: peewee.Database) -> None:
     if isinstance(db, peewee.PostgresqlDatabase):
         # A save rewrites every dirty client row (presence, hello info) and never an indexed
         # column's value: with half of each page free the new versions stay on their page as
-        # HOT updates, which skip both index writes (bench/clients_io.py: the 100,000-client
-        # save's upsert ~3x faster). Costs twice the table's size, a few MB at most.
+        # HOT updates, which skip both index writes (bench/clients_io.py --db postgresql://…:
+        # the 100,000-client save about twice as fast). Costs twice the table's size: a few MB.
         db.execute_sql('ALTER TABLE "client" SET (fillfactor = 50)')
 
 
