@@ -195,6 +195,14 @@ class Store:
         finally:
             self._db.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
 
+    def fresh_connection(self) -> None:
+        """Open a new connection (a standby's may have idled for days before its takeover)."""
+        self.call(self._fresh_connection)
+
+    def _fresh_connection(self) -> None:
+        self._drop_connection()
+        self._connect()
+
     def fence(self, generation: int, on_fenced: Callable[[], None]) -> None:
         """From now on every call that may write first checks that the master lease still has
         `generation`; when not, the call fails with LeaseLost and `on_fenced` runs (once)."""

@@ -142,6 +142,7 @@ class Master:
                 services.store.close()
                 return False
             assert self.lease.machine.generation is not None
+            services.store.fresh_connection()
             services.store.fence(self.lease.machine.generation, self.lease.write_fenced)
         began = time.perf_counter()
         records = services.store.load_clients()
