@@ -372,6 +372,15 @@ def test_sigstop_past_the_lease_the_old_master_writes_nothing_and_steps_down(
         assert master_view(b.port)["role"] == "active"
         # w1 stayed connected to the frozen master; now that it stepped down, w1 moves.
         wait_for(lambda: online_on(b.port, ["w1"]), timeout=30, what="w1 on b")
+
+        # A clean stop hands over: b stores what it has, releases the lease, and a (the same
+        # process, started over as a standby) takes over with everything b stored.
+        assert b.stop(timeout=30) == 0
+        a.wait_line("listening on", timeout=TAKEOVER_LIMIT_S)
+        with RpcClient(a.port) as api:
+            names = [job["name"] for job in api.call("jobs.list")["jobs"]]
+        assert sorted(names) == ["on-a", "on-b"]
+        assert master_view(a.port)["generation"] == 3
     finally:
         for program in programs:
             if program.proc.poll() is None:
