@@ -220,6 +220,8 @@ class LeaseKeeper:
         assert machine.generation is not None
         now = self._mono()
         ok, value = self._attempt(self._lease.renew, machine.generation, machine.lease_s)
+        if machine.role is not Role.ACTIVE:
+            return machine.role  # fenced (a write found the takeover) or stopped meanwhile
         if not ok:
             if machine.failures == 0:
                 log.warning("master lease: renewal failed: %s", value)

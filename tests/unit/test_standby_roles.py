@@ -96,6 +96,7 @@ class ScriptedLease:
         self.takeovers = takeovers
         self.renewals = renewals
         self.calls: list[tuple[str, Any]] = []
+        self.during_renew: Any = lambda: None
 
     def try_take_over(self, holder: str, lease_s: float) -> int | None:
         self.calls.append(("take_over", holder))
@@ -103,6 +104,7 @@ class ScriptedLease:
 
     def renew(self, generation: int, lease_s: float) -> bool:
         self.calls.append(("renew", generation))
+        self.during_renew()
         answer = self.renewals.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -161,3 +163,17 @@ def test_keeper_steps_down_when_a_write_was_fenced_and_releases_on_a_clean_stop(
     keeper.try_once()
     keeper.stop()
     assert ("release", 3) in lease.calls and keeper.role is Role.STOPPED
+
+
+def test_a_renewal_answered_after_a_write_was_fenced_changes_nothing() -> None:
+    """The renewal runs in the lease's thread while the hub goes on: a write may find the
+    takeover first. Its answer (refused) then finds the master fenced already."""
+    clock = FakeClock()
+    lease = ScriptedLease(takeovers=[4], renewals=[False])
+    keeper = keeper_for(lease, clock)
+    lost: list[str] = []
+    keeper._on_lost = lost.append
+    keeper.try_once()
+    lease.during_renew = keeper.write_fenced
+    assert keeper.renew_once() is Role.FENCED
+    assert lost == ["a write found another master's lease generation"]
