@@ -7,6 +7,7 @@ A method declares its params as a tuple of `Param` (built with `text(…)`, `int
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -226,6 +227,25 @@ class Param:
                 f"bad_{self.name}",
             )
         return value
+
+    def describe(self) -> str:
+        """One line for people: `limit (integer, 1 to 10000, default 100): at most this many`."""
+        facts = [
+            {Kind.TEXT_LIST: "list of strings", Kind.INTEGER_LIST: "list of integers"}.get(
+                self.kind, str(self.kind)
+            )
+        ]
+        if self.choices:
+            facts.append(" | ".join(self.choices))
+        if self.minimum is not None or self.maximum is not None:
+            low = "…" if self.minimum is None else f"{self.minimum:g}"
+            high = "…" if self.maximum is None else f"{self.maximum:g}"
+            facts.append(f"{low} to {high}")
+        if self.required:
+            facts.append("required")
+        elif self.default is not None:
+            facts.append(f"default {json.dumps(self.default)}")
+        return f"{self.name} ({', '.join(facts)}): {self.summary}"
 
     def schema(self) -> dict[str, Any]:
         """The JSON Schema of its value, as rpc.discover and docs/api.md show it."""

@@ -3,8 +3,9 @@ field, unknown fields, huge and odd values. The oracle: an answer or an error re
 internal error (-32603) and never a traceback in the log.
 
 The methods and their field names come from the method table (each method declares its
-params there), so a new method or field is fuzzed the day it is added. In-process (tests/security/inprocess.py) and bounded: FARMHAND_FUZZ_EXAMPLES
-raises the number of examples per method (and makes the run random) for a deeper search.
+params there), so a new method or field is fuzzed the day it is added. In-process
+(tests/security/inprocess.py) and bounded: FARMHAND_FUZZ_EXAMPLES raises the number of
+examples per method (and makes the run random) for a deeper search.
 """
 
 from __future__ import annotations
