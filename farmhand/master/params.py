@@ -228,24 +228,29 @@ class Param:
             )
         return value
 
-    def describe(self) -> str:
-        """One line for people: `limit (integer, 1 to 10000, default 100): at most this many`."""
-        facts = [
-            {Kind.TEXT_LIST: "list of strings", Kind.INTEGER_LIST: "list of integers"}.get(
-                self.kind, str(self.kind)
-            )
-        ]
+    def type_text(self) -> str:
+        """Its type for people: `integer, 1 to 10000` or `string, fail_fast | finish`."""
+        kinds = {Kind.TEXT_LIST: "list of strings", Kind.INTEGER_LIST: "list of integers"}
+        facts = [kinds.get(self.kind, str(self.kind))]
         if self.choices:
             facts.append(" | ".join(self.choices))
         if self.minimum is not None or self.maximum is not None:
-            low = "…" if self.minimum is None else f"{self.minimum:g}"
-            high = "…" if self.maximum is None else f"{self.maximum:g}"
+            low = "…" if self.minimum is None else _number(self.minimum)
+            high = "…" if self.maximum is None else _number(self.maximum)
             facts.append(f"{low} to {high}")
+        return ", ".join(facts)
+
+    def default_text(self) -> str:
+        """`required`, or its default as JSON (`null`: left out means none)."""
         if self.required:
-            facts.append("required")
-        elif self.default is not None:
-            facts.append(f"default {json.dumps(self.default)}")
-        return f"{self.name} ({', '.join(facts)}): {self.summary}"
+            return "required"
+        return json.dumps(self.default, ensure_ascii=False)
+
+    def describe(self) -> str:
+        """One line: `limit (integer, 1 to 10000; default 100): at most this many`."""
+        default = self.default_text()
+        when = default if self.required else f"default {default}"
+        return f"{self.name} ({self.type_text()}; {when}): {self.summary}"
 
     def schema(self) -> dict[str, Any]:
         """The JSON Schema of its value, as rpc.discover and docs/api.md show it."""
@@ -331,3 +336,7 @@ def parse_params(method: str, declared: Sequence[Param], params: dict[str, Any])
     values = {param.name: param.read(p) for param in declared}
     p.finish()
     return values
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)

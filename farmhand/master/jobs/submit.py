@@ -49,16 +49,19 @@ ORDER_HEADROOM_BYTES = 1024
 # jobs.submit's parameters, in the order they are checked (the method table declares them).
 SUBMIT_PARAMS = (
     string("name", "the job's name", max_length=200),
-    anything("argv", "the command: a list of strings; `{frame}`, `{start}`, `{end}` expand"),
+    anything(
+        "argv",
+        "the command, a list of strings; `{frame}`, `{start}`, `{end}`, `{frames}`, `{task}`, `{job}` expand per task",
+    ),
     string(
         "frames",
-        "a frame range like `1-100` or `1,5,10-20x2` (none: one task)",
+        "frames like `1-10,20,30-40` (empty: one task)",
         "",
         max_length=100_000,
     ),
     integer("chunk", "frames per task", 1, minimum=1, maximum=MAX_FRAME),
     integer("priority", "0-100; higher goes first", 50, minimum=0, maximum=100),
-    text_list("tags", "only workers with all these tags run it", []),
+    text_list("tags", "only workers with these tags run it", []),
     integer(
         "max_attempts",
         "attempts per task before it fails",
