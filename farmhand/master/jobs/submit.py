@@ -51,7 +51,8 @@ SUBMIT_PARAMS = (
     string("name", "the job's name", max_length=200),
     anything(
         "argv",
-        "the command, a list of strings; `{frame}`, `{start}`, `{end}`, `{frames}`, `{task}`, `{job}` expand per task",
+        "the command, a list of strings; `{frame}`, `{start}`, `{end}`, `{frames}`, "
+        "`{task}`, `{job}` expand per task",
     ),
     string(
         "frames",
