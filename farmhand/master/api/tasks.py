@@ -78,7 +78,7 @@ def _worker(session: Session) -> Any:
     agents=("worker",),
     params=(
         string("attempt", "the attempt's id"),
-        integer("pid", "the task process's pid", None),
+        integer("pid", "the task process's pid (checked, not kept)", None),
     ),
 )
 def task_started(services: Services, session: Session, p: Args) -> None:
@@ -127,7 +127,7 @@ def task_progress(services: Services, session: Session, p: Args) -> None:
         string("attempt", "the attempt's id"),
         integer("exit_code", "the process's exit code (none if killed or never started)", None),
         string("error", "why it failed to run", None),
-        number("duration_s", "how long it ran", None),
+        number("duration_s", "how long it ran (checked, not kept)", None),
     ),
 )
 def task_finished(services: Services, session: Session, p: Args) -> AsyncResult:
