@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from dashboard.surface import surface_of
 from farmhand import __version__
 from farmhand.master import api, console
 from farmhand.master.api import METHODS
@@ -169,3 +170,21 @@ def test_help_shows_a_commands_methods_from_the_table() -> None:
         line.strip().startswith("limit (integer, 1 to 10000; default 100)") for line in lines
     )
     assert reply.result["methods"][0]["name"] == "jobs.list"
+
+
+def test_the_dashboard_serves_what_the_table_says() -> None:
+    """The dashboard's /api/ allow-list comes from rpc.discover: every read and write it served
+    from its own hand-kept lists before is still served, with the same params."""
+    surface = surface_of(document())
+    assert surface.reads["jobs.list"] == {"status": "text", "limit": "int", "offset": "int"}
+    assert surface.reads["kegs.list"] == {"active": "bool"}
+    assert surface.reads["status"] == {}
+    assert {
+        "clients.list", "jobs.get", "tasks.list", "tasks.log", "taps.list", "pours.list",
+        "pours.totals", "presence.list", "readings.query", "events.recent", "devices.list",
+        "users.list", "tokens.list", "keys.list", "audit.list",
+    } <= set(surface.reads)  # fmt: skip
+    assert surface.admin_reads == {"keys.list", "audit.list"}
+    assert not {"hello", "users.authenticate", "subscribe", "heartbeat"} & set(surface.reads)
+    assert surface.writes == {name for name, entry in METHODS.items() if entry.writes}
+    assert {"jobs.submit", "taps.configure", "keys.revoke", "tokens.assign"} <= surface.writes
