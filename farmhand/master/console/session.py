@@ -41,12 +41,11 @@ def help_(console: ConsoleConnection, args: list[str]) -> Reply:
             raise UsageError(f"no command {args[0]!r}{suggest(args[0])} (type 'help' for the list)")
         return _command_help(found)
     rows = [
-        [entry.name, ", ".join(entry.methods) or "-", entry.summary]
-        for entry in sorted(COMMANDS.values(), key=lambda c: c.name)
+        [entry.name, entry.summary] for entry in sorted(COMMANDS.values(), key=lambda c: c.name)
     ]
     text = (
-        format_table(["command", "methods", "what it does"], rows)
-        + "\nAdd --json to any command for its raw result; `help COMMAND` for its usage."
+        format_table(["command", "what it does"], rows)
+        + "\nAdd --json to any command for its raw result; `help COMMAND` for its usage and params."
     )
     return Reply({"commands": sorted(COMMANDS)}, text)
 

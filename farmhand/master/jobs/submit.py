@@ -76,7 +76,7 @@ SUBMIT_PARAMS = (
     integer_list("depends_on", "jobs that must complete first", []),
     string(
         "progress_regex",
-        "a regex whose first group reads a percentage from the output",
+        "a regex for progress in the output: a `percent` or `frame` group, else the first group",
         None,
         max_length=1000,
     ),
