@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,8 @@ class Services:
     # What is not yet stored, and the barrier operator writes wait on (durability.py).
     durability: Durability
     audit: AuditLog
+    # The `master` part of `status`: role (active/standby), lease holder, last takeover.
+    role_view: Callable[[], dict[str, Any]]
     started: float = 0.0
     # Live connections (farmhand.master.server.MasterConnection), for `status` and shutdown.
     connections: set[Any] = field(default_factory=set)

@@ -229,6 +229,8 @@ def status(services: Services, session: Session, p: Args) -> dict[str, Any]:
         "warnings": exposure_warnings(services.config),
         # backend, url, healthy, since, last_error, reconnects, pending_writes (durability.py)
         "database": services.durability.status(),
+        # role (active/standby), holder, generation, last_takeover, lease_s (standby.py)
+        "master": services.role_view(),
         "clients": {
             "total": sum(total.values()),
             "online": sum(online.values()),
