@@ -59,13 +59,13 @@ class Master:
         farm = JobFarm(
             JobStore(store),
             events,
+            registry,
             config.data_dir,
             wall=clock.wall,
             mono=clock.mono,
             heartbeat_timeout_s=config.heartbeat_timeout_s,
             log_retention_days=config.log_retention_days,
         )
-        farm.registry = registry
         devices = DeviceHub(DeviceStore(store), registry, events, wall=clock.wall, mono=clock.mono)
         registry.watchers.extend([farm, devices])
         # Node reports live in memory only; nodes resend them on every (re)connect.
@@ -178,8 +178,7 @@ class Master:
         if self.tls_server is not None:
             self.tls_server.close()
         self.reaper.stop()
-        services.farm.stopping = True
-        services.farm.dispatcher.stop()
+        services.farm.begin_shutdown()
         for connection in list(services.connections):
             connection.close("master shutting down")
         with gevent.Timeout(timeout_s, False):

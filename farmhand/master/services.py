@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from models.store import Store
 
@@ -17,6 +16,7 @@ from .exposure import ExposedKeyLog
 from .jobs.farm import JobFarm
 from .keys import KeyRing
 from .peerguard import PeerGuard
+from .ports import ServedConnection
 from .procs import ProcBoard
 from .registry import ClientRegistry
 
@@ -37,7 +37,7 @@ class Services:
     audit: AuditLog
     started: float = 0.0
     # Live connections (farmhand.master.server.MasterConnection), for `status` and shutdown.
-    connections: set[Any] = field(default_factory=set)
+    connections: set[ServedConnection] = field(default_factory=set)
     listen_address: tuple[str, int] = ("", 0)
     # The TLS port's address, None when the master has no TLS port.
     tls_address: tuple[str, int] | None = None

@@ -6,11 +6,10 @@ from typing import Any
 
 from protocol.errors import invalid_params
 
-from ..jobs import actions
 from ..jobs.board import JobState
 from ..jobs.states import JobStatus
 from ..jobs.stranded import blocked_reason
-from ..jobs.submit import build_records, read_submission
+from ..jobs.submit import read_submission
 from ..jobs.views import job_view
 from ..params import Params
 from ..services import Services
@@ -22,17 +21,9 @@ from .base import Access, method
 def jobs_submit(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Submit a job: argv over a frame range, split into tasks. Answers once it is stored."""
     farm = services.farm
-    board = farm.board
-    spec = read_submission(p, board.jobs, services.config.max_tasks_per_job)
-    job_id = board.next_job_id
-    first_task_id = board.next_task_id
-    board.next_job_id += 1
-    board.next_task_id += len(spec["chunks"])
-    job, tasks = build_records(spec, job_id, first_task_id, services.clock.wall())
-    farm.jobstore.insert_job(job, tasks)
-    board.add_job(job, tasks)
-    farm.dispatcher.wake()
-    return {"job_id": job_id, "tasks": len(tasks)}
+    spec = read_submission(p, farm.board.jobs, services.config.max_tasks_per_job)
+    state = farm.submit(spec, services.clock.wall())
+    return {"job_id": state.id, "tasks": len(state.tasks)}
 
 
 @method("jobs.list", Access.READ)
@@ -82,7 +73,7 @@ def jobs_cancel(services: Services, session: Session, p: Params) -> dict[str, An
     """Cancel a job: queued tasks are dropped, running ones killed on their workers."""
     state = _job(services, p)
     p.finish()
-    actions.cancel_job(services.farm, state)
+    services.farm.cancel(state)
     return job_view(state)
 
 
@@ -91,7 +82,7 @@ def jobs_pause(services: Services, session: Session, p: Params) -> dict[str, Any
     """Pause a job: no new tasks are dispatched; running ones finish."""
     state = _job(services, p)
     p.finish()
-    actions.pause_job(services.farm, state)
+    services.farm.pause(state)
     return job_view(state)
 
 
@@ -100,7 +91,7 @@ def jobs_resume(services: Services, session: Session, p: Params) -> dict[str, An
     """Resume a paused job."""
     state = _job(services, p)
     p.finish()
-    actions.resume_job(services.farm, state)
+    services.farm.resume(state)
     return job_view(state)
 
 
@@ -109,7 +100,7 @@ def jobs_requeue(services: Services, session: Session, p: Params) -> dict[str, A
     """Put a job's failed and canceled tasks back in the queue."""
     state = _job(services, p)
     p.finish()
-    actions.requeue_job(services.farm, state)
+    services.farm.requeue(state)
     return job_view(state)
 
 
@@ -119,5 +110,5 @@ def jobs_set_priority(services: Services, session: Session, p: Params) -> dict[s
     state = _job(services, p)
     priority = p.integer("priority", minimum=0, maximum=100)
     p.finish()
-    actions.set_priority(services.farm, state, priority)
+    services.farm.set_priority(state, priority)
     return job_view(state)

@@ -167,7 +167,7 @@ def subscribe(services: Services, session: Session, p: Params) -> dict[str, Any]
     """Receive `event` notifications for the given topics."""
     topics = [validate_topic(topic) for topic in p.text_list("topics")]
     p.finish()
-    if session.connection is None or not hasattr(session.connection, "send_bytes"):
+    if session.connection is None:
         raise RpcError(
             ErrorCode.CONFLICT, "subscribe: this session cannot receive events", "no_events"
         )

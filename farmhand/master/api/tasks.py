@@ -9,10 +9,10 @@ from gevent.event import AsyncResult
 
 from protocol.errors import ErrorCode, RpcError
 
-from ..jobs import actions, reports
 from ..jobs.states import TASK_FINAL
 from ..jobs.views import task_view
 from ..params import Params
+from ..registry import RuntimeClient
 from ..services import Services
 from ..session import Session
 from .base import Access, method
@@ -46,11 +46,10 @@ def tasks_requeue(services: Services, session: Session, p: Params) -> dict[str, 
     """Run one completed, failed or canceled task again."""
     task_id = p.integer("task_id")
     p.finish()
-    actions.requeue_task(services.farm, task_id)
-    return task_view(services.farm.board.task(task_id))
+    return task_view(services.farm.requeue_task(task_id))
 
 
-def _worker(session: Session) -> Any:
+def _worker(session: Session) -> RuntimeClient:
     client = session.client
     if client is None or client.role != "worker":
         raise RpcError(ErrorCode.CONFLICT, "only a worker reports on tasks", "not_a_worker")
@@ -63,7 +62,7 @@ def task_started(services: Services, session: Session, p: Params) -> None:
     attempt = p.text("attempt")
     p.integer("pid", None)
     p.finish()
-    reports.task_started(services.farm, _worker(session), attempt)
+    services.farm.task_started(_worker(session), attempt)
 
 
 @method("task.output", Access.AGENT, agents=("worker",))
@@ -72,7 +71,7 @@ def task_output(services: Services, session: Session, p: Params) -> None:
     attempt = p.text("attempt")
     data = p.text("data", max_length=1 << 20)
     p.finish()
-    reports.task_output(services.farm, _worker(session), attempt, data)
+    services.farm.task_output(_worker(session), attempt, data)
 
 
 @method("task.progress", Access.AGENT, agents=("worker",))
@@ -81,7 +80,7 @@ def task_progress(services: Services, session: Session, p: Params) -> None:
     attempt = p.text("attempt")
     percent = p.number("percent", minimum=0, maximum=100)
     p.finish()
-    reports.task_progress(services.farm, _worker(session), attempt, percent)
+    services.farm.task_progress(_worker(session), attempt, percent)
 
 
 @method("task.finished", Access.AGENT, agents=("worker",))
@@ -92,4 +91,4 @@ def task_finished(services: Services, session: Session, p: Params) -> AsyncResul
     error = p.text("error", None)
     p.number("duration_s", None)
     p.finish()
-    return reports.task_finished(services.farm, _worker(session), attempt, exit_code, error)
+    return services.farm.task_finished(_worker(session), attempt, exit_code, error)
