@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.unit.farmkit import FarmKit
+
+pytestmark = pytest.mark.fast
 
 
 def test_a_requeue_clears_the_blocklist_also_after_a_restart(tmp_path: Path) -> None:
