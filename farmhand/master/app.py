@@ -67,12 +67,13 @@ class Master:
             log_retention_days=config.log_retention_days,
         )
         devices = DeviceHub(DeviceStore(store), registry, events, wall=clock.wall, mono=clock.mono)
-        registry.watchers.extend([farm, devices])
+        registry.watch(farm)
+        registry.watch(devices)
         # Node reports live in memory only; nodes resend them on every (re)connect.
         procs = ProcBoard(
             events, wall=clock.wall, mono=clock.mono, offline_ttl_s=config.procs_offline_ttl_s
         )
-        registry.watchers.append(procs)
+        registry.watch(procs)
         self.saver = ClientSaver(registry, store, config.save_interval_s, mono=clock.mono)
         audit = AuditLog(AuditStore(store), config.audit_retention_days, clock.wall)
         durability = Durability(

@@ -113,7 +113,7 @@ class FarmKit:
             mono=self.clock.mono,
             heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S,
         )
-        registry.watchers.append(farm)
+        registry.watch(farm)
         farm.load()
         return registry, farm
 
