@@ -25,8 +25,8 @@ from farmhand.master.config import MasterConfig
 from farmhand.master.console.shell import ConsoleConnection
 from farmhand.master.events import EventBus
 from farmhand.master.jobs.farm import JobFarm
-from farmhand.master.jobs.submit import read_submission
-from farmhand.master.params import Params
+from farmhand.master.jobs.submit import SUBMIT_PARAMS, read_submission
+from farmhand.master.params import parse_params
 from farmhand.master.ports import ReplyCallback
 from farmhand.master.registry import ClientRegistry, RuntimeClient
 from farmhand.master.session import Session
@@ -156,7 +156,9 @@ class FarmKit:
     def submit(self, **params: Any) -> int:
         params.setdefault("name", "job")
         params.setdefault("argv", ["render", "{task}"])
-        spec = read_submission(Params("jobs.submit", params), self.farm.board.jobs, 100_000)
+        spec = read_submission(
+            parse_params("jobs.submit", SUBMIT_PARAMS, params), self.farm.board.jobs, 100_000
+        )
         return self.farm.submit(spec, self.clock.wall()).id
 
     def dispatch(self) -> None:
