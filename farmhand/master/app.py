@@ -64,20 +64,21 @@ class Master:
         farm = JobFarm(
             JobStore(store),
             events,
+            registry,
             config.data_dir,
             wall=clock.wall,
             mono=clock.mono,
             heartbeat_timeout_s=config.heartbeat_timeout_s,
             log_retention_days=config.log_retention_days,
         )
-        farm.registry = registry
         devices = DeviceHub(DeviceStore(store), registry, events, wall=clock.wall, mono=clock.mono)
-        registry.watchers.extend([farm, devices])
+        registry.watch(farm)
+        registry.watch(devices)
         # Node reports live in memory only; nodes resend them on every (re)connect.
         procs = ProcBoard(
             events, wall=clock.wall, mono=clock.mono, offline_ttl_s=config.procs_offline_ttl_s
         )
-        registry.watchers.append(procs)
+        registry.watch(procs)
         # Masters sharing a PostgreSQL database elect the active one through the lease.
         self.lease = (
             LeaseKeeper(
@@ -216,7 +217,7 @@ class Master:
         if self.tls_server is not None:
             self.tls_server.close()
         self.reaper.stop()
-        services.farm.stopping = True
+        services.farm.begin_shutdown()
         for connection in list(services.connections):
             connection.close("this master stepped down: another one is active")
         self.saver.stop()
@@ -241,8 +242,7 @@ class Master:
         if self.tls_server is not None:
             self.tls_server.close()
         self.reaper.stop()
-        services.farm.stopping = True
-        services.farm.dispatcher.stop()
+        services.farm.begin_shutdown()
         for connection in list(services.connections):
             connection.close("master shutting down")
         with gevent.Timeout(timeout_s, False):

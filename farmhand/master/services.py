@@ -18,6 +18,7 @@ from .exposure import ExposedKeyLog
 from .jobs.farm import JobFarm
 from .keys import KeyRing
 from .peerguard import PeerGuard
+from .ports import ServedConnection
 from .procs import ProcBoard
 from .registry import ClientRegistry
 
@@ -40,7 +41,7 @@ class Services:
     role_view: Callable[[], dict[str, Any]]
     started: float = 0.0
     # Live connections (farmhand.master.server.MasterConnection), for `status` and shutdown.
-    connections: set[Any] = field(default_factory=set)
+    connections: set[ServedConnection] = field(default_factory=set)
     listen_address: tuple[str, int] = ("", 0)
     # The TLS port's address, None when the master has no TLS port.
     tls_address: tuple[str, int] | None = None
