@@ -156,6 +156,27 @@ def error_of(client: RpcClient, method: str, **params: Any) -> dict[str, Any]:
     return error
 
 
+# -- event shapes: every `pours` event carries the views taps.list and pours.list return -------
+
+
+def test_pour_events_carry_the_tap_and_pour_views(admin: RpcClient, keg1: Board) -> None:
+    """docs/events.md: a flow event is `{flow, tap}` and a pour event `{pour, tap}`, where `tap`
+    is the taps.list row and `pour` the pours.list row (the flow event once sent the tap's name
+    alone)."""
+    admin.call("subscribe", topics=["pours"])
+    setup_tap(admin, idle_s=0.5)
+    keg1.meter(0)
+    keg1.meter(100)
+    flow = admin.wait_event(lambda e: e["topic"] == "pours" and "flow" in e["data"])["data"]
+    assert set(flow) == {"flow", "tap"}
+    assert flow["tap"] == tap1(admin)
+    assert flow["flow"] == tap1(admin)["flow"]
+    done = admin.wait_event(lambda e: e["topic"] == "pours" and "pour" in e["data"])["data"]
+    assert set(done) == {"pour", "tap"}
+    assert done["tap"] == tap1(admin)
+    assert [done["pour"]] == wait_pours(admin, 1)
+
+
 # -- meters (Kegbot's baseline rules) ----------------------------------------------------------
 
 

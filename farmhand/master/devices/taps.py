@@ -330,7 +330,7 @@ class TapBoard:
 
     def _publish_flow(self, tap: Tap) -> None:
         if self.events.has_subscribers("pours"):
-            self.events.publish("pours", {"flow": flow_view(tap), "tap": tap.rec.name})
+            self.events.publish("pours", {"flow": flow_view(tap), "tap": tap_view(tap)})
 
 
 def _captive(tap: Tap) -> bool:
