@@ -1,4 +1,4 @@
-"""The device hub against a real master (SPEC §3 "Hardware, auth, pours", §4 console).
+"""The device hub against a real master (docs/devices.md, docs/events.md).
 
 Fake agents talk over real sockets: `keg1` (role `hardware`) owns meter `flow0` and valve
 `relay0` and answers the master's `output.set` orders with `{}`; `door1` (role `auth`) is a
@@ -384,7 +384,7 @@ def test_lifting_an_ibutton_before_pouring_closes_the_valve(admin: RpcClient, ke
 
 
 def test_a_pour_belongs_to_the_ibutton_still_on_the_reader(admin: RpcClient, keg1: Board) -> None:
-    """SPEC §3: a pour belongs to the user whose token is present when it ends. An iButton
+    """docs/devices.md: a pour belongs to the user whose token is present when it ends. An iButton
     that stays on the reader after one flow idled out still owns the next flow."""
     setup_tap(admin, output=None, idle_s=0.5)
     admin.call("tokens.assign", reader="core.onewire", token=ALICE_BUTTON, username="alice")

@@ -1,4 +1,4 @@
-"""Audit method: audit.list, the log of state-changing calls (SPEC §6), for admins."""
+"""Audit method: audit.list, the log of state-changing calls, for admins."""
 
 from __future__ import annotations
 
