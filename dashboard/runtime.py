@@ -10,13 +10,14 @@ from typing import Any
 
 import gevent
 
-from farmhand.options import MasterAddress
+from farmhand.options import MasterAddress, MasterList
 
 from .logins import LoginGuard
 from .metrics import JOB_STATUSES, SAMPLE_EVERY_S, FarmMetrics
 from .rpc import MasterClient, MasterUnavailable, RpcError
 from .sessions import SessionStore
 from .sse import EventHub
+from .surface import Surface, surface_of
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,10 @@ log = logging.getLogger(__name__)
 class Settings:
     """What the command line decides."""
 
-    master: MasterAddress = field(default_factory=lambda: MasterAddress("127.0.0.1", 6000))
+    # One master, or standby masters tried in turn.
+    master: MasterAddress | MasterList = field(
+        default_factory=lambda: MasterAddress("127.0.0.1", 6000)
+    )
     key: str | None = None
     ca: Path | None = None  # verifies a tls:// master's certificate
     host: str = "127.0.0.1"
@@ -57,6 +61,7 @@ class Dashboard:
         self.master.on_event = self.hub.publish
         self.master.on_state = self._master_state
         self._sampler: gevent.Greenlet | None = None
+        self._surface: Surface | None = None
 
     def start(self) -> None:
         self.hub.start()
@@ -73,6 +78,13 @@ class Dashboard:
     ) -> Any:
         """A master call; `user` is the logged-in user a write is made for (the audit's who)."""
         return self.master.call(method, params or {}, on_behalf_of=user)
+
+    def surface(self) -> Surface:
+        """The methods /api/ serves, from the master's rpc.discover (asked once, when first
+        needed; MasterUnavailable until the master answers)."""
+        if self._surface is None:
+            self._surface = surface_of(self.call("rpc.discover"))
+        return self._surface
 
     def _master_state(self, up: bool) -> None:
         self.hub.master_state(up)

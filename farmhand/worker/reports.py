@@ -3,7 +3,7 @@
 Theory of operation: each attempt has an `Outbox` holding what is not yet delivered, in the
 order it must arrive: `task.started`, then output (batched), then the latest progress, and
 `task.finished` only once all output is gone. A report is removed only after it was sent, so a
-lost connection just pauses the sender; `attach(link)` after each reconnect resumes it.
+lost connection just pauses the sender; `deliver_over(link)` after each reconnect resumes it.
 `task.finished` is a request answered once the master committed it; the sender does not wait
 for that answer (one attempt's result never waits on another's commit): calls are pipelined,
 each outbox going once its answer comes, and resent on a new link or after no answer.
@@ -232,7 +232,7 @@ class ReportQueue:
 
     # -- the sender ----------------------------------------------------------------------
 
-    def attach(self, link: MasterLink) -> None:
+    def deliver_over(self, link: MasterLink) -> None:
         """Deliver over `link` until it closes; runs in the caller's greenlet."""
         previous = self._sender
         if previous is not None and previous is not gevent.getcurrent():

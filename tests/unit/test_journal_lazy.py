@@ -8,7 +8,6 @@ from pathlib import Path
 
 import gevent
 
-from farmhand.master.jobs import reports
 from farmhand.master.jobs.journal import LAZY_FLUSH_S
 from tests.unit.farmkit import FarmKit
 
@@ -28,7 +27,7 @@ def test_a_start_costs_no_flush_of_its_own_and_is_stored_soon(tmp_path: Path) ->
         journal.start()
         journal.committed().get(timeout=10)  # the flusher ran and waits for work again
         flushes = journal.flushes
-        reports.task_started(kit.farm, worker, order["attempt"])
+        kit.farm.task_started(worker, order["attempt"])
         for _ in range(3):
             gevent.sleep(0)  # the flusher's turns: it must not take the start alone
         assert journal.pending == 1
@@ -52,8 +51,8 @@ def test_a_result_after_a_start_takes_it_along_in_one_commit(tmp_path: Path) -> 
         journal.start()
         journal.committed().get(timeout=10)
         flushes = journal.flushes
-        reports.task_started(kit.farm, worker, order["attempt"])
-        done = reports.task_finished(kit.farm, worker, order["attempt"], 0, None)
+        kit.farm.task_started(worker, order["attempt"])
+        done = kit.farm.task_finished(worker, order["attempt"], 0, None)
         assert done.get(timeout=10) == {}
         assert journal.flushes == flushes + 1
         assert stored_status(tmp_path, order["task_id"]) == "completed"
