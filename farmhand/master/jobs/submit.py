@@ -96,7 +96,9 @@ def read_submission(p: Params, known_jobs: set[int] | Any, max_tasks: int) -> di
         )
     spec["chunks"] = split_chunks(runs, spec["chunk"]) if runs else [(None, None)]
     spec["longest_argv"] = expand_argv_longest(spec["argv"], runs, count)
-    spec["last_frame"] = max((end for _, end in runs), default=None)
+    # The frame with the most characters (a negative one may be longer than the last).
+    ends = (runs[0][0], runs[-1][1]) if runs else ()
+    spec["last_frame"] = max(ends, key=lambda frame: len(str(frame)), default=None)
     check_exec_size(spec["argv"], spec["longest_argv"], spec["env"])
     check_order_size(spec)
     return spec
