@@ -123,6 +123,8 @@ MIGRATIONS: list[Migration] = [
     ),
     # NULL: the default backoff (farmhand/master/jobs/retries.py), so old jobs need no value.
     Migration(5, "job retry delay", adds=(schema.Job.retry_delay_s,)),
+    # NULL: the job names no outputs (it was submitted before templates, or without them).
+    Migration(6, "job outputs", adds=(schema.Job.outputs,)),
 ]
 
 

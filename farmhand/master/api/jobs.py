@@ -1,4 +1,4 @@
-"""Job methods: submit, list, get, cancel, pause, resume, requeue, set_priority."""
+"""Job methods: submit, templates, list, get, cancel, pause, resume, requeue, set_priority."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def jobs_submit(services: Services, session: Session, p: Params) -> dict[str, An
     """Submit a job: argv over a frame range, split into tasks. Answers once it is stored."""
     farm = services.farm
     board = farm.board
-    spec = read_submission(p, board.jobs, services.config.max_tasks_per_job)
+    spec = read_submission(p, board.jobs, services.config.max_tasks_per_job, services.templates)
     job_id = board.next_job_id
     first_task_id = board.next_task_id
     board.next_job_id += 1
@@ -33,6 +33,13 @@ def jobs_submit(services: Services, session: Session, p: Params) -> dict[str, An
     board.add_job(job, tasks)
     farm.dispatcher.wake()
     return {"job_id": job_id, "tasks": len(tasks)}
+
+
+@method("jobs.templates", Access.READ)
+def jobs_templates(services: Services, session: Session, p: Params) -> dict[str, Any]:
+    """The job templates jobs.submit takes (`template`), each with its params."""
+    p.finish()
+    return {"templates": services.templates.views()}
 
 
 @method("jobs.list", Access.READ)

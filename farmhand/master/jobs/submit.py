@@ -30,6 +30,7 @@ from protocol.jsonrpc import encode_request
 from ..params import Params
 from .retries import MAX_RETRY_DELAY_S
 from .states import JobStatus, TaskStatus
+from .templates import Catalog, JobFields
 
 FAIL_POLICIES = ("fail_fast", "finish")
 MAX_ATTEMPTS_LIMIT = 100
@@ -46,8 +47,14 @@ POINTER_BYTES = 8
 ORDER_HEADROOM_BYTES = 1024
 
 
-def read_submission(p: Params, known_jobs: set[int] | Any, max_tasks: int) -> dict[str, Any]:
-    """The validated parameters of jobs.submit (raises -32602/-32004 with a clear message)."""
+def read_submission(
+    p: Params, known_jobs: set[int] | Any, max_tasks: int, catalog: Catalog | None = None
+) -> dict[str, Any]:
+    """The validated parameters of jobs.submit (raises -32602/-32004 with a clear message).
+
+    With `template`, that template reads its own params and makes the argv (and the outputs
+    and progress regex, unless they are given)."""
+    template_name = p.text("template", None, max_length=100)
     spec = {
         "name": p.text("name", max_length=200),
         "argv": p.raw("argv", None),
@@ -63,13 +70,22 @@ def read_submission(p: Params, known_jobs: set[int] | Any, max_tasks: int) -> di
         "progress_regex": p.text("progress_regex", None, max_length=1000),
         "fail_policy": p.text("fail_policy", "fail_fast"),
         "retry_delay_s": p.number("retry_delay_s", None, minimum=0, maximum=MAX_RETRY_DELAY_S),
+        "outputs": p.text("outputs", None, max_length=4096),
     }
+    if template_name is not None:
+        template = (catalog or Catalog.with_builtins()).get(template_name)
+        made = template.expand(p, JobFields(spec["frames"], spec["argv"]))
+        spec["argv"] = made.argv
+        spec["outputs"] = spec["outputs"] or made.outputs
+        spec["progress_regex"] = spec["progress_regex"] or made.progress_regex
     p.finish()
     if not spec["name"].strip():
         raise invalid_params("jobs.submit: name must not be empty", "bad_name")
     if spec["argv"] is None:
         raise invalid_params("jobs.submit: missing parameter 'argv'", "missing_param")
     spec["argv"] = check_argv(spec["argv"], has_frames=bool(spec["frames"]))
+    if spec["outputs"] is not None:
+        check_outputs(spec["outputs"], has_frames=bool(spec["frames"]))
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in spec["env"].items()):
         raise invalid_params("jobs.submit: env must map names to strings", "bad_env")
     check_env(spec["env"])
@@ -102,6 +118,16 @@ def read_submission(p: Params, known_jobs: set[int] | Any, max_tasks: int) -> di
     check_exec_size(spec["argv"], spec["longest_argv"], spec["env"])
     check_order_size(spec)
     return spec
+
+
+def check_outputs(outputs: str, has_frames: bool) -> None:
+    """A glob relative to the task's cwd (placeholders allowed), e.g. `render/*.png`."""
+    if not outputs.strip():
+        raise invalid_params("jobs.submit: outputs must not be empty", "bad_outputs")
+    try:
+        check_argv([outputs], has_frames)
+    except RpcError as exc:
+        raise invalid_params(f"jobs.submit: outputs: {exc.message}", "bad_outputs") from None
 
 
 def check_env(env: dict[str, str]) -> None:
@@ -247,6 +273,7 @@ def build_records(
         updated=now,
         tasks_total=len(chunks),
         retry_delay_s=spec["retry_delay_s"],
+        outputs=spec["outputs"],
     )
     tasks = [
         TaskRecord(
