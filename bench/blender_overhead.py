@@ -99,9 +99,13 @@ def main() -> int:
         print(f"{index:>5}  {plain:>14.2f}  {farmed:>12.2f}  {farmed - plain:>15.2f}")
     plain = sum(r[0] for r in results) / len(results)
     farmed = sum(r[1] for r in results) / len(results)
-    summary = {"frames": args.frames, "direct_s_per_frame": round(plain, 3),
-               "farm_s_per_frame": round(farmed, 3), "overhead_s_per_task": round(farmed - plain, 3),
-               "ratio": round(farmed / plain, 3)}  # fmt: skip
+    summary = {
+        "frames": args.frames,
+        "direct_s_per_frame": round(plain, 3),
+        "farm_s_per_frame": round(farmed, 3),
+        "overhead_s_per_task": round(farmed - plain, 3),
+        "ratio": round(farmed / plain, 3),
+    }
     print(json.dumps(summary))
     return 0
 
