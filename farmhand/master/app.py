@@ -25,7 +25,8 @@ from .devices.hub import DeviceHub
 from .durability import Durability
 from .events import EventBus
 from .jobs.farm import JobFarm
-from .jobs.templates import Catalog, Template, parse_studio_template
+from .jobs.studio import parse_studio_template
+from .jobs.templates import Catalog, Template
 from .keys import KeyRing
 from .procs import ProcBoard
 from .reaper import HeartbeatReaper

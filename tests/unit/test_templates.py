@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from farmhand.master.jobs.studio import parse_studio_template
 from farmhand.master.jobs.submit import read_submission
-from farmhand.master.jobs.templates import Catalog, parse_studio_template
+from farmhand.master.jobs.templates import Catalog
 from farmhand.master.params import Params
 from protocol.errors import RpcError
 from protocol.frames import expand_argv

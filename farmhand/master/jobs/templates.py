@@ -16,36 +16,26 @@ own as TOML files in the folder the master's `--templates DIR` names (docs/templ
     [params.output]
     default = "render/####.exr"
 
-Sans-IO: templates are parsed from TOML text and expanded from params; reading the folder is the
-caller's (farmhand/master/app.py). Errors are -32602 with reason `bad_template_param` or
-`no_such_template`, and ValueError for a studio file that cannot be used.
+Sans-IO: templates are expanded from params; studio files are parsed from their text in
+studio.py, and reading the folder is the caller's (farmhand/master/app.py). Errors are -32602
+with reason `bad_template_param` or `no_such_template`.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-import string
-import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.errors import invalid_params
-from protocol.frames import PLACEHOLDERS, parse_frames
+from protocol.frames import parse_frames
 
 from ..params import Params
 
 KINDS = ("string", "integer", "number", "boolean", "strings")
-# Params every job has: a template may read them but not declare them again.
-JOB_PARAMS = frozenset(
-    {
-        "name", "argv", "frames", "chunk", "priority", "tags", "max_attempts", "timeout_s",
-        "env", "cwd", "depends_on", "progress_regex", "fail_policy", "retry_delay_s",
-        "template", "outputs",
-    }
-)  # fmt: skip
-_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 _HASHES = re.compile(r"#+")
 # Blender's image formats (-F) and the extension it gives their files.
 BLENDER_FORMATS = {
@@ -230,12 +220,12 @@ def _blender(values: dict[str, Any], job: JobFields) -> Expansion:
         )
     if not output.strip():
         raise invalid_params("jobs.submit: template blender: output is empty", "bad_template_param")
-    argv = [values["blender"], "-b", _braces(blend), "-o", _braces(output), "-F", values["format"]]
+    argv = [values["blender"], "-b", braces(blend), "-o", braces(output), "-F", values["format"]]
     if values["engine"]:
-        argv += ["-E", _braces(values["engine"])]
+        argv += ["-E", braces(values["engine"])]
     if values["threads"] is not None:
         argv += ["-t", str(values["threads"])]
-    argv += [_braces(arg) for arg in values["args"]]
+    argv += [braces(arg) for arg in values["args"]]
     if any(start < 0 for start, _ in parse_frames(job.frames)):
         # Blender reads "-5" after -s, -e or -f as relative to the scene's range: negative
         # frames are set through Python instead.
@@ -259,7 +249,7 @@ def _blender_outputs(blend: str, output: str, image_format: str) -> str:
         path = posixpath.join(posixpath.dirname(blend), path[2:])
     if "#" not in path:
         path += "####"
-    return _braces(_HASHES.sub("*", path) + "." + BLENDER_FORMATS[image_format])
+    return braces(_HASHES.sub("*", path) + "." + BLENDER_FORMATS[image_format])
 
 
 # -- ffmpeg --------------------------------------------------------------------------------
@@ -294,12 +284,12 @@ def _ffmpeg(values: dict[str, Any], job: JobFields) -> Expansion:
         )
     argv = [values["ffmpeg"], "-hide_banner", "-nostdin", "-y"]
     argv += ["-framerate", f"{values['fps']:g}", "-start_number", str(values["start"])]
-    argv += ["-i", _braces(pattern), "-c:v", values["codec"], "-pix_fmt", values["pix_fmt"]]
+    argv += ["-i", braces(pattern), "-c:v", values["codec"], "-pix_fmt", values["pix_fmt"]]
     if values["crf"] is not None:
         argv += ["-crf", str(values["crf"])]
-    argv += [_braces(arg) for arg in values["args"]]
-    argv.append(_braces(values["output"]))
-    return Expansion(argv, outputs=_braces(values["output"]))
+    argv += [braces(arg) for arg in values["args"]]
+    argv.append(braces(values["output"]))
+    return Expansion(argv, outputs=braces(values["output"]))
 
 
 BUILTIN = (
@@ -315,138 +305,6 @@ BUILTIN = (
 )
 
 
-def _braces(text: str) -> str:
+def braces(text: str) -> str:
     """A value put into argv literally: its braces are not placeholders."""
     return text.replace("{", "{{").replace("}", "}}")
-
-
-# -- studio templates (TOML) ---------------------------------------------------------------
-def parse_studio_template(source: str, text: str) -> Template:
-    """A template from a TOML file's text (`source` names it in errors); ValueError."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"template {source}: {exc}") from None
-    known = {"name", "summary", "argv", "outputs", "progress_regex", "params", "needs_frames"}
-    unknown = sorted(set(doc) - known)
-    if unknown:
-        raise ValueError(f"template {source}: unknown keys {', '.join(unknown)}")
-    name = doc.get("name")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(
-            f"template {source}: name must be lower-case letters, digits, - and _ (got {name!r})"
-        )
-    argv = doc.get("argv")
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        raise ValueError(f"template {source}: argv must be a non-empty list of strings")
-    params = tuple(_studio_param(source, key, spec) for key, spec in _table(doc, "params", source))
-    names = {param.name for param in params}
-    outputs = doc.get("outputs")
-    progress = doc.get("progress_regex")
-    for key, value in (("outputs", outputs), ("progress_regex", progress)):
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"template {source}: {key} must be a string")
-    if progress is not None:
-        try:
-            re.compile(progress)
-        except re.error as exc:
-            raise ValueError(f"template {source}: bad progress_regex: {exc}") from None
-    for text_ in [*argv, *([outputs] if outputs else [])]:
-        for used in _fields(source, text_):
-            if used not in names and used not in PLACEHOLDERS:
-                raise ValueError(
-                    f"template {source}: {{{used}}} in {text_!r} is neither a param of the "
-                    f"template nor a placeholder ({', '.join(PLACEHOLDERS)})"
-                )
-    uses_frames = any(
-        used in ("frame", "start", "end", "frames") for a in argv for used in _fields(source, a)
-    )
-    needs_frames = doc.get("needs_frames", uses_frames)
-    if not isinstance(needs_frames, bool):
-        raise ValueError(f"template {source}: needs_frames must be true or false")
-    summary = doc.get("summary", "")
-    if not isinstance(summary, str):
-        raise ValueError(f"template {source}: summary must be a string")
-
-    def build(values: dict[str, Any], job: JobFields) -> Expansion:
-        expanded: list[str] = []
-        for arg in argv:
-            whole = re.fullmatch(r"\{(\w+)\}", arg)
-            value = values.get(whole.group(1)) if whole else None
-            if whole and whole.group(1) in names and value is None:
-                continue  # an optional param left out: its argument goes too
-            if isinstance(value, list):
-                expanded += [_braces(str(item)) for item in value]  # an argument each
-            else:
-                expanded.append(_fill(arg, values))
-        if not expanded:
-            raise invalid_params(f"jobs.submit: template {name} made an empty argv", "bad_argv")
-        return Expansion(
-            expanded,
-            outputs=_fill(outputs, values) if outputs else None,
-            progress_regex=progress,
-        )
-
-    return Template(name, summary, params, build, needs_frames=needs_frames, source=source)
-
-
-def _table(doc: Mapping[str, Any], key: str, source: str) -> list[tuple[str, Any]]:
-    value = doc.get(key, {})
-    if not isinstance(value, dict):
-        raise ValueError(f"template {source}: [{key}] must be a table")
-    return list(value.items())
-
-
-def _studio_param(source: str, name: str, spec: Any) -> Param:
-    if not _NAME.fullmatch(name.replace("-", "_")) or "-" in name:
-        raise ValueError(f"template {source}: param name {name!r} is not a plain lower-case name")
-    if name in JOB_PARAMS:
-        raise ValueError(
-            f"template {source}: param {name!r} is a job param already (jobs.submit reads it)"
-        )
-    if not isinstance(spec, dict):
-        raise ValueError(f"template {source}: [params.{name}] must be a table")
-    unknown = sorted(set(spec) - {"type", "summary", "required", "default", "choices"})
-    if unknown:
-        raise ValueError(f"template {source}: [params.{name}] has unknown keys {unknown}")
-    kind = spec.get("type", "string")
-    if kind not in KINDS:
-        raise ValueError(f"template {source}: [params.{name}] type must be one of {KINDS}")
-    choices = spec.get("choices", [])
-    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-        raise ValueError(f"template {source}: [params.{name}] choices must be strings")
-    required = spec.get("required", False)
-    if not isinstance(required, bool):
-        raise ValueError(f"template {source}: [params.{name}] required must be true or false")
-    return Param(
-        name,
-        kind,
-        str(spec.get("summary", "")),
-        required,
-        spec.get("default"),
-        tuple(choices),
-    )
-
-
-def _fields(source: str, text: str) -> list[str]:
-    try:
-        return [name for _, name, _, _ in string.Formatter().parse(text) if name]
-    except ValueError as exc:
-        raise ValueError(f"template {source}: bad braces in {text!r}: {exc}") from None
-
-
-def _fill(text: str, values: dict[str, Any]) -> str:
-    """Template params filled in; task placeholders ({frame}, …) kept for the farm."""
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in values:
-            found = values[name]
-            if found is None:
-                return ""
-            if isinstance(found, list):
-                return _braces(",".join(str(item) for item in found))
-            return _braces(str(found))
-        return match.group(0)
-
-    return re.sub(r"(?<!\{)\{(\w+)\}(?!\})", value, text)
