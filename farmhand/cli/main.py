@@ -19,7 +19,20 @@ from farmhand.client import Client, MasterUnavailable, RpcError
 from farmhand.options import DEFAULT_MASTER, ArgumentParser, ca_argument, parse_addresses
 from protocol.version import SOFTWARE_VERSION
 
-from . import actions, call, clients, enable, job, jobs, log, submit, tasks, templates, watch
+from . import (
+    actions,
+    call,
+    clients,
+    completion,
+    enable,
+    job,
+    jobs,
+    log,
+    submit,
+    tasks,
+    templates,
+    watch,
+)
 from .base import EXIT_FAILED, EXIT_USAGE, Command, Context, UsageError, to_json
 from .settings import SettingsError, resolve
 
@@ -41,6 +54,7 @@ COMMANDS: tuple[Command, ...] = (
     actions.REQUEUE,
     actions.PRIORITY,
     call.COMMAND,
+    completion.COMMAND,
 )
 # How long a command keeps trying to reach a master before it says none answers.
 RECONNECT_S = 5.0

@@ -144,6 +144,11 @@ def test_submit_with_a_template_its_typed_params_and_after(master: MasterProcess
     assert argv[-3:] == ["-movflags", "+faststart", "/farm/movie.mp4"]
     assert view["depends_on"] == [int(first.stdout)] and view["outputs"] == "/farm/movie.mp4"
 
+    shown = farmhand("job", str(view["id"]), master=master).stdout
+    assert (
+        "  outputs   /farm/movie.mp4" in shown and f"  after     [{first.stdout.strip()}]" in shown
+    )
+
     typo = farmhand("submit", "m", "--template", "ffmpeg", "-p", "fps=fast", master=master)
     assert typo.returncode == 2 and "not a number" in typo.stderr
     unknown = farmhand("--json", "submit", "m", "--template", "maya", master=master)
@@ -220,3 +225,14 @@ def test_submit_wait_draws_a_bar_on_a_terminal(master: MasterProcess, worker: Pr
     assert waiting.returncode == 0
     assert out.splitlines()[-1].endswith("completed: 2/2 done")
     assert b"\r\x1b[K" in seen and b"[####################] 100.0%" in seen
+
+
+def test_bash_completes_commands_and_their_flags() -> None:
+    script = farmhand("completion").stdout
+    probe = (
+        script
+        + 'COMP_WORDS=(farmhand wa); COMP_CWORD=1; _farmhand; echo "${COMPREPLY[@]}"\n'
+        + 'COMP_WORDS=(farmhand submit x --aft); COMP_CWORD=3; _farmhand; echo "${COMPREPLY[@]}"\n'
+    )
+    ran = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=30)
+    assert ran.stdout.splitlines() == ["watch", "--after"], ran.stderr
