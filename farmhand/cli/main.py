@@ -10,6 +10,8 @@ A command is one module with a `COMMAND` record; `COMMANDS` below is the whole t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -139,7 +141,22 @@ def make_client(parser: ArgumentParser, args: argparse.Namespace) -> Client:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parse(parser, list(sys.argv[1:] if argv is None else argv))
+    words = list(sys.argv[1:] if argv is None else argv)
+    head = words[: words.index("--")] if "--" in words else words
+    if "--json" not in head:
+        args = parse(parser, words)
+    else:  # bad usage too is a JSON error on stdout
+        caught = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(caught):
+                args = parse(parser, words)
+        except SystemExit as exc:
+            if exc.code == 0:
+                raise
+            message = caught.getvalue().strip().split(": error: ", 1)[-1]
+            error = {"code": None, "message": message, "data": {"reason": "usage"}}
+            print(to_json({"error": error}))
+            return EXIT_USAGE
     command: Command = args.handler
     ctx = Context(make_client(parser, args), as_json=getattr(args, "json", False))
     try:

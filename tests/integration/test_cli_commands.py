@@ -236,3 +236,12 @@ def test_bash_completes_commands_and_their_flags() -> None:
     )
     ran = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=30)
     assert ran.stdout.splitlines() == ["watch", "--after"], ran.stderr
+
+
+def test_bad_usage_with_json_is_a_json_error_on_stdout() -> None:
+    bad = farmhand("--json", "job", "seven")
+    assert bad.returncode == 2 and bad.stderr == ""
+    error = json.loads(bad.stdout)["error"]
+    assert error["data"]["reason"] == "usage" and "seven" in error["message"]
+    unknown = farmhand("jobs", "--json", "--frob")
+    assert unknown.returncode == 2 and "--frob" in json.loads(unknown.stdout)["error"]["message"]
