@@ -26,6 +26,7 @@ bl_info = {
 
 VENDOR = os.path.join(os.path.dirname(__file__), "vendor")
 # The template's image formats; the others render as PNG.
+DEVICES = ("CPU", "CUDA", "OPTIX", "HIP", "ONEAPI", "METAL")
 FORMATS = ("PNG", "JPEG", "OPEN_EXR", "OPEN_EXR_MULTILAYER", "TIFF", "BMP", "TARGA", "WEBP")
 
 
@@ -63,6 +64,15 @@ class FarmhandSettings(bpy.types.PropertyGroup):
     dashboard: bpy.props.StringProperty(
         name="Dashboard", description="the dashboard's address", default="http://127.0.0.1:8080"
     )
+    device: bpy.props.EnumProperty(
+        name="Cycles device",
+        description="the device workers render Cycles on",
+        items=[
+            ("SCENE", "As the scene", "CPU when the scene renders on the CPU, else the workers'"),
+            *((name, name, f"--cycles-device {name}") for name in DEVICES),
+        ],
+        default="SCENE",
+    )
     last_job: bpy.props.IntProperty(name="Last job", default=0)
 
 
@@ -86,11 +96,12 @@ def job_fields(scene, blend_path: str) -> dict:
     tags = [tag.strip() for tag in settings.tags.split(",") if tag.strip()]
     if tags:
         fields["tags"] = tags
+    fields["engine"] = scene.render.engine
     if scene.render.engine == "CYCLES":
-        fields["engine"] = "CYCLES"
-        fields["device"] = "CPU" if scene.cycles.device == "CPU" else "CUDA"
-    else:
-        fields["engine"] = scene.render.engine
+        if settings.device != "SCENE":
+            fields["device"] = settings.device
+        elif scene.cycles.device == "CPU":
+            fields["device"] = "CPU"  # else the workers' own Cycles preferences choose
     return fields
 
 
@@ -156,7 +167,8 @@ class FARMHAND_PT_render(bpy.types.Panel):
         layout = self.layout
         settings = context.scene.farmhand
         layout.use_property_split = True
-        for name in ("master", "key", "ca", "priority", "chunk", "tags", "shared_path"):
+        names = ("master", "key", "ca", "priority", "chunk", "tags", "device", "shared_path")
+        for name in names:
             layout.prop(settings, name)
         scene = context.scene
         layout.label(
