@@ -26,8 +26,12 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         size = client.log(args.task_id, 0, limit=1)["size"]
         offset = max(0, size - TAIL_BYTES)
     if not args.follow:
-        part = client.log(args.task_id, offset, limit=None)
-        text = part["text"]
+        part = client.log(args.task_id, offset)
+        pieces = [part["text"]]
+        while part["text"] and part["next_offset"] < part["size"]:  # the master reads in slices
+            part = client.log(args.task_id, part["next_offset"])
+            pieces.append(part["text"])
+        text = "".join(pieces)
         if args.lines is not None:
             text = "".join(text.splitlines(keepends=True)[-args.lines :] if args.lines else [])
         if ctx.as_json:

@@ -245,3 +245,18 @@ def test_bad_usage_with_json_is_a_json_error_on_stdout() -> None:
     assert error["data"]["reason"] == "usage" and "seven" in error["message"]
     unknown = farmhand("jobs", "--json", "--frob")
     assert unknown.returncode == 2 and "--frob" in json.loads(unknown.stdout)["error"]["message"]
+
+
+def test_log_prints_all_of_a_log_longer_than_one_read(
+    master: MasterProcess, worker: Program
+) -> None:
+    script = "for n in range(20000): print('line %05d ' % n + 'x' * 20)"
+    job_id = farmhand("submit", "long", "--wait", "--", sys.executable, "-c", script, master=master)
+    assert job_id.returncode == 0, job_id.stderr
+    with RpcClient(master.port) as rpc:
+        task_id = rpc.call("tasks.list", job_id=int(job_id.stdout.split()[0]))["tasks"][0]["id"]
+    text = farmhand("log", str(task_id), master=master).stdout  # ~600 KB, the master reads 64 KiB
+    lines = [line for line in text.splitlines() if line.startswith("line ")]
+    assert len(lines) == 20000 and lines[-1].startswith("line 19999 ")
+    followed = farmhand("log", str(task_id), "-f", master=master).stdout
+    assert followed == text
