@@ -127,6 +127,7 @@ def test_a_studio_template_fills_its_params_and_keeps_task_placeholders() -> Non
         ('name = "x"\nargv = ["x"]\n[params.a]\ntype = "blob"', "type must be"),
         ('name = "x"\nargv = ["x"]\ncolour = 1', "unknown keys colour"),
         ('name = "blender"\nargv = ["x"]', "is taken"),
+        ('name = "x"\nargv = ["x"]\n[params.n]\ntype = "integer"\ndefault = "4"', "not integer"),
         ("name = ", "studio.toml"),
     ],
 )

@@ -128,6 +128,9 @@ def _studio_param(source: str, name: str, spec: Any) -> Param:
     required = spec.get("required", False)
     if not isinstance(required, bool):
         raise ValueError(f"template {source}: [params.{name}] required must be true or false")
+    default = spec.get("default")
+    if default is not None and not _is_kind(default, kind):
+        raise ValueError(f"template {source}: [params.{name}] default {default!r} is not {kind}")
     return Param(
         name,
         kind,
@@ -136,6 +139,16 @@ def _studio_param(source: str, name: str, spec: Any) -> Param:
         spec.get("default"),
         tuple(choices),
     )
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == "strings":
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if kind == "boolean" or isinstance(value, bool):
+        return kind == "boolean" and isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, int | float)
+    return isinstance(value, int if kind == "integer" else str)
 
 
 def _fields(source: str, text: str) -> list[str]:
