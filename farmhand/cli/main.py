@@ -145,11 +145,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     head = words[: words.index("--")] if "--" in words else words
     if "--json" not in head:
         args = parse(parser, words)
-    else:  # bad usage too is a JSON error on stdout
+        client = make_client(parser, args)
+    else:  # bad usage (and a bad config file) too is a JSON error on stdout
         caught = io.StringIO()
         try:
             with contextlib.redirect_stderr(caught):
                 args = parse(parser, words)
+                client = make_client(parser, args)
         except SystemExit as exc:
             if exc.code == 0:
                 raise
@@ -158,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(to_json({"error": error}))
             return EXIT_USAGE
     command: Command = args.handler
-    ctx = Context(make_client(parser, args), as_json=getattr(args, "json", False))
+    ctx = Context(client, as_json=getattr(args, "json", False))
     try:
         return command.run(ctx, args)
     except UsageError as exc:

@@ -245,6 +245,8 @@ def test_bad_usage_with_json_is_a_json_error_on_stdout() -> None:
     assert error["data"]["reason"] == "usage" and "seven" in error["message"]
     unknown = farmhand("jobs", "--json", "--frob")
     assert unknown.returncode == 2 and "--frob" in json.loads(unknown.stdout)["error"]["message"]
+    scheme = farmhand("--json", "--master", "http://farm:6000", "jobs")
+    assert scheme.returncode == 2 and "scheme" in json.loads(scheme.stdout)["error"]["message"]
 
 
 def test_log_prints_all_of_a_log_longer_than_one_read(
