@@ -34,11 +34,19 @@ class Settings:
 
 
 def config_path(environ: Mapping[str, str]) -> Path:
-    base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "~")) / ".config")
-    return Path(base).expanduser() / "farmhand" / "config.toml"
+    base = environ.get("XDG_CONFIG_HOME") or expand_home("~/.config", environ)
+    return Path(base) / "farmhand" / "config.toml"
 
 
-def read_config(path: Path, required: bool) -> dict[str, str]:
+def expand_home(text: str, environ: Mapping[str, str]) -> str:
+    """`~/x` under the HOME of `environ` (not necessarily this process's)."""
+    home = environ.get("HOME")
+    if home and (text == "~" or text.startswith("~/")):
+        return home + text[1:]
+    return str(Path(text).expanduser())
+
+
+def read_config(path: Path, required: bool, environ: Mapping[str, str]) -> dict[str, str]:
     try:
         with path.open("rb") as handle:
             document: dict[str, Any] = tomllib.load(handle)
@@ -57,15 +65,15 @@ def read_config(path: Path, required: bool) -> dict[str, str]:
         if not isinstance(value, str):
             raise SettingsError(f"config file {path}: {name} must be a string, not {value!r}")
     if "ca" in document:
-        document["ca"] = str(Path(document["ca"]).expanduser())
+        document["ca"] = expand_home(document["ca"], environ)
     return document
 
 
 def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str]) -> Settings:
     """Flags first, then FARMHAND_* variables, then the config file."""
     explicit = flags.get("config") or environ.get("FARMHAND_CONFIG")
-    path = Path(explicit).expanduser() if explicit else config_path(environ)
-    found = read_config(path, required=bool(explicit))
+    path = Path(expand_home(explicit, environ)) if explicit else config_path(environ)
+    found = read_config(path, bool(explicit), environ)
     chosen: dict[str, str | None] = {}
     for name in KEYS:
         chosen[name] = flags.get(name) or environ.get(f"FARMHAND_{name.upper()}") or found.get(name)
