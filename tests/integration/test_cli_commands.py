@@ -262,3 +262,29 @@ def test_log_prints_all_of_a_log_longer_than_one_read(
     assert len(lines) == 20000 and lines[-1].startswith("line 19999 ")
     followed = farmhand("log", str(task_id), "-f", master=master).stdout
     assert followed == text
+
+
+def test_watch_redraws_the_screen_on_a_terminal(master: MasterProcess) -> None:
+    farmhand("submit", "drawn", "--tags", "nowhere", "--", "true", master=master)
+    controller, terminal = pty.openpty()
+    try:
+        watching = subprocess.Popen(
+            [sys.executable, "-m", "farmhand.cli", "--master", master.address,
+             "watch", "--count", "2"],
+            cwd=ROOT, stdout=terminal, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        os.close(terminal)
+        seen = b""
+        while True:
+            ready = select.select([controller], [], [], 30)[0]
+            try:
+                chunk = os.read(controller, 4096) if ready else b""
+            except OSError:  # the terminal's other side closed: watch has ended
+                chunk = b""
+            if not chunk:
+                break
+            seen += chunk
+        assert watching.wait(30) == 0
+    finally:
+        os.close(controller)
+    assert seen.count(b"\x1b[H\x1b[2J") == 2 and b"drawn" in seen
