@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from farmhand.master.jobs.studio import parse_studio_template
-from farmhand.master.jobs.submit import read_submission
+from farmhand.master.jobs.submit import SUBMIT_PARAMS, read_submission
 from farmhand.master.jobs.templates import Catalog
-from farmhand.master.params import Params
+from farmhand.master.params import parse_params
 from protocol.errors import RpcError
 from protocol.frames import expand_argv
 
@@ -31,7 +31,8 @@ default = ["--cont"]
 
 
 def submit(catalog: Catalog | None = None, **params: Any) -> dict[str, Any]:
-    return read_submission(Params("jobs.submit", {"name": "j", **params}), {1}, 1000, catalog)
+    declared = parse_params("jobs.submit", SUBMIT_PARAMS, {"name": "j", **params})
+    return read_submission(declared, {1}, 1000, catalog)
 
 
 def test_blender_renders_each_tasks_frames_and_names_its_outputs() -> None:
@@ -135,3 +136,11 @@ def test_a_bad_studio_template_is_refused_with_its_file_named(text: str, words: 
     with pytest.raises(ValueError) as refused:
         Catalog.with_builtins([parse_studio_template("studio.toml", text)])
     assert words in str(refused.value) and "studio.toml" in str(refused.value)
+
+
+def test_template_params_may_come_as_one_object_too() -> None:
+    spec = submit(template="blender", frames="1", template_params={"file": "a.blend"})
+    assert spec["argv"][2] == "a.blend"
+    with pytest.raises(RpcError) as refused:
+        submit(argv=["true"], file="a.blend")  # no template: an undeclared param
+    assert refused.value.reason == "unknown_param" and "'file'" in refused.value.message
