@@ -93,7 +93,7 @@ class Job(BaseModel):
     updated = peewee.DoubleField()
     tasks_total = peewee.IntegerField()
     retry_delay_s = peewee.DoubleField(null=True)  # migration 5; NULL: the default backoff
-    outputs = peewee.TextField(null=True)  # migration 6; the files a task writes (a glob)
+    outputs = peewee.TextField(null=True)  # migration 8; the files a task writes (a glob)
 
     class Meta:
         table_name = "job"
@@ -251,7 +251,26 @@ class AuditEntry(BaseModel):
         table_name = "audit_entry"
 
 
+class MasterLease(BaseModel):
+    """The one row saying which master is active on a shared PostgreSQL database (SQLite has
+    the table too, unused: one master per file). `generation` grows by one at every takeover
+    and every write transaction of the active master checks it (fencing). Times are the
+    database's own clock, so the masters' clocks need not agree."""
+
+    id = peewee.IntegerField(primary_key=True)  # always 1
+    generation = peewee.BigIntegerField(default=0)
+    holder = peewee.CharField(max_length=300, default="")  # host:port pid N of the active one
+    acquired = peewee.DoubleField(default=0.0)  # when `holder` took over
+    expires = peewee.DoubleField(default=0.0)  # a standby may take over after this
+    # Whether the holder's session holds the advisory lock: a standby that gets the lock then
+    # knows the holder's session is gone, and takes over without waiting for `expires`.
+    locked = peewee.BooleanField(default=False)
+
+    class Meta:
+        table_name = "master_lease"
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion, Client, ApiKey, Job, Task, JobBlocklist, User, AuthToken, Tap, Keg, Pour,
-    Reading, AuditEntry,
+    Reading, AuditEntry, MasterLease,
 )  # fmt: skip

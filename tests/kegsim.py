@@ -1,4 +1,4 @@
-"""A Kegboard simulator on a pty, speaking KBSP like the firmware (../shared/kegboard/KBSP.md).
+"""A Kegboard simulator on a pty, speaking KBSP like the firmware (docs/kegboard.md).
 
 The agent opens `link` (a symlink to the current pty's slave, because a new pty gets a new
 path): `unplug()` closes the pty (the agent sees its device vanish) and `plug()` makes a new

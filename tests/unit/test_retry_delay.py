@@ -1,4 +1,4 @@
-"""retry_delay_s (SPEC §6) and the default backoff between failed attempts (issue 10.8), with
+"""retry_delay_s (docs/jobs.md) and the default backoff between failed attempts (issue 10.8), with
 the real farm in process and a fake clock: the dispatcher holds a failed task back until its
 delay has passed, also across a master restart."""
 
@@ -12,6 +12,8 @@ import pytest
 from farmhand.master.jobs.retries import DEFAULT_RETRY_DELAY_S, RETRY_DELAY_CAP_S, retry_delay
 from protocol.errors import RpcError
 from tests.unit.farmkit import FarmKit
+
+pytestmark = pytest.mark.fast
 
 
 @pytest.fixture
