@@ -9,6 +9,8 @@ import pytest
 
 from farmhand.cli.settings import Settings, SettingsError, config_path, resolve
 
+pytestmark = pytest.mark.fast
+
 
 def write(home: Path, text: str) -> Path:
     path = home / ".config" / "farmhand" / "config.toml"

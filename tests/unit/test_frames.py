@@ -12,6 +12,8 @@ from protocol.frames import (
     split_chunks,
 )
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize(
     ("spec", "runs"),

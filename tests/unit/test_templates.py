@@ -14,6 +14,8 @@ from farmhand.master.params import parse_params
 from protocol.errors import RpcError
 from protocol.frames import expand_argv
 
+pytestmark = pytest.mark.fast
+
 NUKE = """
 name = "nuke"
 summary = "Render a Nuke script"
