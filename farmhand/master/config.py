@@ -49,6 +49,8 @@ class MasterConfig:
     tls_key: Path | None = None
     # A TLS peer must finish its handshake within this time, or its connection is closed.
     tls_handshake_timeout_s: float = 5.0
+    # A folder of studio job templates (*.toml, docs/templates.md); None: the built-in ones only.
+    templates_dir: Path | None = None
 
     @property
     def tls_enabled(self) -> bool:
@@ -59,7 +61,7 @@ class MasterConfig:
         return self.heartbeat_s * self.heartbeat_misses
 
 
-PATH_SETTINGS = ("data_dir", "tls_cert", "tls_key")
+PATH_SETTINGS = ("data_dir", "tls_cert", "tls_key", "templates_dir")
 
 
 def check_tls_settings(config: MasterConfig) -> None:

@@ -61,6 +61,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tls-key", type=Path, metavar="FILE", help="TLS private key (PEM, unencrypted)"
     )
+    parser.add_argument(
+        "--templates",
+        dest="templates_dir",
+        type=Path,
+        metavar="DIR",
+        help="folder of studio job templates, *.toml (docs/templates.md)",
+    )
     add_logging_flag(parser)
     add_version_flag(parser)
     return parser.parse_args(argv)
