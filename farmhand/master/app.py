@@ -6,6 +6,8 @@ everything pending (waiting up to the shutdown timeout for a database that is do
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 
 import gevent
@@ -25,6 +27,7 @@ from .durability import Durability
 from .events import EventBus
 from .jobs.farm import JobFarm
 from .keys import KeyRing
+from .mqtt import MqttBridge, parse_mqtt_url
 from .procs import ProcBoard
 from .reaper import HeartbeatReaper
 from .registry import ClientRegistry
@@ -103,6 +106,15 @@ class Master:
             mono=clock.mono,
             wall=clock.wall,
         )
+        self.mqtt = (
+            MqttBridge(
+                parse_mqtt_url(config.mqtt),
+                self.services,
+                client_id=f"farmhand-master-{socket.gethostname()}-{os.getpid()}",
+            )
+            if config.mqtt
+            else None
+        )
         self._stop_requested = Event()
 
     @property
@@ -141,6 +153,8 @@ class Master:
         services.farm.start()
         services.devices.start()
         services.audit.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
         log.info("listening on %s:%d", *services.listen_address)
         if services.tls_address is not None:
             log.info("listening for TLS on %s:%d", *services.tls_address)
@@ -189,6 +203,8 @@ class Master:
         services.farm.stop()
         services.devices.stop()
         services.audit.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
         began = time.perf_counter()
         if not services.store.health.healthy:
             log.warning(

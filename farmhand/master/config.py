@@ -46,6 +46,8 @@ class MasterConfig:
     tls_key: Path | None = None
     # A TLS peer must finish its handshake within this time, or its connection is closed.
     tls_handshake_timeout_s: float = 5.0
+    # The MQTT broker farmhand publishes its state to (mqtt://HOST:PORT, mqtts://); None: none.
+    mqtt: str | None = None
 
     @property
     def tls_enabled(self) -> bool:

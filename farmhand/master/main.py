@@ -61,6 +61,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tls-key", type=Path, metavar="FILE", help="TLS private key (PEM, unencrypted)"
     )
+    parser.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="publish state, events and Home Assistant discovery to this MQTT broker "
+        "(mqtt://[USER[:PASSWORD]@]HOST:PORT, mqtts://; docs/mqtt.md)",
+    )
     add_logging_flag(parser)
     add_version_flag(parser)
     return parser.parse_args(argv)
