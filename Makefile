@@ -49,11 +49,13 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	touch $(VENV)/.run-deps $@
 
 # Installs the Debian packages the suite drives for real, only when one is missing: the telnet
-# client, a PostgreSQL server, and chromium for the dashboard's browser tests.
+# client, a PostgreSQL server, chromium for the dashboard's browser tests, and the Mosquitto MQTT
+# broker the MQTT bridge's tests start on a free port (never as a system service on 1883).
 sysdeps:
 	@missing=""; \
 	command -v telnet >/dev/null 2>&1 || missing="$$missing telnet"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
 	  || missing="$$missing postgresql"; \
