@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (registration side effects)
     people,
     procs,
     session,
+    sim,
     tasks,
 )
 from .base import METHODS, Access, Method, method

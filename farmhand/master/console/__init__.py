@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (registration side effects)
     keys,
     procs,
     session,
+    sim,
 )
 from .base import ALIASES, COMMANDS, Command, Reply, UsageError, lookup
 
