@@ -189,6 +189,12 @@ class KegboardSim:
                     [(1, meter.encode()), (2, self.ticks[meter].to_bytes(4, "little"))],
                 )
 
+    def report_meter(self, meter: str = "flow0") -> None:
+        """One meter_status with the meter's running total, as the firmware sends now and then."""
+        with self._lock:
+            total = self.ticks.setdefault(meter, 0)
+            self._send(METER_STATUS, [(1, meter.encode()), (2, total.to_bytes(4, "little"))])
+
     def auth_token(self, token_hex: str, present: bool = True, device: str = "core.rfid") -> None:
         """A token at a reader; `token_hex` as the host reports it (the wire has it reversed)."""
         wire = bytes.fromhex(token_hex)[::-1]

@@ -94,6 +94,9 @@ class SimulatedDevice:
         if not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_POUR_S:
             raise invalid_params(f"sim.pour: seconds must be 0-{MAX_POUR_S:g}", "bad_param")
         steps = max(1, int(seconds / POUR_STEP_S))
+        # The running total first: the master takes a meter's first report after the agent
+        # (re)connects as its baseline, which must not swallow the start of the pour.
+        board.report_meter(meter)
         gevent.spawn(_pour_steps, board, meter, ticks, steps)
         return {"meter": meter, "ticks": ticks, "seconds": seconds}
 
