@@ -46,7 +46,7 @@ def order_simulator(services: Services, agent: str, order: str, params: dict[str
         raise
 
 
-@method("sim.pour", Access.ADMIN)
+@method("sim.pour", Access.ADMIN, writes=True)
 def sim_pour(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Pour `ml` at a tap whose meter is on a simulated Kegboard, over `seconds` (default 2)."""
     tap = services.devices.taps.tap(p.text("tap", max_length=64))
@@ -63,7 +63,7 @@ def sim_pour(services: Services, session: Session, p: Params) -> dict[str, Any]:
     }
 
 
-@method("sim.swipe", Access.ADMIN)
+@method("sim.swipe", Access.ADMIN, writes=True)
 def sim_swipe(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Present a token (hex) at a simulated reader: an ID-12 agent, or a Kegboard's `reader`."""
     agent = p.text("agent", max_length=200)
@@ -77,7 +77,7 @@ def sim_swipe(services: Services, session: Session, p: Params) -> dict[str, Any]
     return {"agent": agent, **order_simulator(services, agent, "sim.swipe", order)}
 
 
-@method("sim.temperature", Access.ADMIN)
+@method("sim.temperature", Access.ADMIN, writes=True)
 def sim_temperature(services: Services, session: Session, p: Params) -> dict[str, Any]:
     """Set what a simulated Kegboard's thermometer `sensor` reads from now on."""
     agent = p.text("agent", max_length=200)
