@@ -6,10 +6,15 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-.PHONY: run test lint format bench clean sysdeps venv vendor
+.PHONY: demo run test lint format bench clean sysdeps venv vendor
 
 run: $(VENV)/.run-deps
 	@PY=$(PY) bash scripts/run-local.sh
+
+# A farm to pour from without hardware: master, dashboard, a simulated Kegboard (two taps, a
+# fridge thermometer), an RFID reader and two workers, seeded; it prints what to type and click.
+demo: $(VENV)/.run-deps
+	$(PY) -m farmhand.demo
 
 test: $(VENV)/.dev-deps sysdeps lint
 	$(PY) -m pytest -q
