@@ -225,8 +225,9 @@ class MqttLink:
             for _ in range(40):  # up to 2 s for the last messages to leave
                 if info.is_published() or client.loop(timeout=LOOP_S) != paho.MQTT_ERR_SUCCESS:
                     break
+        self.connected = False  # before disconnect(): its callback would report a lost link
         client.disconnect()
-        self.connected = False
+        log.info("MQTT disconnected from %s", self.target)
 
     def _take_handoff(self) -> None:
         with self._retained_lock:

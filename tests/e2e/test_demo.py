@@ -99,3 +99,22 @@ def test_the_demo_starts_and_a_simulated_pour_is_recorded_for_the_card_holder(
         )
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
+
+
+@pytest.mark.parametrize(
+    ("driver", "device", "message"),
+    [
+        ("lines", "sim://", "sim:// works with --driver kegboard or id12"),
+        ("kegboard", "sim://?thermo=fridge:warm", "bad thermo"),
+    ],
+)
+def test_a_device_that_cannot_be_simulated_is_refused(
+    driver: str, device: str, message: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "hwagent.py"), "--driver", driver, "--device", device],
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr.decode(), done.stderr

@@ -196,3 +196,11 @@ def test_a_bad_mqtt_url_is_refused_in_one_line(url: str, message: str, tmp_path:
     assert done.returncode == 2
     error = done.stderr.decode().strip()
     assert error.count("\n") == 0 and message in error, error
+
+
+def test_a_clean_stop_says_offline(tmp_path: Path, broker: Mosquitto, watcher: Watcher) -> None:
+    hub = MasterProcess(tmp_path / "var", "--mqtt", broker.url)
+    wait_for(lambda: watcher.last.get("farmhand/status") == b"online", what="online")
+    assert hub.stop() == 0
+    wait_for(lambda: watcher.last.get("farmhand/status") == b"offline", what="offline")
+    assert "MQTT connection" not in hub.log()  # it disconnected, it did not lose the broker
