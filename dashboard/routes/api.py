@@ -62,6 +62,9 @@ WRITES = frozenset(
         "tokens.revoke",
         "keys.create",
         "keys.revoke",
+        "sim.pour",
+        "sim.swipe",
+        "sim.temperature",
     }
 )
 BULK_ACTIONS = {
