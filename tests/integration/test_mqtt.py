@@ -204,3 +204,30 @@ def test_a_clean_stop_says_offline(tmp_path: Path, broker: Mosquitto, watcher: W
     assert hub.stop() == 0
     wait_for(lambda: watcher.last.get("farmhand/status") == b"offline", what="offline")
     assert "MQTT connection" not in hub.log()  # it disconnected, it did not lose the broker
+
+
+# -- the hub's half in-process: what a flush hands over -------------------------------------------
+def test_a_flush_hands_over_only_what_changed(tmp_path: Path) -> None:
+    from farmhand.master.mqtt import MqttBridge, parse_mqtt_url
+    from tests.security.inprocess import inprocess_farm
+
+    with inprocess_farm(tmp_path) as farm:
+        bridge = MqttBridge(parse_mqtt_url("mqtt://127.0.0.1:1", environ={}), farm.services, "t")
+        link = bridge.link  # never started: what the hub hands over stays in its table
+
+        def handed() -> dict[str, bytes]:
+            taken, link._retained_new = link._retained_new, {}
+            return taken
+
+        bridge.flush()
+        first = handed()
+        assert "farmhand/jobs" in first and "farmhand/workers/fuzz-worker" in first
+        bridge.flush()
+        assert handed() == {}  # nothing changed, nothing handed over
+        admin = farm.sessions["admin"]
+        farm.call(admin, "taps.configure", {"tap": "t9", "meter": "fuzz-hardware.flow0"})
+        bridge.flush()
+        assert "homeassistant/sensor/farmhand/tap_t9_remaining/config" in handed()
+        farm.call(admin, "kegs.start", {"tap": "t9", "beverage": "Mild", "volume_ml": 9000})
+        bridge.flush()
+        assert list(handed()) == ["farmhand/taps/t9"]
