@@ -69,7 +69,14 @@ class Master:
             log_retention_days=config.log_retention_days,
         )
         farm.registry = registry
-        devices = DeviceHub(DeviceStore(store), registry, events, wall=clock.wall, mono=clock.mono)
+        devices = DeviceHub(
+            DeviceStore(store),
+            registry,
+            events,
+            wall=clock.wall,
+            mono=clock.mono,
+            drink_session_gap_s=config.drink_session_gap_s,
+        )
         registry.watchers.extend([farm, devices])
         # Node reports live in memory only; nodes resend them on every (re)connect.
         procs = ProcBoard(

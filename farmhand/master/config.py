@@ -48,6 +48,8 @@ class MasterConfig:
     tls_handshake_timeout_s: float = 5.0
     # The MQTT broker farmhand publishes its state to (mqtt://HOST:PORT, mqtts://); None: none.
     mqtt: str | None = None
+    # Pours closer together than this form one drinking session (Kegbot: 90 minutes).
+    drink_session_gap_s: float = 5400.0
 
     @property
     def tls_enabled(self) -> bool:

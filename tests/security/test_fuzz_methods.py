@@ -217,6 +217,8 @@ GOOD_CALLS: dict[str, dict[str, Any]] = {
     "procs.start": {"node": "fuzz-node", "agent": "a"},
     "procs.stop": {"node": "fuzz-node", "agent": "a"},
     "procs.update": {"procs": [{"agent": "a", "state": "running", "pid": 1}]},
+    "sessions.list": {"limit": 5},
+    "stats.get": {"username": "fuzz-user"},
     "sim.pour": {"tap": "tap1", "ml": 300, "seconds": 1},
     "sim.swipe": {"agent": "rfid", "token": "a1ce000001", "reader": "core.rfid", "present": True},
     "sim.temperature": {"agent": "kegboard", "sensor": "fridge", "celsius": 4.5},

@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (registration side effects)
     procs,
     session,
     sim,
+    stats,
     tasks,
 )
 from .base import METHODS, Access, Method, method
