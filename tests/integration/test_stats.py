@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_devices import Board, setup_tap, wait_pours
-from tests.support import MasterProcess, RpcClient, RpcFailure
+from tests.support import ConsoleClient, MasterProcess, RpcClient, RpcFailure
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,6 +32,10 @@ def test_a_pour_is_in_the_stats_and_a_session_and_survives_a_restart(tmp_path: P
             assert admin.call("stats.get", keg=keg_id)["largest_pour_ml"] == pour["volume_ml"]
             [session] = admin.call("sessions.list")["sessions"]
             assert session["drinkers"] == ["alice"] and session["pours"] == 1
+            with ConsoleClient(hub.port) as console:
+                assert "in 1 pour, 1 session" in console.command("stats user=alice")
+                assert "alice" in console.command("sessions")
+                assert "usage: stats" in console.command("stats keg=x")
             with pytest.raises(RpcFailure) as missing:
                 admin.call("stats.get", username="nobody")
             assert missing.value.code == -32004

@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (registration side effects)
     procs,
     session,
     sim,
+    stats,
 )
 from .base import ALIASES, COMMANDS, Command, Reply, UsageError, lookup
 

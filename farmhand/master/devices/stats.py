@@ -9,7 +9,6 @@ pours are replayed once, oldest first, which gives the same sessions and ids as 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +84,7 @@ class PourStats:
         current.volume_ml += pour.volume_ml
         current.pours += 1
         current.drinkers.add(drinker)
-        weekday = WEEKDAYS[time.gmtime(pour.start).tm_wday]
+        weekday = WEEKDAYS[int(pour.start // 86400 + 3) % 7]  # UTC; 1970-01-01 was a Thursday
         scopes: list[Scope] = [("system", None), ("user", drinker)]
         if pour.keg_id is not None:
             scopes.append(("keg", pour.keg_id))
