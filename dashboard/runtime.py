@@ -17,6 +17,7 @@ from .metrics import JOB_STATUSES, SAMPLE_EVERY_S, FarmMetrics
 from .rpc import MasterClient, MasterUnavailable, RpcError
 from .sessions import SessionStore
 from .sse import EventHub
+from .surface import Surface, surface_of
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Dashboard:
         self.master.on_event = self.hub.publish
         self.master.on_state = self._master_state
         self._sampler: gevent.Greenlet | None = None
+        self._surface: Surface | None = None
 
     def start(self) -> None:
         self.hub.start()
@@ -73,6 +75,13 @@ class Dashboard:
     ) -> Any:
         """A master call; `user` is the logged-in user a write is made for (the audit's who)."""
         return self.master.call(method, params or {}, on_behalf_of=user)
+
+    def surface(self) -> Surface:
+        """The methods /api/ serves, from the master's rpc.discover (asked once, when first
+        needed; MasterUnavailable until the master answers)."""
+        if self._surface is None:
+            self._surface = surface_of(self.call("rpc.discover"))
+        return self._surface
 
     def _master_state(self, up: bool) -> None:
         self.hub.master_state(up)

@@ -1,5 +1,6 @@
 """JSON endpoints: /api/<method> mirrors the master's JSON-RPC methods, plus a few the pages
-need (overview, throughput, bulk job actions).
+need (overview, throughput, bulk job actions). Which methods, with which params, is read from
+the master's method table (dashboard/surface.py: rpc.discover).
 
 Reads are GET with query parameters (converted to the method's types here, so a bad number is a
 400 with a message before the master is asked); writes are POST with a JSON object body, for
@@ -16,57 +17,9 @@ import gevent
 from ..guard import HttpFailure, current_session
 from ..rpc import MasterUnavailable, RpcError
 from ..runtime import Dashboard
+from ..surface import BOOL, INT, NUMBER
 from .common import json_body, query_int
 
-INT, TEXT, BOOL = "int", "text", "bool"
-
-# Read methods and their query parameters. keys.list shows key metadata: admins only.
-READS: dict[str, dict[str, str]] = {
-    "status": {},
-    "clients.list": {"select": TEXT},
-    "jobs.list": {"status": TEXT, "limit": INT, "offset": INT},
-    "jobs.get": {"job_id": INT},
-    "tasks.list": {"job_id": INT, "offset": INT, "limit": INT},
-    "tasks.log": {"task_id": INT, "offset": INT, "limit": INT},
-    "taps.list": {},
-    "kegs.list": {"active": BOOL},
-    "pours.list": {"tap": TEXT, "username": TEXT, "limit": INT},
-    "pours.totals": {},
-    "presence.list": {},
-    "readings.query": {"sensor": TEXT, "since": TEXT, "until": TEXT, "limit": INT},
-    "events.recent": {"limit": INT},
-    "devices.list": {},
-    "users.list": {},
-    "tokens.list": {},
-    "keys.list": {},
-    "audit.list": {"limit": INT, "since": TEXT},
-}
-ADMIN_READS = frozenset({"keys.list", "audit.list"})
-WRITES = frozenset(
-    {
-        "clients.enable",
-        "clients.disable",
-        "clients.forget",
-        "jobs.submit",
-        "jobs.cancel",
-        "jobs.pause",
-        "jobs.resume",
-        "jobs.requeue",
-        "jobs.set_priority",
-        "tasks.requeue",
-        "taps.configure",
-        "kegs.start",
-        "kegs.end",
-        "users.create",
-        "tokens.assign",
-        "tokens.revoke",
-        "keys.create",
-        "keys.revoke",
-        "sim.pour",
-        "sim.swipe",
-        "sim.temperature",
-    }
-)
 BULK_ACTIONS = {
     "pause": "jobs.pause",
     "resume": "jobs.resume",
@@ -79,6 +32,11 @@ METHOD_RULE = r"<method:re:[a-z]+\.[a-z_]+|status>"
 
 
 def convert(name: str, kind: str, text: str) -> Any:
+    if kind == NUMBER:
+        try:
+            return float(text)
+        except ValueError:
+            raise HttpFailure(400, f"{name} must be a number, not {text!r}", "bad_param") from None
     if kind == INT:
         try:
             return int(text)
@@ -95,8 +53,7 @@ def convert(name: str, kind: str, text: str) -> Any:
     return text
 
 
-def read_params(method: str) -> dict[str, Any]:
-    allowed = READS[method]
+def read_params(allowed: dict[str, str], method: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name in bottle.request.query:
         if name not in allowed:
@@ -163,15 +120,16 @@ def install(app: bottle.Bottle, dash: Dashboard) -> None:
 
     @app.get(f"/api/{METHOD_RULE}", access="viewer")
     def api_read(method: str) -> Any:
-        if method not in READS:
+        surface = dash.surface()
+        if method not in surface.reads:
             raise HttpFailure(404, f"no such read method {method!r}", "no_such_method")
         session = current_session()
-        if method in ADMIN_READS and not (session and session.admin):
+        if method in surface.admin_reads and not (session and session.admin):
             raise HttpFailure(403, "this needs an admin account", "admin_required")
-        return dash.call(method, read_params(method))
+        return dash.call(method, read_params(surface.reads[method], method))
 
     @app.post(f"/api/{METHOD_RULE}", access="admin")
     def api_write(method: str) -> Any:
-        if method not in WRITES:
+        if method not in dash.surface().writes:
             raise HttpFailure(404, f"no such write method {method!r}", "no_such_method")
         return dash.call(method, json_body(), acting_user()) or {}

@@ -1,13 +1,30 @@
-"""Reading and checking JSON-RPC params: each accessor raises a clear -32602 naming the field."""
+"""Reading and checking JSON-RPC params: each accessor raises a clear -32602 naming the field.
+
+A method declares its params as a tuple of `Param` (built with `text(…)`, `integer(…)`, …);
+`parse_params` reads a call's params from that declaration with the accessors below, and
+`Param.schema` is what rpc.discover and docs/api.md show.
+"""
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from protocol.errors import invalid_params
 
-_MISSING: Any = object()
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+# The default of a parameter that has none: the caller must send it.
+_MISSING: Any = _Required()
+REQUIRED: Any = _MISSING
 
 
 class Params:
@@ -149,3 +166,177 @@ def _describe(value: Any) -> str:
         list: "a list",
         dict: "an object",
     }.get(type(value), type(value).__name__)
+
+
+class Kind(StrEnum):
+    """A parameter's type; the value is its JSON Schema `type` (see Param.schema)."""
+
+    TEXT = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    TEXT_LIST = "string list"
+    INTEGER_LIST = "integer list"
+    MAPPING = "object"
+    ANY = "any"  # checked by the handler itself
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    kind: Kind
+    summary: str
+    default: Any = REQUIRED
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def read(self, p: Params) -> Any:
+        """This parameter's checked value (the accessor's -32602 errors name the field)."""
+        default = self.default
+        if self.kind is Kind.TEXT:
+            value = p.text(self.name, default, max_length=self.max_length or 10_000)
+        elif self.kind is Kind.INTEGER:
+            value = p.integer(
+                self.name,
+                default,
+                minimum=None if self.minimum is None else int(self.minimum),
+                maximum=None if self.maximum is None else int(self.maximum),
+            )
+        elif self.kind is Kind.NUMBER:
+            value = p.number(self.name, default, minimum=self.minimum, maximum=self.maximum)
+        elif self.kind is Kind.BOOLEAN:
+            value = p.boolean(self.name, default)
+        elif self.kind is Kind.TEXT_LIST:
+            value = p.text_list(self.name, default)
+        elif self.kind is Kind.INTEGER_LIST:
+            value = p.integer_list(self.name, default)
+        elif self.kind is Kind.MAPPING:
+            value = p.mapping(self.name, default)
+        else:
+            value = p.raw(self.name, default)
+        if self.choices and value is not default and value not in self.choices:
+            raise invalid_params(
+                f"{p.method}: unknown {self.name} {value!r}: expected one of "
+                + ", ".join(self.choices),
+                f"bad_{self.name}",
+            )
+        return value
+
+    def type_text(self) -> str:
+        """Its type for people: `integer, 1 to 10000` or `string, fail_fast | finish`."""
+        kinds = {Kind.TEXT_LIST: "list of strings", Kind.INTEGER_LIST: "list of integers"}
+        facts = [kinds.get(self.kind, str(self.kind))]
+        if self.choices:
+            facts.append(" | ".join(self.choices))
+        if self.minimum is not None or self.maximum is not None:
+            low = "…" if self.minimum is None else _number(self.minimum)
+            high = "…" if self.maximum is None else _number(self.maximum)
+            facts.append(f"{low} to {high}")
+        return ", ".join(facts)
+
+    def default_text(self) -> str:
+        """`required`, or its default as JSON (`null`: left out means none)."""
+        if self.required:
+            return "required"
+        return json.dumps(self.default, ensure_ascii=False)
+
+    def describe(self) -> str:
+        """One line: `limit (integer, 1 to 10000; default 100): at most this many`."""
+        default = self.default_text()
+        when = default if self.required else f"default {default}"
+        return f"{self.name} ({self.type_text()}; {when}): {self.summary}"
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON Schema of its value, as rpc.discover and docs/api.md show it."""
+        schema: dict[str, Any]
+        if self.kind is Kind.TEXT_LIST:
+            schema = {"type": "array", "items": {"type": "string"}}
+        elif self.kind is Kind.INTEGER_LIST:
+            schema = {"type": "array", "items": {"type": "integer"}}
+        elif self.kind is Kind.ANY:
+            schema = {}
+        else:
+            schema = {"type": str(self.kind)}
+        if self.kind is Kind.TEXT:
+            schema["maxLength"] = self.max_length or 10_000
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        if not self.required:
+            schema["default"] = self.default
+        return schema
+
+
+def string(
+    name: str,
+    summary: str,
+    default: Any = REQUIRED,
+    *,
+    max_length: int = 10_000,
+    choices: Iterable[str] = (),
+) -> Param:
+    return Param(name, Kind.TEXT, summary, default, max_length=max_length, choices=tuple(choices))
+
+
+def integer(
+    name: str,
+    summary: str,
+    default: Any = REQUIRED,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> Param:
+    return Param(name, Kind.INTEGER, summary, default, minimum=minimum, maximum=maximum)
+
+
+def number(
+    name: str,
+    summary: str,
+    default: Any = REQUIRED,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> Param:
+    return Param(name, Kind.NUMBER, summary, default, minimum=minimum, maximum=maximum)
+
+
+def boolean(name: str, summary: str, default: Any = REQUIRED) -> Param:
+    return Param(name, Kind.BOOLEAN, summary, default)
+
+
+def text_list(name: str, summary: str, default: Any = REQUIRED) -> Param:
+    return Param(name, Kind.TEXT_LIST, summary, default)
+
+
+def integer_list(name: str, summary: str, default: Any = REQUIRED) -> Param:
+    return Param(name, Kind.INTEGER_LIST, summary, default)
+
+
+def mapping(name: str, summary: str, default: Any = REQUIRED) -> Param:
+    return Param(name, Kind.MAPPING, summary, default)
+
+
+def anything(name: str, summary: str, default: Any = REQUIRED) -> Param:
+    return Param(name, Kind.ANY, summary, default)
+
+
+def parse_params(method: str, declared: Sequence[Param], params: dict[str, Any]) -> dict[str, Any]:
+    """The values of `declared` read from `params`, in declaration order; undeclared ones are
+    refused after the declared ones are checked."""
+    p = Params(method, params)
+    values = {param.name: param.read(p) for param in declared}
+    p.finish()
+    return values
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)

@@ -443,3 +443,20 @@ def test_create_admin_command(master: MasterProcess, tmp_path: Path) -> None:
     with RpcClient(master.port) as rpc:
         user = rpc.call("users.authenticate", username="boss", password="boss-password-1")
     assert user["admin"] is True
+
+
+# -- the allow-list is the master's method table ---------------------------------------------------
+def test_the_api_serves_what_the_masters_rpc_discover_lists(
+    viewer: tuple[WsgiClient, str], admin: tuple[WsgiClient, str]
+) -> None:
+    """/api/ serves the methods rpc.discover describes (procs.list included, which no hand-kept
+    list had), with the params it declares; a viewer may read the description itself."""
+    client, _ = viewer
+    described = client.get("/api/rpc.discover").json()
+    assert "jobs.list" in {entry["name"] for entry in described["methods"]}
+    assert client.get("/api/procs.list").status == 200
+    bad = client.get("/api/procs.list?agent=x")
+    assert bad.status == 400 and "known: node" in bad.text
+    assert client.get("/api/users.authenticate?username=a&password=b").status == 404
+    admin_client, csrf = admin
+    assert write(admin_client, csrf, "procs.reload", {}).status == 400  # served: node is missing

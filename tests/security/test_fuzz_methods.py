@@ -2,19 +2,16 @@
 field, unknown fields, huge and odd values. The oracle: an answer or an error reply, never an
 internal error (-32603) and never a traceback in the log.
 
-The methods come from the method table and their field names from the handlers' own code
-(every `p.text("…")`-style read in farmhand/master/), so a new method or field is fuzzed the
-day it is added. In-process (tests/security/inprocess.py) and bounded: FARMHAND_FUZZ_EXAMPLES
-raises the number of examples per method (and makes the run random) for a deeper search.
+The methods and their field names come from the method table (each method declares its
+params there), so a new method or field is fuzzed the day it is added. In-process
+(tests/security/inprocess.py) and bounded: FARMHAND_FUZZ_EXAMPLES raises the number of
+examples per method (and makes the run random) for a deeper search.
 """
 
 from __future__ import annotations
 
-import ast
-import inspect
 import logging
 import os
-import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +24,6 @@ from farmhand.master.api import METHODS
 from farmhand.master.api.permissions import allows
 from farmhand.master.session import Session
 from protocol.errors import RpcError
-from tests.support import ROOT
 
 from .inprocess import ErrorLog, Farm, RecordingConnection, inprocess_farm, is_internal
 
@@ -40,46 +36,18 @@ FUZZ = settings(
     derandomize="FARMHAND_FUZZ_EXAMPLES" not in os.environ,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-ACCESSORS = {"text", "integer", "number", "integer_list", "boolean", "text_list", "mapping", "raw"}
 # hello and the fuzzing of the sessions themselves are covered by their own tests.
 SKIP = {"hello"}
 
 
-def _field_reads(tree: ast.AST) -> set[str]:
-    """Literal names read through Params accessors (`p.text("select")`) in `tree`."""
-    return {
-        node.args[0].value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in ACCESSORS
-        and node.args
-        and isinstance(node.args[0], ast.Constant)
-        and isinstance(node.args[0].value, str)
-    }
-
-
 def harvest_field_names() -> set[str]:
-    """Every literal field name read through Params anywhere in the master."""
-    names: set[str] = set()
-    for path in (ROOT / "farmhand" / "master").rglob("*.py"):
-        names |= _field_reads(ast.parse(path.read_text()))
-    return names
+    """Every field name a method declares (the method table is what parses them)."""
+    return {param.name for entry in METHODS.values() for param in entry.params}
 
 
 def method_fields(method: str) -> list[str]:
-    """The fields `method`'s handler reads, also through the helpers it hands `p` to."""
-    handler = METHODS[method].handler
-    tree = ast.parse(textwrap.dedent(inspect.getsource(handler)))
-    names = _field_reads(tree)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and any(
-            isinstance(arg, ast.Name) and arg.id == "p" for arg in node.args
-        ):
-            helper = handler.__globals__.get(getattr(node.func, "id", ""))
-            if callable(helper):
-                names |= _field_reads(ast.parse(textwrap.dedent(inspect.getsource(helper))))
-    return sorted(names)
+    """The fields `method` declares."""
+    return sorted(param.name for param in METHODS[method].params)
 
 
 FIELDS = sorted(harvest_field_names())

@@ -15,10 +15,11 @@ import pytest
 from farmhand.master.jobs.submit import (
     MAX_ARG_STRLEN,
     MAX_EXEC_BYTES,
+    SUBMIT_PARAMS,
     largest_order_bytes,
     read_submission,
 )
-from farmhand.master.params import Params
+from farmhand.master.params import parse_params
 from protocol.framing import DEFAULT_MAX_LINE_BYTES
 from tests.integration.fakeworker import FakeWorker, error_of
 from tests.support import MasterProcess, RpcClient
@@ -132,7 +133,9 @@ def test_the_estimate_is_never_below_a_real_order(master: MasterProcess, api: Rp
         "timeout_s": 12.5,
         "progress_regex": r"(\d+)%",
     }
-    estimate = largest_order_bytes(read_submission(Params("jobs.submit", dict(params)), set(), 10))
+    estimate = largest_order_bytes(
+        read_submission(parse_params("jobs.submit", SUBMIT_PARAMS, dict(params)), set(), 10)
+    )
     result = api.call("jobs.submit", **params)
     with FakeWorker(master.port, "render-01", slots=result["tasks"]) as worker:
         orders = [worker.next_order() for _ in range(result["tasks"])]

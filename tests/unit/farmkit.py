@@ -11,8 +11,8 @@ from farmhand.master.clock import FakeClock
 from farmhand.master.events import EventBus
 from farmhand.master.jobs import reports
 from farmhand.master.jobs.farm import JobFarm
-from farmhand.master.jobs.submit import build_records, read_submission
-from farmhand.master.params import Params
+from farmhand.master.jobs.submit import SUBMIT_PARAMS, build_records, read_submission
+from farmhand.master.params import parse_params
 from farmhand.master.registry import RuntimeClient
 from models.jobstore import JobStore
 from models.store import ClientRecord, Store
@@ -95,7 +95,9 @@ class FarmKit:
         params.setdefault("name", "job")
         params.setdefault("argv", ["render", "{task}"])
         board = self.farm.board
-        spec = read_submission(Params("jobs.submit", params), board.jobs, 100_000)
+        spec = read_submission(
+            parse_params("jobs.submit", SUBMIT_PARAMS, params), board.jobs, 100_000
+        )
         job_id, first = board.next_job_id, board.next_task_id
         board.next_job_id += 1
         board.next_task_id += len(spec["chunks"])

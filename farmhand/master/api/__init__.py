@@ -1,6 +1,8 @@
-"""JSON-RPC methods, one module per concern; importing this package registers them all."""
+"""JSON-RPC methods, one module per concern; each module's `METHODS` lists its entries and
+`MODULES` below says which modules make the API (the console's MODULES mirror it, by name).
+The assembled `METHODS` maps each name to its entry; a name declared twice fails here."""
 
-from . import (  # noqa: F401  (registration side effects)
+from . import (
     audit,
     clients,
     devices,
@@ -8,11 +10,15 @@ from . import (  # noqa: F401  (registration side effects)
     keys,
     people,
     procs,
+    rpc,
     session,
     sim,
     stats,
     tasks,
 )
-from .base import METHODS, Access, Method, method
+from .base import Access, Method, Param, assemble
 
-__all__ = ["METHODS", "Access", "Method", "method"]
+MODULES = (session, clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit, rpc)
+METHODS: dict[str, Method] = assemble(module.METHODS for module in MODULES)
+
+__all__ = ["METHODS", "MODULES", "Access", "Method", "Param"]

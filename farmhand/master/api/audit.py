@@ -1,4 +1,4 @@
-"""Audit method: audit.list, the log of state-changing calls (SPEC §6), for admins."""
+"""Audit method: audit.list, the log of state-changing calls, for admins."""
 
 from __future__ import annotations
 
@@ -7,20 +7,29 @@ from typing import Any
 from protocol.errors import invalid_params
 from protocol.times import parse_iso_utc
 
-from ..params import Params
 from ..services import Services
 from ..session import Session
-from .base import Access, method
+from .base import Access, Args, Method, collector, integer, string
 
 MAX_LIMIT = 1000
 
 
-@method("audit.list", Access.ADMIN)
-def audit_list(services: Services, session: Session, p: Params) -> dict[str, Any]:
+METHODS: list[Method] = []
+method = collector(METHODS)
+
+
+@method(
+    "audit.list",
+    Access.ADMIN,
+    params=(
+        integer("limit", "at most this many", 100, minimum=1, maximum=MAX_LIMIT),
+        string("since", "only from this ISO 8601 UTC time on", None, max_length=64),
+    ),
+)
+def audit_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """State-changing calls, newest first: who, from where, what (secrets redacted)."""
-    limit = p.integer("limit", 100, minimum=1, maximum=MAX_LIMIT)
-    since_text = p.text("since", None, max_length=64)
-    p.finish()
+    limit = p["limit"]
+    since_text = p["since"]
     since = None
     if since_text is not None:
         try:

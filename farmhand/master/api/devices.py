@@ -11,10 +11,20 @@ from protocol.times import parse_iso_utc
 
 from ..devices.readings import reading_view
 from ..devices.taps import keg_view, tap_view
-from ..params import Params
 from ..services import Services
 from ..session import Session
-from .base import Access, method
+from .base import (
+    Access,
+    Args,
+    Method,
+    boolean,
+    collector,
+    integer,
+    mapping,
+    number,
+    string,
+    text_list,
+)
 
 DEVICE_ROLES = ("hardware", "auth")
 
@@ -28,93 +38,173 @@ def _agent(session: Session) -> str:
     return client.name
 
 
-@method("meter.update", Access.AGENT, agents=DEVICE_ROLES)
-def meter_update(services: Services, session: Session, p: Params) -> dict[str, Any]:
+METHODS: list[Method] = []
+method = collector(METHODS)
+
+
+@method(
+    "meter.update",
+    Access.AGENT,
+    agents=DEVICE_ROLES,
+    params=(
+        string("meter", "the meter's name", max_length=64),
+        integer("ticks", "the meter's total tick count", minimum=0),
+    ),
+)
+def meter_update(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Agent: a meter's running tick total."""
-    meter = p.text("meter", max_length=64)
-    ticks = p.integer("ticks", minimum=0)
-    p.finish()
+    meter = p["meter"]
+    ticks = p["ticks"]
     return {"delta": services.devices.meter_update(_agent(session), meter, ticks)}
 
 
-@method("reading", Access.AGENT, agents=DEVICE_ROLES)
-def reading(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "reading",
+    Access.AGENT,
+    agents=DEVICE_ROLES,
+    params=(
+        string("sensor", "the sensor's name", max_length=64),
+        string("kind", "what it measures (temperature, humidity, …)", "value", max_length=32),
+        number("value", "the reading"),
+        string("unit", "its unit", "", max_length=16),
+    ),
+)
+def reading(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Agent: one sensor reading (range-checked, stored in batches)."""
-    sensor = p.text("sensor", max_length=64)
-    kind = p.text("kind", "value", max_length=32)
-    value = p.number("value")
-    unit = p.text("unit", "", max_length=16)
-    p.finish()
+    sensor = p["sensor"]
+    kind = p["kind"]
+    value = p["value"]
+    unit = p["unit"]
     services.devices.readings.add(_agent(session), sensor, kind, value, unit, services.clock.wall())
     return {}
 
 
-@method("token.update", Access.AGENT, agents=DEVICE_ROLES)
-def token_update(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "token.update",
+    Access.AGENT,
+    agents=DEVICE_ROLES,
+    params=(
+        string("reader", "the token reader's name", max_length=64),
+        string("token", "the token's id as the reader reports it", max_length=128),
+        boolean("present", "whether the token is at the reader now"),
+    ),
+)
+def token_update(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Agent: a token arrived at or left a reader."""
-    reader = p.text("reader", max_length=64)
-    token = p.text("token", max_length=128)
-    present = p.boolean("present")
-    p.finish()
+    reader = p["reader"]
+    token = p["token"]
+    present = p["present"]
     username = services.devices.token_update(_agent(session), reader, token, present)
     return {"username": username}
 
 
-@method("device.status", Access.AGENT, agents=DEVICE_ROLES)
-def device_status(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "device.status",
+    Access.AGENT,
+    agents=DEVICE_ROLES,
+    params=(
+        string("device", "the device's name", max_length=500),
+        boolean("online", "whether the device is reachable"),
+        mapping("info", "free-form facts about it", {}),
+    ),
+)
+def device_status(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Agent: its device went online or offline."""
-    device = p.text("device", max_length=500)
-    online = p.boolean("online")
-    info = p.mapping("info", {})
-    p.finish()
+    device = p["device"]
+    online = p["online"]
+    info = p["info"]
     services.devices.device_status(_agent(session), device, online, info)
     return {}
 
 
-@method("event.report", Access.AGENT, agents=DEVICE_ROLES)
-def event_report(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "event.report",
+    Access.AGENT,
+    agents=DEVICE_ROLES,
+    params=(
+        string("source", "where the line came from", "", max_length=500),
+        string("text", "the line", max_length=64 * 1024),
+        mapping("fields", "fields parsed from the line", {}),
+    ),
+)
+def event_report(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Agent: a captured line or event (e.g. from a tailed log), published on topic `events`."""
-    source = p.text("source", "", max_length=500)
-    text = p.text("text", max_length=64 * 1024)
-    fields = p.mapping("fields", {})
-    p.finish()
+    source = p["source"]
+    text = p["text"]
+    fields = p["fields"]
     services.devices.event_report(_agent(session), source, text, fields)
     return {}
 
 
-@method("events.recent", Access.READ)
-def events_recent(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "events.recent",
+    Access.READ,
+    params=(integer("limit", "at most this many, newest first", 100, minimum=1, maximum=1000),),
+)
+def events_recent(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """The latest events agents reported (at most 1000), oldest first."""
-    limit = p.integer("limit", 100, minimum=1, maximum=1000)
-    p.finish()
+    limit = p["limit"]
     return {"events": list(services.devices.recent_events)[-limit:]}
 
 
 @method("devices.list", Access.READ)
-def devices_list(services: Services, session: Session, p: Params) -> dict[str, Any]:
+def devices_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Devices agents reported, online or not."""
-    p.finish()
     return {"devices": services.devices.device_list()}
 
 
-@method("taps.configure", Access.ADMIN, writes=True)
-def taps_configure(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "taps.configure",
+    Access.ADMIN,
+    writes=True,
+    params=(
+        string("tap", "the tap's name", max_length=64),
+        string(
+            "meter",
+            "the flow meter's name (required for a new tap)",
+            None,
+            max_length=200,
+        ),
+        number(
+            "ticks_per_ml",
+            "the meter's ticks per ml (unchanged, or 2.724 for a new tap)",
+            None,
+            minimum=0.001,
+        ),
+        string(
+            "output",
+            "the valve output's name (unchanged if omitted)",
+            None,
+            max_length=200,
+        ),
+        number(
+            "idle_s",
+            "seconds without flow that end a pour (unchanged, or 10 for a new tap)",
+            None,
+            minimum=0.1,
+            maximum=3600,
+        ),
+        text_list(
+            "auth_agents",
+            "auth agents whose tokens open this tap (unchanged if omitted)",
+            None,
+        ),
+    ),
+)
+def taps_configure(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Create or change a tap: its meter, ticks per ml, valve, idle timeout, auth agents."""
     taps = services.devices.taps
-    name = p.text("tap", max_length=64)
+    name = p["tap"]
     old = taps.taps.get(name)
     rec = TapRecord(
         name=name,
-        meter=p.text("meter", old.rec.meter if old else None, max_length=200),
-        ticks_per_ml=p.number(
-            "ticks_per_ml", old.rec.ticks_per_ml if old else 2.724, minimum=0.001
-        ),
-        output=p.text("output", old.rec.output if old else None, max_length=200),
-        idle_s=p.number("idle_s", old.rec.idle_s if old else 10.0, minimum=0.1, maximum=3600),
-        auth_agents=p.text_list("auth_agents", old.rec.auth_agents if old else []),
+        meter=_or(p["meter"], old.rec.meter if old else None),
+        ticks_per_ml=_or(p["ticks_per_ml"], old.rec.ticks_per_ml if old else 2.724),
+        output=_or(p["output"], old.rec.output if old else None),
+        idle_s=_or(p["idle_s"], old.rec.idle_s if old else 10.0),
+        auth_agents=_or(p["auth_agents"], old.rec.auth_agents if old else []),
         created=old.rec.created if old else services.clock.wall(),
     )
-    p.finish()
     if not name.strip():
         raise invalid_params("taps.configure: tap needs a name", "bad_tap")
     if rec.meter is None:
@@ -122,52 +212,70 @@ def taps_configure(services: Services, session: Session, p: Params) -> dict[str,
     return tap_view(taps.configure(rec))
 
 
+def _or(value: Any, unchanged: Any) -> Any:
+    """A parameter left out (None) keeps the tap's value (or a new tap's default)."""
+    return unchanged if value is None else value
+
+
 @method("taps.list", Access.READ)
-def taps_list(services: Services, session: Session, p: Params) -> dict[str, Any]:
+def taps_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Every tap with its keg, live flow and valve state."""
-    p.finish()
     taps = services.devices.taps.taps
     return {"taps": [tap_view(taps[name]) for name in sorted(taps)]}
 
 
-@method("kegs.start", Access.ADMIN, writes=True)
-def kegs_start(services: Services, session: Session, p: Params) -> dict[str, Any] | None:
+@method(
+    "kegs.start",
+    Access.ADMIN,
+    writes=True,
+    params=(
+        string("tap", "the tap's name"),
+        string("beverage", "what the keg holds", max_length=200),
+        number("volume_ml", "the keg's volume in ml", minimum=1, maximum=10_000_000),
+    ),
+)
+def kegs_start(services: Services, session: Session, p: Args) -> dict[str, Any] | None:
     """Put a new keg on a tap."""
-    tap = p.text("tap")
-    beverage = p.text("beverage", max_length=200)
-    volume_ml = p.number("volume_ml", minimum=1, maximum=10_000_000)
-    p.finish()
+    tap = p["tap"]
+    beverage = p["beverage"]
+    volume_ml = p["volume_ml"]
     return keg_view(
         services.devices.taps.start_keg(tap, beverage, volume_ml, services.clock.wall())
     )
 
 
-@method("kegs.end", Access.ADMIN, writes=True)
-def kegs_end(services: Services, session: Session, p: Params) -> dict[str, Any] | None:
+@method("kegs.end", Access.ADMIN, writes=True, params=(string("tap", "the tap's name"),))
+def kegs_end(services: Services, session: Session, p: Args) -> dict[str, Any] | None:
     """Take the keg off a tap."""
-    tap = p.text("tap")
-    p.finish()
+    tap = p["tap"]
     return keg_view(services.devices.taps.end_keg(tap, services.clock.wall()))
 
 
-@method("kegs.list", Access.READ)
-def kegs_list(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method("kegs.list", Access.READ, params=(boolean("active", "only kegs on tap", False),))
+def kegs_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Kegs, on tap and finished, newest first."""
-    active = p.boolean("active", False)
-    p.finish()
+    active = p["active"]
     kegs = services.devices.store.load_kegs(active_only=active)
     kegs.sort(key=lambda keg: -keg.id)
     return {"kegs": [keg_view(keg) for keg in kegs]}
 
 
-@method("readings.query", Access.READ)
-def readings_query(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "readings.query",
+    Access.READ,
+    params=(
+        string("sensor", "only this sensor (else the latest value of each)", None, max_length=64),
+        string("since", "only from this ISO 8601 UTC time on", None, max_length=64),
+        string("until", "only before this ISO 8601 UTC time", None, max_length=64),
+        integer("limit", "at most this many", 1000, minimum=1, maximum=100_000),
+    ),
+)
+def readings_query(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Stored readings (oldest first) of one sensor or all, since a time, up to a limit."""
-    sensor = p.text("sensor", None, max_length=64)
-    since = p.text("since", None, max_length=64)
-    until = p.text("until", None, max_length=64)
-    limit = p.integer("limit", 1000, minimum=1, maximum=100_000)
-    p.finish()
+    sensor = p["sensor"]
+    since = p["since"]
+    until = p["until"]
+    limit = p["limit"]
     bounds = []
     for name, text in (("since", since), ("until", until)):
         try:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocol.errors import invalid_params
-
 from ..jobs import actions
 from ..jobs.board import JobState
 from ..jobs.states import JobStatus
 from ..jobs.stranded import blocked_reason
-from ..jobs.submit import build_records, read_submission
+from ..jobs.submit import SUBMIT_PARAMS, build_records, read_submission
 from ..jobs.views import job_view
-from ..params import Params
 from ..services import Services
 from ..session import Session
-from .base import Access, method
+from .base import Access, Args, Method, collector, integer, string
+
+METHODS: list[Method] = []
+method = collector(METHODS)
 
 
-@method("jobs.submit", Access.ADMIN, writes=True)
-def jobs_submit(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method("jobs.submit", Access.ADMIN, writes=True, params=SUBMIT_PARAMS)
+def jobs_submit(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Submit a job: argv over a frame range, split into tasks. Answers once it is stored."""
     farm = services.farm
     board = farm.board
@@ -35,18 +35,20 @@ def jobs_submit(services: Services, session: Session, p: Params) -> dict[str, An
     return {"job_id": job_id, "tasks": len(tasks)}
 
 
-@method("jobs.list", Access.READ)
-def jobs_list(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "jobs.list",
+    Access.READ,
+    params=(
+        string("status", "only jobs of this status", None, choices=JobStatus),
+        integer("limit", "at most this many", 100, minimum=1, maximum=10_000),
+        integer("offset", "skip this many first", 0, minimum=0),
+    ),
+)
+def jobs_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Jobs, newest first, optionally of one status; paginated with limit and offset."""
-    status = p.text("status", None)
-    limit = p.integer("limit", 100, minimum=1, maximum=10_000)
-    offset = p.integer("offset", 0, minimum=0)
-    p.finish()
-    if status is not None and status not in JobStatus.__members__.values():
-        raise invalid_params(
-            f"jobs.list: unknown status {status!r}: expected one of " + ", ".join(JobStatus),
-            "bad_status",
-        )
+    status = p["status"]
+    limit = p["limit"]
+    offset = p["offset"]
     states = [
         state
         for state in services.farm.board.jobs.values()
@@ -59,17 +61,16 @@ def jobs_list(services: Services, session: Session, p: Params) -> dict[str, Any]
     }
 
 
-def _job(services: Services, p: Params) -> JobState:
-    job_id = p.integer("job_id")
+def _job(services: Services, p: Args) -> JobState:
+    job_id = p["job_id"]
     return services.farm.board.job(job_id)
 
 
-@method("jobs.get", Access.READ)
-def jobs_get(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method("jobs.get", Access.READ, params=(integer("job_id", "the job's id"),))
+def jobs_get(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """One job's view: status, progress, tasks by status, and `blocked`: why its queued tasks
     wait (no worker may run them, a dependency, a retry delay), or null."""
     state = _job(services, p)
-    p.finish()
     view = job_view(state)
     view["blocked"] = blocked_reason(
         services.farm, state, services.registry.clients(), services.clock.mono()
@@ -77,47 +78,50 @@ def jobs_get(services: Services, session: Session, p: Params) -> dict[str, Any]:
     return view
 
 
-@method("jobs.cancel", Access.ADMIN, writes=True)
-def jobs_cancel(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method("jobs.cancel", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
+def jobs_cancel(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Cancel a job: queued tasks are dropped, running ones killed on their workers."""
     state = _job(services, p)
-    p.finish()
     actions.cancel_job(services.farm, state)
     return job_view(state)
 
 
-@method("jobs.pause", Access.ADMIN, writes=True)
-def jobs_pause(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method("jobs.pause", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
+def jobs_pause(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Pause a job: no new tasks are dispatched; running ones finish."""
     state = _job(services, p)
-    p.finish()
     actions.pause_job(services.farm, state)
     return job_view(state)
 
 
-@method("jobs.resume", Access.ADMIN, writes=True)
-def jobs_resume(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method("jobs.resume", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
+def jobs_resume(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Resume a paused job."""
     state = _job(services, p)
-    p.finish()
     actions.resume_job(services.farm, state)
     return job_view(state)
 
 
-@method("jobs.requeue", Access.ADMIN, writes=True)
-def jobs_requeue(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method("jobs.requeue", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
+def jobs_requeue(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Put a job's failed and canceled tasks back in the queue."""
     state = _job(services, p)
-    p.finish()
     actions.requeue_job(services.farm, state)
     return job_view(state)
 
 
-@method("jobs.set_priority", Access.ADMIN, writes=True)
-def jobs_set_priority(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "jobs.set_priority",
+    Access.ADMIN,
+    writes=True,
+    params=(
+        integer("priority", "0-100; higher goes first", minimum=0, maximum=100),
+        integer("job_id", "the job's id"),
+    ),
+)
+def jobs_set_priority(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Change a job's priority (0-100; higher goes first)."""
     state = _job(services, p)
-    priority = p.integer("priority", minimum=0, maximum=100)
-    p.finish()
+    priority = p["priority"]
     actions.set_priority(services.farm, state, priority)
     return job_view(state)

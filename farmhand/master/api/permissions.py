@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from ..registry import AGENT_ROLES
-from .base import METHODS, Access, Method
+from . import METHODS
+from .base import Access, Method
 
 OPERATORS = ("admin", "read")
 PRINCIPALS = (*OPERATORS, *AGENT_ROLES)
@@ -56,8 +57,6 @@ def write_table(path: Path = DOC) -> None:
 
 
 if __name__ == "__main__":
-    from farmhand.master import api  # noqa: F401  (registers every method)
-
     if sys.argv[1:] == ["--write"]:
         write_table()
     else:

@@ -10,11 +10,10 @@ import gevent
 
 from protocol.errors import ErrorCode, RpcError, not_found
 
-from ..params import Params
 from ..procs import NODE_ROLE
 from ..services import Services
 from ..session import Session
-from .base import Access, method
+from .base import Access, Args, Method, anything, collector, string
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +21,19 @@ log = logging.getLogger(__name__)
 NODE_ORDER_TIMEOUT_S = 9.0
 
 
-@method("procs.update", Access.AGENT, agents=("node",))
-def procs_update(services: Services, session: Session, p: Params) -> dict[str, Any]:
+METHODS: list[Method] = []
+method = collector(METHODS)
+
+
+@method(
+    "procs.update",
+    Access.AGENT,
+    agents=("node",),
+    params=(anything("procs", "the state of every process the node supervises"),),
+)
+def procs_update(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Node: the state of every process it supervises (sent on each change and reconnect)."""
-    procs = p.raw("procs")
-    p.finish()
+    procs = p["procs"]
     client = session.client
     if client is None or client.role != NODE_ROLE:
         raise RpcError(ErrorCode.CONFLICT, "only nodes report processes", "not_a_node")
@@ -38,18 +45,20 @@ def procs_update(services: Services, session: Session, p: Params) -> dict[str, A
     return {}
 
 
-@method("procs.list", Access.READ)
-def procs_list(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "procs.list",
+    Access.READ,
+    params=(string("node", "only this node's processes", None, max_length=200),),
+)
+def procs_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Every supervised process of the farm (or of one node): state, pid, uptime, restarts."""
-    node = p.text("node", None, max_length=200)
-    p.finish()
+    node = p["node"]
     return {"procs": services.procs.rows(node), "nodes": services.procs.nodes()}
 
 
-def _order(services: Services, p: Params, order: str) -> dict[str, Any]:
-    node = p.text("node", None, max_length=200)
-    agent = p.text("agent", max_length=200)
-    p.finish()
+def _order(services: Services, p: Args, order: str) -> dict[str, Any]:
+    node = p["node"]
+    agent = p["agent"]
     owner = services.procs.owner(agent, node)
     return {"node": owner, **_forward(services, owner, order, {"agent": agent})}
 
@@ -69,28 +78,77 @@ def _forward(services: Services, node: str, order: str, params: dict[str, Any]) 
         ) from None
 
 
-@method("procs.start", Access.ADMIN, writes=True)
-def procs_start(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "procs.start",
+    Access.ADMIN,
+    writes=True,
+    params=(
+        string(
+            "node",
+            "the node's name (needed only when the agent name is on several nodes)",
+            None,
+            max_length=200,
+        ),
+        string("agent", "the supervised process's name", max_length=200),
+    ),
+)
+def procs_start(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Start a node's agent (also out of `fatal`); `node` may be left out if the name is unique."""
     return _order(services, p, "proc.start")
 
 
-@method("procs.stop", Access.ADMIN, writes=True)
-def procs_stop(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "procs.stop",
+    Access.ADMIN,
+    writes=True,
+    params=(
+        string(
+            "node",
+            "the node's name (needed only when the agent name is on several nodes)",
+            None,
+            max_length=200,
+        ),
+        string("agent", "the supervised process's name", max_length=200),
+    ),
+)
+def procs_stop(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Stop a node's agent (SIGTERM, SIGKILL after its stop timeout); it stays stopped."""
     return _order(services, p, "proc.stop")
 
 
-@method("procs.restart", Access.ADMIN, writes=True)
-def procs_restart(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "procs.restart",
+    Access.ADMIN,
+    writes=True,
+    params=(
+        string(
+            "node",
+            "the node's name (needed only when the agent name is on several nodes)",
+            None,
+            max_length=200,
+        ),
+        string("agent", "the supervised process's name", max_length=200),
+    ),
+)
+def procs_restart(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Restart a node's agent."""
     return _order(services, p, "proc.restart")
 
 
-@method("procs.reload", Access.ADMIN, writes=True)
-def procs_reload(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "procs.reload",
+    Access.ADMIN,
+    writes=True,
+    params=(
+        string(
+            "node",
+            "the node's name (needed only when the agent name is on several nodes)",
+            max_length=200,
+        ),
+    ),
+)
+def procs_reload(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Make a node re-read its agents.toml: new agents start, removed ones stop, changed ones
     restart; a bad file changes nothing (the error says why)."""
-    node = p.text("node", max_length=200)
-    p.finish()
+    node = p["node"]
     return {"node": node, **_forward(services, node, "node.reload", {})}

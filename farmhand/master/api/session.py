@@ -15,30 +15,39 @@ from protocol.version import PROTOCOL_VERSION, SOFTWARE_VERSION
 from ..events import validate_topic
 from ..exposure import exposure_warnings, refuse_key_in_clear
 from ..keys import KEY_ROLES
-from ..params import Params
 from ..registry import AGENT_ROLES, CLIENT_NAME
 from ..services import Services
 from ..session import Session
-from .base import Access, method
+from .base import Access, Args, Method, collector, integer, mapping, string, text_list
 
 log = logging.getLogger(__name__)
 
 
-@method("hello", Access.OPEN)
-def hello(services: Services, session: Session, p: Params) -> dict[str, Any]:
+METHODS: list[Method] = []
+method = collector(METHODS)
+
+
+@method(
+    "hello",
+    Access.OPEN,
+    params=(
+        string("role", "who connects: an agent role or `api`", choices=KEY_ROLES),
+        string("name", "the client's name (agents) or who the api client is", "", max_length=200),
+        string("key", "the key (none needed from a trusted peer)", None, max_length=500),
+        integer("proto", "the protocol version spoken", PROTOCOL_VERSION),
+        mapping("info", "agents: host, slots, tags and other facts", {}),
+        text_list("attempts", "workers: the attempt ids still held", []),
+    ),
+)
+def hello(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Identify this connection: an agent (worker, hardware, auth, node) or an API client."""
-    role = p.text("role")
-    name = p.text("name", "", max_length=200)
-    key = p.text("key", None, max_length=500)
-    proto = p.integer("proto", PROTOCOL_VERSION)
-    info = p.mapping("info", {})
+    role = p["role"]
+    name = p["name"]
+    key = p["key"]
+    proto = p["proto"]
+    info = p["info"]
     # A worker lists the attempts it still holds, so the master keeps exactly those.
-    attempts = p.text_list("attempts", [])
-    p.finish()
-    if role not in KEY_ROLES:
-        raise invalid_params(
-            f"hello: unknown role {role!r}: expected one of {', '.join(KEY_ROLES)}", "bad_role"
-        )
+    attempts = p["attempts"]
     if proto != PROTOCOL_VERSION:
         raise invalid_params(
             f"hello: protocol version {proto} is not supported (this master speaks "
@@ -142,11 +151,15 @@ def _authorise(session: Session, role: str, record: KeyRecord | None) -> None:
     session.key_id = record.key_id if record is not None else None
 
 
-@method("heartbeat", Access.AGENT, agents=AGENT_ROLES)
-def heartbeat(services: Services, session: Session, p: Params) -> None:
+@method(
+    "heartbeat",
+    Access.AGENT,
+    agents=AGENT_ROLES,
+    params=(text_list("running", "the attempt ids running now", None),),
+)
+def heartbeat(services: Services, session: Session, p: Args) -> None:
     """An agent is alive; `running` lists the attempt ids it runs now."""
-    running = p.text_list("running", None)
-    p.finish()
+    running = p["running"]
     assert session.client is not None
     if session.client.connection is not session.connection:
         return  # a late heartbeat from a connection that was replaced says nothing true
@@ -156,17 +169,19 @@ def heartbeat(services: Services, session: Session, p: Params) -> None:
 
 
 @method("ping", Access.READ, agents=AGENT_ROLES)
-def ping(services: Services, session: Session, p: Params) -> str:
+def ping(services: Services, session: Session, p: Args) -> str:
     """Answers "pong"."""
-    p.finish()
     return "pong"
 
 
-@method("subscribe", Access.READ)
-def subscribe(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "subscribe",
+    Access.READ,
+    params=(text_list("topics", "event topics, e.g. `jobs` or `clients.*`"),),
+)
+def subscribe(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Receive `event` notifications for the given topics."""
-    topics = [validate_topic(topic) for topic in p.text_list("topics")]
-    p.finish()
+    topics = [validate_topic(topic) for topic in p["topics"]]
     if session.connection is None or not hasattr(session.connection, "send_bytes"):
         raise RpcError(
             ErrorCode.CONFLICT, "subscribe: this session cannot receive events", "no_events"
@@ -176,11 +191,14 @@ def subscribe(services: Services, session: Session, p: Params) -> dict[str, Any]
     return {"topics": sorted(session.topics)}
 
 
-@method("unsubscribe", Access.READ)
-def unsubscribe(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "unsubscribe",
+    Access.READ,
+    params=(text_list("topics", "the topics to drop (all if omitted)", None),),
+)
+def unsubscribe(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Stop receiving events for the given topics (all topics if none are given)."""
-    topics = p.text_list("topics", None)
-    p.finish()
+    topics = p["topics"]
     dropped = sorted(session.topics) if topics is None else topics
     if session.connection is not None:
         services.events.unsubscribe(session.connection, dropped)
@@ -189,9 +207,8 @@ def unsubscribe(services: Services, session: Session, p: Params) -> dict[str, An
 
 
 @method("status", Access.READ)
-def status(services: Services, session: Session, p: Params) -> dict[str, Any]:
+def status(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """The master's version, uptime, database and client counts."""
-    p.finish()
     total: Counter[str] = Counter()
     online: Counter[str] = Counter()
     for client in services.registry.clients():

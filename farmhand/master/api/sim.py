@@ -12,10 +12,12 @@ import gevent
 from protocol.errors import ErrorCode, RpcError, invalid_params, not_found
 
 from ..devices.taps import split_endpoint
-from ..params import Params
 from ..services import Services
 from ..session import Session
-from .base import Access, method
+from .base import Access, Args, Method, boolean, collector, number, string
+
+METHODS: list[Method] = []
+method = collector(METHODS)
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +48,20 @@ def order_simulator(services: Services, agent: str, order: str, params: dict[str
         raise
 
 
-@method("sim.pour", Access.ADMIN, writes=True)
-def sim_pour(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "sim.pour",
+    Access.ADMIN,
+    writes=True,
+    params=(
+        string("tap", "the tap whose meter is on a simulated Kegboard", max_length=64),
+        number("ml", "how much to pour", minimum=1, maximum=20_000),
+        number("seconds", "how long the pour lasts", 2.0, minimum=0, maximum=60),
+    ),
+)
+def sim_pour(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Pour `ml` at a tap whose meter is on a simulated Kegboard, over `seconds` (default 2)."""
-    tap = services.devices.taps.tap(p.text("tap", max_length=64))
-    ml = p.number("ml", minimum=1, maximum=20_000)
-    seconds = p.number("seconds", 2.0, minimum=0, maximum=60)
-    p.finish()
+    tap = services.devices.taps.tap(p["tap"])
+    ml, seconds = p["ml"], p["seconds"]
     agent, meter = split_endpoint(tap.rec.meter, "meter")
     ticks = round(ml * tap.rec.ticks_per_ml)
     order = {"meter": meter, "ticks": ticks, "seconds": seconds}
@@ -63,26 +72,40 @@ def sim_pour(services: Services, session: Session, p: Params) -> dict[str, Any]:
     }
 
 
-@method("sim.swipe", Access.ADMIN, writes=True)
-def sim_swipe(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "sim.swipe",
+    Access.ADMIN,
+    writes=True,
+    params=(
+        string("agent", "the simulated hardware or auth agent", max_length=200),
+        string("token", "the card's token, hex digits", max_length=64),
+        string(
+            "reader", "a Kegboard's reader (an ID-12 agent has one)", "core.rfid", max_length=64
+        ),
+        boolean("present", "false lifts the token (Kegboard readers)", True),
+    ),
+)
+def sim_swipe(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Present a token (hex) at a simulated reader: an ID-12 agent, or a Kegboard's `reader`."""
-    agent = p.text("agent", max_length=200)
-    token = p.text("token", max_length=64)
-    reader = p.text("reader", "core.rfid", max_length=64)
-    present = p.boolean("present", True)
-    p.finish()
+    agent, token, reader, present = p["agent"], p["token"], p["reader"], p["present"]
     if not token or any(c not in "0123456789abcdefABCDEF" for c in token):
         raise invalid_params(f"sim.swipe: token must be hex digits, not {token!r}", "bad_token")
     order = {"token": token, "reader": reader, "present": present}
     return {"agent": agent, **order_simulator(services, agent, "sim.swipe", order)}
 
 
-@method("sim.temperature", Access.ADMIN, writes=True)
-def sim_temperature(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "sim.temperature",
+    Access.ADMIN,
+    writes=True,
+    params=(
+        string("agent", "the simulated Kegboard's agent", max_length=200),
+        string("sensor", "the thermometer's name", max_length=64),
+        number("celsius", "what it reads from now on", minimum=-50, maximum=150),
+    ),
+)
+def sim_temperature(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Set what a simulated Kegboard's thermometer `sensor` reads from now on."""
-    agent = p.text("agent", max_length=200)
-    sensor = p.text("sensor", max_length=64)
-    celsius = p.number("celsius", minimum=-50, maximum=150)
-    p.finish()
+    agent, sensor, celsius = p["agent"], p["sensor"], p["celsius"]
     order = {"sensor": sensor, "celsius": celsius}
     return {"agent": agent, **order_simulator(services, agent, "sim.temperature", order)}

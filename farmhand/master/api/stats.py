@@ -6,27 +6,36 @@ from typing import Any
 
 from protocol.errors import invalid_params, not_found
 
-from ..params import Params
 from ..services import Services
 from ..session import Session
-from .base import Access, method
+from .base import Access, Args, Method, collector, integer, string
+
+METHODS: list[Method] = []
+method = collector(METHODS)
 
 
-@method("sessions.list", Access.READ)
-def sessions_list(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "sessions.list",
+    Access.READ,
+    params=(integer("limit", "at most this many, newest first", 50, minimum=0, maximum=10_000),),
+)
+def sessions_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Drinking sessions, newest first: pours less than the session gap (90 min) apart."""
-    limit = p.integer("limit", 50, minimum=0, maximum=10_000)
-    p.finish()
-    return {"sessions": services.devices.stats.session_list(limit)}
+    return {"sessions": services.devices.stats.session_list(p["limit"])}
 
 
-@method("stats.get", Access.READ)
-def stats_get(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "stats.get",
+    Access.READ,
+    params=(
+        integer("keg", "one keg's stats (its id)", None, minimum=1),
+        string("username", "one user's stats", None, max_length=64),
+    ),
+)
+def stats_get(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Totals of the system, of one keg or of one user: volume, pours, by drinker and weekday,
     the largest pour, sessions. Kept up to date per pour, never computed by a scan."""
-    keg = p.integer("keg", None, minimum=1)
-    username = p.text("username", None, max_length=64)
-    p.finish()
+    keg, username = p["keg"], p["username"]
     stats = services.devices.stats
     if keg is not None and username is not None:
         raise invalid_params("stats.get: give keg or username, not both", "bad_param")

@@ -15,7 +15,6 @@ from gevent.event import AsyncResult
 
 from protocol.errors import ErrorCode, RpcError, conflict, unauthorized
 
-from ..params import Params
 from ..services import Services
 from ..session import Session
 from . import METHODS, Access, Method
@@ -49,7 +48,7 @@ class Api:
         return self.services.durability.call(
             entry.name,
             entry.writes,
-            lambda: entry.handler(self.services, session, Params(entry.name, params)),
+            lambda: entry.handler(self.services, session, entry.parse(params)),
         )
 
     def _call_audited(

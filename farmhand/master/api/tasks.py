@@ -12,40 +12,55 @@ from protocol.errors import ErrorCode, RpcError
 from ..jobs import actions, reports
 from ..jobs.states import TASK_FINAL
 from ..jobs.views import task_view
-from ..params import Params
 from ..services import Services
 from ..session import Session
-from .base import Access, method
+from .base import Access, Args, Method, collector, integer, number, string
+
+METHODS: list[Method] = []
+method = collector(METHODS)
 
 
-@method("tasks.list", Access.READ)
-def tasks_list(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "tasks.list",
+    Access.READ,
+    params=(
+        integer("job_id", "the job's id"),
+        integer("offset", "skip this many first", 0, minimum=0),
+        integer("limit", "at most this many", None, minimum=1),
+    ),
+)
+def tasks_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """A job's tasks in order (optionally a page of them: offset, limit)."""
-    state = services.farm.board.job(p.integer("job_id"))
-    offset = p.integer("offset", 0, minimum=0)
-    limit = p.integer("limit", None, minimum=1)
-    p.finish()
+    state = services.farm.board.job(p["job_id"])
+    offset = p["offset"]
+    limit = p["limit"]
     chosen = state.tasks[offset:] if limit is None else state.tasks[offset : offset + limit]
     return {"tasks": [task_view(task) for task in chosen], "total": len(state.tasks)}
 
 
-@method("tasks.log", Access.READ)
-def tasks_log(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method(
+    "tasks.log",
+    Access.READ,
+    params=(
+        integer("task_id", "the task's id"),
+        integer("offset", "the byte offset to read from", 0, minimum=0),
+        integer("limit", "at most this many bytes", None, minimum=1),
+    ),
+)
+def tasks_log(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """A task's log from a byte offset; `complete` once the task is over and all was read."""
-    task = services.farm.board.task(p.integer("task_id"))
-    offset = p.integer("offset", 0, minimum=0)
-    limit = p.integer("limit", None, minimum=1)
-    p.finish()
+    task = services.farm.board.task(p["task_id"])
+    offset = p["offset"]
+    limit = p["limit"]
     chunk = services.farm.logs.read(task, offset, limit)
     complete = task.status in TASK_FINAL and chunk["next_offset"] >= chunk["size"]
     return {**chunk, "complete": complete}
 
 
-@method("tasks.requeue", Access.ADMIN, writes=True)
-def tasks_requeue(services: Services, session: Session, p: Params) -> dict[str, Any]:
+@method("tasks.requeue", Access.ADMIN, writes=True, params=(integer("task_id", "the task's id"),))
+def tasks_requeue(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Run one completed, failed or canceled task again."""
-    task_id = p.integer("task_id")
-    p.finish()
+    task_id = p["task_id"]
     actions.requeue_task(services.farm, task_id)
     return task_view(services.farm.board.task(task_id))
 
@@ -57,39 +72,67 @@ def _worker(session: Session) -> Any:
     return client
 
 
-@method("task.started", Access.AGENT, agents=("worker",))
-def task_started(services: Services, session: Session, p: Params) -> None:
+@method(
+    "task.started",
+    Access.AGENT,
+    agents=("worker",),
+    params=(
+        string("attempt", "the attempt's id"),
+        integer("pid", "the task process's pid (checked, not kept)", None),
+    ),
+)
+def task_started(services: Services, session: Session, p: Args) -> None:
     """Worker: the attempt's process is running."""
-    attempt = p.text("attempt")
-    p.integer("pid", None)
-    p.finish()
+    attempt = p["attempt"]
     reports.task_started(services.farm, _worker(session), attempt)
 
 
-@method("task.output", Access.AGENT, agents=("worker",))
-def task_output(services: Services, session: Session, p: Params) -> None:
+@method(
+    "task.output",
+    Access.AGENT,
+    agents=("worker",),
+    params=(
+        string("attempt", "the attempt's id"),
+        string("data", "output bytes as text", max_length=1 << 20),
+    ),
+)
+def task_output(services: Services, session: Session, p: Args) -> None:
     """Worker: output of the attempt's process, appended to the task log."""
-    attempt = p.text("attempt")
-    data = p.text("data", max_length=1 << 20)
-    p.finish()
+    attempt = p["attempt"]
+    data = p["data"]
     reports.task_output(services.farm, _worker(session), attempt, data)
 
 
-@method("task.progress", Access.AGENT, agents=("worker",))
-def task_progress(services: Services, session: Session, p: Params) -> None:
+@method(
+    "task.progress",
+    Access.AGENT,
+    agents=("worker",),
+    params=(
+        string("attempt", "the attempt's id"),
+        number("percent", "0-100", minimum=0, maximum=100),
+    ),
+)
+def task_progress(services: Services, session: Session, p: Args) -> None:
     """Worker: the attempt's progress in percent."""
-    attempt = p.text("attempt")
-    percent = p.number("percent", minimum=0, maximum=100)
-    p.finish()
+    attempt = p["attempt"]
+    percent = p["percent"]
     reports.task_progress(services.farm, _worker(session), attempt, percent)
 
 
-@method("task.finished", Access.AGENT, agents=("worker",))
-def task_finished(services: Services, session: Session, p: Params) -> AsyncResult:
+@method(
+    "task.finished",
+    Access.AGENT,
+    agents=("worker",),
+    params=(
+        string("attempt", "the attempt's id"),
+        integer("exit_code", "the process's exit code (none if killed or never started)", None),
+        string("error", "why it failed to run", None),
+        number("duration_s", "how long it ran (checked, not kept)", None),
+    ),
+)
+def task_finished(services: Services, session: Session, p: Args) -> AsyncResult:
     """Worker: the attempt ended. Answered once stored; -32009 if the attempt is stale."""
-    attempt = p.text("attempt")
-    exit_code = p.integer("exit_code", None)
-    error = p.text("error", None)
-    p.number("duration_s", None)
-    p.finish()
+    attempt = p["attempt"]
+    exit_code = p["exit_code"]
+    error = p["error"]
     return reports.task_finished(services.farm, _worker(session), attempt, exit_code, error)

@@ -1,16 +1,28 @@
-"""Console commands, one module per concern; importing this package registers them all."""
+"""Console commands, one module per concern, named as the api's method modules are (session,
+clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit). `MODULES` is the list; each
+module's `COMMANDS` its commands. Nothing registers itself by being imported."""
 
-from . import (  # noqa: F401  (registration side effects)
+from . import (
     audit,
     clients,
     devices,
     jobs,
     keys,
+    people,
     procs,
     session,
     sim,
     stats,
+    tasks,
 )
-from .base import ALIASES, COMMANDS, Command, Reply, UsageError, lookup
+from .base import Command, Reply, UsageError, assemble
 
-__all__ = ["ALIASES", "COMMANDS", "Command", "Reply", "UsageError", "lookup"]
+MODULES = (session, clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit)
+COMMANDS, ALIASES = assemble(module.COMMANDS for module in MODULES)
+
+
+def lookup(name: str) -> Command | None:
+    return COMMANDS.get(ALIASES.get(name, name))
+
+
+__all__ = ["ALIASES", "COMMANDS", "MODULES", "Command", "Reply", "UsageError", "lookup"]

@@ -6,11 +6,14 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from .base import Reply, UsageError, command, is_number
+from .base import Command, Reply, UsageError, collector, is_number
 from .tables import format_table
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection
+
+COMMANDS: list[Command] = []
+command = collector(COMMANDS)
 
 USAGE = "audit [N]"
 DEFAULT_ROWS = 20
@@ -22,7 +25,12 @@ def _short(params: object) -> str:
     return text if len(text) <= PARAMS_CHARS else text[: PARAMS_CHARS - 1] + "…"
 
 
-@command("audit", USAGE, "the newest state-changing calls: who, from where, what")
+@command(
+    "audit",
+    USAGE,
+    "the newest state-changing calls: who, from where, what",
+    methods=("audit.list",),
+)
 def audit(console: ConsoleConnection, args: list[str]) -> Reply:
     if len(args) > 1 or (args and not is_number(args[0])):
         raise UsageError(f"usage: {USAGE}")

@@ -6,17 +6,21 @@ from typing import TYPE_CHECKING
 
 from protocol.times import parse_iso_utc
 
-from .base import Reply, UsageError, command
+from .base import Command, Reply, UsageError, collector
 from .tables import format_duration, format_table, plural
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection
+
+COMMANDS: list[Command] = []
+command = collector(COMMANDS)
 
 
 @command(
     "clients",
     "clients [SELECTOR]",
     "list clients; SELECTOR like `online role=worker render-0*` (default all)",
+    methods=("clients.list",),
 )
 def clients(console: ConsoleConnection, args: list[str]) -> Reply:
     result = console.call("clients.list", {"select": " ".join(args) or "all"})
@@ -69,19 +73,32 @@ def _set_enabled(console: ConsoleConnection, args: list[str], enable: bool) -> R
     return Reply(result, "\n".join(lines))
 
 
-@command("enable", "enable SELECTOR", "enable clients: workers get new tasks again")
+@command(
+    "enable",
+    "enable SELECTOR",
+    "enable clients: workers get new tasks again",
+    methods=("clients.enable",),
+)
 def enable(console: ConsoleConnection, args: list[str]) -> Reply:
     return _set_enabled(console, args, True)
 
 
 @command(
-    "disable", "disable SELECTOR", "disable clients: no new tasks for them; running work finishes"
+    "disable",
+    "disable SELECTOR",
+    "disable clients: no new tasks for them; running work finishes",
+    methods=("clients.disable",),
 )
 def disable(console: ConsoleConnection, args: list[str]) -> Reply:
     return _set_enabled(console, args, False)
 
 
-@command("forget", "forget NAME", "remove an offline client from the master and its database")
+@command(
+    "forget",
+    "forget NAME",
+    "remove an offline client from the master and its database",
+    methods=("clients.forget",),
+)
 def forget(console: ConsoleConnection, args: list[str]) -> Reply:
     if len(args) != 1:
         raise UsageError("usage: forget NAME")

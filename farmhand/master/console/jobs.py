@@ -1,17 +1,19 @@
-"""Console: jobs, job, submit, cancel, pause, resume, requeue, priority, tasks, log."""
+"""Console: jobs, job, submit, cancel, pause, resume, requeue, priority (the api's job methods)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import Reply, UsageError, command, is_number
-from .tables import format_duration, format_table, plural
+from .base import Command, Reply, UsageError, collector, is_number
+from .tables import format_table, plural
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection
 
+COMMANDS: list[Command] = []
+command = collector(COMMANDS)
+
 BAR_WIDTH = 20
-LOG_TAIL_BYTES = 256 * 1024
 SUBMIT_USAGE = (
     "submit NAME [frames=1-250] [chunk=N] [priority=0-100] [tags=a,b] "
     "[max_attempts=N] [timeout=SECONDS] [cwd=DIR] [after=ID,ID] -- ARGV…"
@@ -23,13 +25,18 @@ def progress_bar(percent: float) -> str:
     return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {percent:5.1f}%"
 
 
-def _job_id(args: list[str], usage: str) -> int:
+def job_id_of(args: list[str], usage: str) -> int:
     if len(args) != 1 or not is_number(args[0]):
         raise UsageError(f"usage: {usage}")
     return int(args[0])
 
 
-@command("jobs", "jobs [STATUS]", "list jobs, newest first, with progress bars")
+@command(
+    "jobs",
+    "jobs [STATUS]",
+    "list jobs, newest first, with progress bars",
+    methods=("jobs.list",),
+)
 def jobs(console: ConsoleConnection, args: list[str]) -> Reply:
     if len(args) > 1:
         raise UsageError("usage: jobs [queued|active|paused|completed|failed|canceled]")
@@ -53,9 +60,9 @@ def jobs(console: ConsoleConnection, args: list[str]) -> Reply:
     return Reply(result, f"{table}\n{count}" if rows else "no jobs")
 
 
-@command("job", "job ID", "one job in detail")
+@command("job", "job ID", "one job in detail", methods=("jobs.get",))
 def job(console: ConsoleConnection, args: list[str]) -> Reply:
-    result = console.call("jobs.get", {"job_id": _job_id(args, "job ID")})
+    result = console.call("jobs.get", {"job_id": job_id_of(args, "job ID")})
     by_status = ", ".join(f"{n} {s}" for s, n in result["tasks_by_status"].items() if n)
     lines = [
         f"job {result['id']}: {result['name']}",
@@ -89,7 +96,9 @@ SUBMIT_OPTIONS: dict[str, tuple[str, Any]] = {
 }
 
 
-@command("submit", SUBMIT_USAGE, "submit a job: a command over a frame range")
+@command(
+    "submit", SUBMIT_USAGE, "submit a job: a command over a frame range", methods=("jobs.submit",)
+)
 def submit(console: ConsoleConnection, args: list[str]) -> Reply:
     if "--" not in args:
         raise UsageError(f"usage: {SUBMIT_USAGE}")
@@ -114,71 +123,53 @@ def submit(console: ConsoleConnection, args: list[str]) -> Reply:
 
 
 def _job_action(verb: str, method: str, console: ConsoleConnection, args: list[str]) -> Reply:
-    result = console.call(method, {"job_id": _job_id(args, f"{verb} ID")})
+    result = console.call(method, {"job_id": job_id_of(args, f"{verb} ID")})
     return Reply(result, f"job {result['id']} ({result['name']}) is now {result['status']}")
 
 
-@command("cancel", "cancel ID", "cancel a job: running tasks are killed")
+@command(
+    "cancel",
+    "cancel ID",
+    "cancel a job: running tasks are killed",
+    methods=("jobs.cancel",),
+)
 def cancel(console: ConsoleConnection, args: list[str]) -> Reply:
     return _job_action("cancel", "jobs.cancel", console, args)
 
 
-@command("pause", "pause ID", "pause a job: no new tasks; running ones finish")
+@command(
+    "pause",
+    "pause ID",
+    "pause a job: no new tasks; running ones finish",
+    methods=("jobs.pause",),
+)
 def pause(console: ConsoleConnection, args: list[str]) -> Reply:
     return _job_action("pause", "jobs.pause", console, args)
 
 
-@command("resume", "resume ID", "resume a paused job")
+@command("resume", "resume ID", "resume a paused job", methods=("jobs.resume",))
 def resume(console: ConsoleConnection, args: list[str]) -> Reply:
     return _job_action("resume", "jobs.resume", console, args)
 
 
-@command("requeue", "requeue ID", "put a job's failed and canceled tasks back in the queue")
+@command(
+    "requeue",
+    "requeue ID",
+    "put a job's failed and canceled tasks back in the queue",
+    methods=("jobs.requeue",),
+)
 def requeue(console: ConsoleConnection, args: list[str]) -> Reply:
     return _job_action("requeue", "jobs.requeue", console, args)
 
 
-@command("priority", "priority ID N", "set a job's priority (0-100, higher first)")
+@command(
+    "priority",
+    "priority ID N",
+    "set a job's priority (0-100, higher first)",
+    methods=("jobs.set_priority",),
+)
 def priority(console: ConsoleConnection, args: list[str]) -> Reply:
     if len(args) != 2 or not is_number(args[0]) or not is_number(args[1]):
         raise UsageError("usage: priority ID N")
     result = console.call("jobs.set_priority", {"job_id": int(args[0]), "priority": int(args[1])})
     return Reply(result, f"job {result['id']} priority is now {result['priority']}")
-
-
-@command("tasks", "tasks ID", "a job's tasks: frames, status, worker, attempts, duration")
-def tasks(console: ConsoleConnection, args: list[str]) -> Reply:
-    result = console.call("tasks.list", {"job_id": _job_id(args, "tasks ID")})
-    rows = [
-        [
-            task["id"],
-            task["index"],
-            task["frames"] or "-",
-            task["status"],
-            task["worker"] or "-",
-            task["attempts"],
-            "-" if task["exit_code"] is None else task["exit_code"],
-            "-" if task["duration_s"] is None else format_duration(task["duration_s"]),
-            f"{task['progress']:.0f}%",
-        ]
-        for task in result["tasks"]
-    ]
-    table = format_table(
-        ["task", "#", "frames", "status", "worker", "attempts", "exit", "duration", "progress"],
-        rows,
-    )
-    return Reply(result, f"{table}\n{plural(len(rows), 'task')}")
-
-
-@command("log", "log TASK [LINES]", "the last lines of a task's log (default 20)")
-def log_(console: ConsoleConnection, args: list[str]) -> Reply:
-    if not 1 <= len(args) <= 2 or not all(is_number(arg) for arg in args):
-        raise UsageError("usage: log TASK [LINES]")
-    task_id, lines = int(args[0]), int(args[1]) if len(args) > 1 else 20
-    size = console.call("tasks.log", {"task_id": task_id, "limit": 1})["size"]
-    result = console.call(
-        "tasks.log",
-        {"task_id": task_id, "limit": LOG_TAIL_BYTES, "offset": max(0, size - LOG_TAIL_BYTES)},
-    )
-    tail = result["text"].splitlines()[-lines:] if lines else []
-    return Reply(result, "\n".join(tail) if tail else "(the log is empty)")

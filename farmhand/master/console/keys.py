@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import Reply, UsageError, command
+from .base import Command, Reply, UsageError, collector
 from .tables import format_table, plural
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection
 
+COMMANDS: list[Command] = []
+command = collector(COMMANDS)
+
 USAGE = "keys [list] | keys create ROLE [NAME] [label=TEXT] [scope=read|admin] | keys revoke KEY_ID"
 CREATE_OPTIONS = ("label", "scope")
 
 
-@command("keys", USAGE, "list, create or revoke agent and API keys")
+@command(
+    "keys",
+    USAGE,
+    "list, create or revoke agent and API keys",
+    methods=("keys.list", "keys.create", "keys.revoke"),
+)
 def keys(console: ConsoleConnection, args: list[str]) -> Reply:
     action, rest = (args[0], args[1:]) if args else ("list", [])
     if action == "list" and not rest:

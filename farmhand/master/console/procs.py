@@ -5,17 +5,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import Reply, UsageError, command
+from .base import Command, Reply, UsageError, collector
 from .tables import format_duration, format_table, plural
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection
 
+COMMANDS: list[Command] = []
+command = collector(COMMANDS)
+
 PROCS_USAGE = "procs [NODE] | procs start|stop|restart AGENT [NODE] | procs reload NODE"
 ORDERS = ("start", "stop", "restart")
 
 
-@command("procs", PROCS_USAGE, "processes supervised by node.py; start/stop/restart one")
+@command(
+    "procs",
+    PROCS_USAGE,
+    "processes supervised by node.py; start/stop/restart one",
+    methods=("procs.list", "procs.start", "procs.stop", "procs.restart", "procs.reload"),
+)
 def procs(console: ConsoleConnection, args: list[str]) -> Reply:
     if args[:1] and args[0] in ORDERS:
         if len(args) not in (2, 3):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any
 
-from .base import ALIASES, COMMANDS, Reply, UsageError, command, lookup, no_args
+from .base import Command, Reply, UsageError, collector, no_args
 from .tables import format_duration, format_table
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection
+
+COMMANDS: list[Command] = []
+command = collector(COMMANDS)
 
 
 # Longer words are no typo of a command name, and difflib's cost grows with their length.
@@ -18,6 +21,8 @@ SUGGEST_MAX_CHARS = 40
 
 def suggest(name: str) -> str:
     """ " — did you mean 'clients'?" for a near miss, else ""."""
+    from . import ALIASES, COMMANDS  # the assembled table, which includes this module
+
     if len(name) > SUGGEST_MAX_CHARS:
         return ""
     close = difflib.get_close_matches(name, [*COMMANDS, *ALIASES], n=1, cutoff=0.5)
@@ -26,25 +31,58 @@ def suggest(name: str) -> str:
 
 @command("help", "help [COMMAND]", "list commands, or show how to use one")
 def help_(console: ConsoleConnection, args: list[str]) -> Reply:
+    from . import COMMANDS, lookup  # the assembled table, which includes this module
+
     if len(args) > 1:
         raise UsageError("usage: help [COMMAND]")
     if args:
         found = lookup(args[0])
         if found is None:
             raise UsageError(f"no command {args[0]!r}{suggest(args[0])} (type 'help' for the list)")
-        text = f"usage: {found.usage}\n  {found.summary}"
-        return Reply({"command": found.name, "usage": found.usage, "summary": found.summary}, text)
+        return _command_help(found)
     rows = [
         [entry.name, entry.summary] for entry in sorted(COMMANDS.values(), key=lambda c: c.name)
     ]
     text = (
         format_table(["command", "what it does"], rows)
-        + "\nAdd --json to any command for its raw result; `help COMMAND` for its usage."
+        + "\nAdd --json to any command for its raw result; `help COMMAND` for its usage and params."
     )
     return Reply({"commands": sorted(COMMANDS)}, text)
 
 
-@command("status", "status", "the master: version, uptime, database, clients online")
+def _command_help(found: Command) -> Reply:
+    """Its usage and summary, then each API method it calls: its summary and params, read from
+    the method table (the same entries rpc.discover and docs/api.md describe)."""
+    from ..api import METHODS
+
+    lines = [f"usage: {found.usage}", f"  {found.summary}"]
+    methods = []
+    for name in found.methods:
+        entry = METHODS[name]
+        lines.append(f"calls {name}: {entry.summary}")
+        lines.extend(f"    {param.describe()}" for param in entry.params)
+        methods.append(
+            {
+                "name": name,
+                "summary": entry.summary,
+                "params": [
+                    {"name": param.name, "required": param.required, "schema": param.schema()}
+                    for param in entry.params
+                ],
+            }
+        )
+    result = {
+        "command": found.name,
+        "usage": found.usage,
+        "summary": found.summary,
+        "methods": methods,
+    }
+    return Reply(result, "\n".join(lines))
+
+
+@command(
+    "status", "status", "the master: version, uptime, database, clients online", methods=("status",)
+)
 def status(console: ConsoleConnection, args: list[str]) -> Reply:
     no_args("status", args)
     result = console.call("status", {})
@@ -82,7 +120,13 @@ def database_line(database: dict[str, Any]) -> str:
     )
 
 
-@command("login", "login KEY", "authenticate a remote console with an api key", open=True)
+@command(
+    "login",
+    "login KEY",
+    "authenticate a remote console with an api key",
+    open=True,
+    methods=("hello",),
+)
 def login(console: ConsoleConnection, args: list[str]) -> Reply:
     if len(args) != 1:
         raise UsageError("usage: login KEY")
@@ -90,7 +134,7 @@ def login(console: ConsoleConnection, args: list[str]) -> Reply:
     return Reply(result, "logged in")
 
 
-@command("ping", "ping", "check that the master answers")
+@command("ping", "ping", "check that the master answers", methods=("ping",))
 def ping(console: ConsoleConnection, args: list[str]) -> Reply:
     no_args("ping", args)
     result = console.call("ping", {})

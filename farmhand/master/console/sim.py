@@ -6,17 +6,25 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from .base import Reply, UsageError, command
+from .base import Command, Reply, UsageError, collector
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection
+
+COMMANDS: list[Command] = []
+command = collector(COMMANDS)
 
 SIM_USAGE = (
     "sim pour TAP ML [SECONDS] | sim swipe AGENT TOKEN [READER] | sim temp AGENT SENSOR CELSIUS"
 )
 
 
-@command("sim", SIM_USAGE, "simulated devices: pour at a tap, swipe a card, set a temperature")
+@command(
+    "sim",
+    SIM_USAGE,
+    "simulated devices: pour at a tap, swipe a card, set a temperature",
+    methods=("sim.pour", "sim.swipe", "sim.temperature"),
+)
 def sim(console: ConsoleConnection, args: list[str]) -> Reply:
     what, rest = (args[0], args[1:]) if args else ("", [])
     if what == "pour" and len(rest) in (2, 3) and all(_is_number(a) for a in rest[1:]):

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import Reply, UsageError, command
+from .base import Command, Reply, UsageError, collector
 from .tables import format_table, plural
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection
 
+COMMANDS: list[Command] = []
+command = collector(COMMANDS)
+
 STATS_USAGE = "stats [keg=ID | user=NAME]"
 
 
-@command("sessions", "sessions [LIMIT]", "drinking sessions: pours less than 90 min apart")
+@command(
+    "sessions",
+    "sessions [LIMIT]",
+    "drinking sessions: pours less than 90 min apart",
+    methods=("sessions.list",),
+)
 def sessions(console: ConsoleConnection, args: list[str]) -> Reply:
     if len(args) > 1 or (args and not args[0].isdigit()):
         raise UsageError("usage: sessions [LIMIT]")
@@ -35,7 +43,7 @@ def sessions(console: ConsoleConnection, args: list[str]) -> Reply:
     return Reply(result, f"{table}\n{plural(len(rows), 'session')}")
 
 
-@command("stats", STATS_USAGE, "pour totals of the system, a keg or a user")
+@command("stats", STATS_USAGE, "pour totals of the system, a keg or a user", methods=("stats.get",))
 def stats(console: ConsoleConnection, args: list[str]) -> Reply:
     params: dict[str, Any] = {}
     for arg in args:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from models.jobstore import JobRecord, TaskRecord
@@ -27,7 +27,7 @@ from protocol.frames import (
 from protocol.framing import DEFAULT_MAX_LINE_BYTES
 from protocol.jsonrpc import encode_request
 
-from ..params import Params
+from ..params import anything, integer, integer_list, mapping, number, string, text_list
 from .retries import MAX_RETRY_DELAY_S
 from .states import JobStatus, TaskStatus
 
@@ -46,25 +46,62 @@ POINTER_BYTES = 8
 ORDER_HEADROOM_BYTES = 1024
 
 
-def read_submission(p: Params, known_jobs: set[int] | Any, max_tasks: int) -> dict[str, Any]:
-    """The validated parameters of jobs.submit (raises -32602/-32004 with a clear message)."""
-    spec = {
-        "name": p.text("name", max_length=200),
-        "argv": p.raw("argv", None),
-        "frames": p.text("frames", "", max_length=100_000).strip(),
-        "chunk": p.integer("chunk", 1, minimum=1, maximum=MAX_FRAME),
-        "priority": p.integer("priority", 50, minimum=0, maximum=100),
-        "tags": p.text_list("tags", []),
-        "max_attempts": p.integer("max_attempts", 3, minimum=1, maximum=MAX_ATTEMPTS_LIMIT),
-        "timeout_s": p.number("timeout_s", None, minimum=0.001),
-        "env": p.mapping("env", {}),
-        "cwd": p.text("cwd", None, max_length=4096),
-        "depends_on": p.integer_list("depends_on", []),
-        "progress_regex": p.text("progress_regex", None, max_length=1000),
-        "fail_policy": p.text("fail_policy", "fail_fast"),
-        "retry_delay_s": p.number("retry_delay_s", None, minimum=0, maximum=MAX_RETRY_DELAY_S),
-    }
-    p.finish()
+# jobs.submit's parameters, in the order they are checked (the method table declares them).
+SUBMIT_PARAMS = (
+    string("name", "the job's name", max_length=200),
+    anything(
+        "argv",
+        "the command, a list of strings; `{frame}`, `{start}`, `{end}`, `{frames}`, "
+        "`{task}`, `{job}` expand per task",
+    ),
+    string(
+        "frames",
+        "frames like `1-10,20,30-40` (empty: one task)",
+        "",
+        max_length=100_000,
+    ),
+    integer("chunk", "frames per task", 1, minimum=1, maximum=MAX_FRAME),
+    integer("priority", "0-100; higher goes first", 50, minimum=0, maximum=100),
+    text_list("tags", "only workers with these tags run it", []),
+    integer(
+        "max_attempts",
+        "attempts per task before it fails",
+        3,
+        minimum=1,
+        maximum=MAX_ATTEMPTS_LIMIT,
+    ),
+    number("timeout_s", "kill a task that runs longer", None, minimum=0.001),
+    mapping("env", "environment variables for the tasks", {}),
+    string("cwd", "the tasks' working directory", None, max_length=4096),
+    integer_list("depends_on", "jobs that must complete first", []),
+    string(
+        "progress_regex",
+        "a regex for progress in the output: a `percent` or `frame` group, else the first group",
+        None,
+        max_length=1000,
+    ),
+    string(
+        "fail_policy",
+        "`fail_fast` (a failed task fails the job) or `finish` (the others still run)",
+        "fail_fast",
+    ),
+    number(
+        "retry_delay_s",
+        "wait before a failed task runs again",
+        None,
+        minimum=0,
+        maximum=MAX_RETRY_DELAY_S,
+    ),
+)
+
+
+def read_submission(
+    p: Mapping[str, Any], known_jobs: set[int] | Any, max_tasks: int
+) -> dict[str, Any]:
+    """The validated parameters of jobs.submit from its declared params `p`, read and type-checked
+    by the method table (raises -32602/-32004 with a clear message)."""
+    spec = dict(p)
+    spec["frames"] = spec["frames"].strip()
     if not spec["name"].strip():
         raise invalid_params("jobs.submit: name must not be empty", "bad_name")
     if spec["argv"] is None:
