@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-.PHONY: demo run test lint format bench clean sysdeps venv vendor
+.PHONY: demo run test check lint format bench clean sysdeps venv vendor
 
 run: $(VENV)/.run-deps
 	@PY=$(PY) bash scripts/run-local.sh
@@ -18,6 +18,11 @@ demo: $(VENV)/.run-deps
 
 test: $(VENV)/.dev-deps sysdeps lint
 	$(PY) -m pytest -q
+
+# Lint, types and the fast in-process core tests (fake clock, fake peers, no sockets, no
+# sleeps): the check to run before every commit. `make test` runs everything.
+check: lint
+	$(PY) -m pytest -q -p no:cacheprovider -m fast tests/unit
 
 lint: $(VENV)/.dev-deps
 	$(PY) -m ruff check .

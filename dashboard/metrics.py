@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import deque
+from datetime import datetime
 from typing import Any
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -138,6 +139,44 @@ def _database_lines(database: Any) -> list[str]:
     ]
 
 
+def _label(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def _master_lines(status: dict[str, Any]) -> list[str]:
+    """Which master answers (status → master): its role, the lease holder, the last takeover."""
+    master = status.get("master")
+    if not isinstance(master, dict):
+        return []
+    lines = [
+        "# HELP farmhand_master_active Whether the master the dashboard reaches is the active"
+        " one (1); standby masters accept no connections.",
+        "# TYPE farmhand_master_active gauge",
+        f"farmhand_master_active {1 if master.get('role') == 'active' else 0}",
+        "# HELP farmhand_master_info The master the dashboard reaches: role and lease holder.",
+        "# TYPE farmhand_master_info gauge",
+        f'farmhand_master_info{{role="{_label(master.get("role"))}",'
+        f'holder="{_label(master.get("holder") or "")}",'
+        f'listen="{_label(status.get("listen", ""))}"}} 1',
+    ]
+    if master.get("generation") is not None:
+        lines += [
+            "# HELP farmhand_master_lease_generation Takeovers of the master lease so far.",
+            "# TYPE farmhand_master_lease_generation counter",
+            f"farmhand_master_lease_generation {master['generation']}",
+        ]
+    takeover = master.get("last_takeover")
+    if isinstance(takeover, str):
+        when = datetime.fromisoformat(takeover).timestamp()
+        lines += [
+            "# HELP farmhand_master_last_takeover_timestamp_seconds When the active master"
+            " took over (Unix time).",
+            "# TYPE farmhand_master_last_takeover_timestamp_seconds gauge",
+            f"farmhand_master_last_takeover_timestamp_seconds {when:.3f}",
+        ]
+    return lines
+
+
 def render_prometheus(
     status: dict[str, Any] | None, jobs_by_status: dict[str, int], metrics: FarmMetrics
 ) -> str:
@@ -173,6 +212,7 @@ def render_prometheus(
             f"farmhand_pours_total {devices.get('pours_recorded', 0)}",
         ]
         lines += _database_lines(status.get("database"))
+        lines += _master_lines(status)
     lines += [
         "# HELP farmhand_dispatch_latency_seconds Job submitted or task requeued to dispatched,"
         " as observed by the dashboard.",

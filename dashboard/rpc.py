@@ -17,8 +17,8 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from farmhand.options import MasterAddress, describe_tls_error, key_in_clear
-from farmhand.tls import client_context, connect
+from farmhand.options import MasterAddress, MasterList, describe_tls_error, key_in_clear
+from farmhand.tls import client_context, connect_any
 from farmhand.transport import Overflow, RpcTransport
 from protocol.backoff import Backoff
 from protocol.errors import RpcError
@@ -50,7 +50,7 @@ class MasterClient:
 
     def __init__(
         self,
-        address: MasterAddress,
+        address: MasterAddress | MasterList,
         key: str | None = None,
         name: str = "dashboard",
         ca: Path | None = None,
@@ -58,8 +58,10 @@ class MasterClient:
         on_state: StateCallback | None = None,
         call_timeout_s: float = CALL_TIMEOUT_S,
     ):
-        self.address = address
-        self.tls = client_context(ca) if address.tls else None
+        # Standby masters: tried in turn, from the one that last worked.
+        self.addresses = MasterList.of(address)
+        self.address = self.addresses[0]
+        self.tls = client_context(ca) if any(a.tls for a in self.addresses) else None
         self.key = key
         self.name = name
         self.on_event = on_event
@@ -148,7 +150,13 @@ class MasterClient:
             link: RpcTransport | None = None
             reader: gevent.Greenlet | None = None
             try:
-                sock = connect(self.address, self.tls, timeout=CONNECT_TIMEOUT_S)
+                index, sock = connect_any(
+                    self.addresses,
+                    self.tls,
+                    CONNECT_TIMEOUT_S,
+                    self.addresses.index(self.address),
+                )
+                self.address = self.addresses[index]
                 if self.key and key_in_clear(self.address, sock):
                     log.warning(
                         "sending the key to %s in plaintext across the network: use "
@@ -166,7 +174,7 @@ class MasterClient:
                 self._link = link
                 reader = gevent.spawn(link.serve)
                 self._handshake()
-            except (OSError, RpcError, MasterUnavailable) as exc:
+            except (OSError, ValueError, RpcError, MasterUnavailable) as exc:
                 self._drop(link, reader)
                 detail = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else exc
                 self.last_error = f"master {self.address}: {detail}"

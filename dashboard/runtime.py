@@ -10,7 +10,7 @@ from typing import Any
 
 import gevent
 
-from farmhand.options import MasterAddress
+from farmhand.options import MasterAddress, MasterList
 
 from .logins import LoginGuard
 from .metrics import JOB_STATUSES, SAMPLE_EVERY_S, FarmMetrics
@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 class Settings:
     """What the command line decides."""
 
-    master: MasterAddress = field(default_factory=lambda: MasterAddress("127.0.0.1", 6000))
+    # One master, or standby masters tried in turn.
+    master: MasterAddress | MasterList = field(
+        default_factory=lambda: MasterAddress("127.0.0.1", 6000)
+    )
     key: str | None = None
     ca: Path | None = None  # verifies a tls:// master's certificate
     host: str = "127.0.0.1"

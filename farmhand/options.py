@@ -13,6 +13,7 @@ import logging
 import os
 import ssl
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -46,6 +47,21 @@ class MasterAddress:
 
     def __str__(self) -> str:
         return f"{TLS_SCHEME}{self.hostport}" if self.tls else self.hostport
+
+
+class MasterList(tuple[MasterAddress, ...]):
+    """One or more masters (standby masters), tried in turn; str() gives the comma list back."""
+
+    def __str__(self) -> str:
+        return ",".join(str(address) for address in self)
+
+    @classmethod
+    def of(cls, masters: MasterAddress | Sequence[MasterAddress]) -> MasterList:
+        if isinstance(masters, MasterAddress):
+            return cls((masters,))
+        if not masters:
+            raise ValueError("no master address")
+        return cls(masters)
 
 
 def parse_address(text: str, default_port: int = 6000) -> MasterAddress:
@@ -128,6 +144,14 @@ def address_argument(text: str) -> MasterAddress:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def master_list_argument(text: str) -> MasterList:
+    """argparse `type=` for --master: one address or a comma-separated list of them."""
+    try:
+        return MasterList(parse_addresses(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def ca_argument(text: str) -> Path:
     """argparse `type=` for --ca: a PEM file of CA certificates that loads."""
     path = Path(text)
@@ -173,10 +197,11 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     """--master and --key, defaulting to FARMHAND_MASTER and FARMHAND_KEY."""
     parser.add_argument(
         "--master",
-        type=address_argument,
+        type=master_list_argument,
         default=os.environ.get("FARMHAND_MASTER") or DEFAULT_MASTER,
-        metavar="[tls://]HOST:PORT",
-        help="the master to connect to, tls:// for TLS (env FARMHAND_MASTER; default %(default)s)",
+        metavar="[tls://]HOST:PORT[,…]",
+        help="the master to connect to, tls:// for TLS; a comma-separated list (standby "
+        "masters) is tried in turn (env FARMHAND_MASTER; default %(default)s)",
     )
     parser.add_argument(
         "--key",

@@ -15,7 +15,7 @@ from pathlib import Path
 from gevent import socket as gsocket
 from gevent import ssl as gssl
 
-from .options import MasterAddress
+from .options import MasterAddress, MasterList
 
 MIN_TLS_VERSION = ssl.TLSVersion.TLSv1_2
 # TLS 1.2 suites of Mozilla's "intermediate" profile: ECDHE/DHE key exchange and AEAD ciphers
@@ -135,3 +135,20 @@ def connect(address: MasterAddress, context: TlsContext | None, timeout: float) 
         sock.close()
         raise
     return sock
+
+
+def connect_any(
+    masters: MasterList, context: TlsContext | None, timeout: float, first: int = 0
+) -> tuple[int, gsocket.socket]:
+    """Connect to the first of `masters` that accepts, trying them in turn from index `first`
+    (a standby master holds no port open); the index and the socket. The last error when none
+    accepts."""
+    error: BaseException | None = None
+    for step in range(len(masters)):
+        index = (first + step) % len(masters)
+        try:
+            return index, connect(masters[index], context, timeout)
+        except (OSError, ValueError) as exc:
+            error = exc
+    assert error is not None
+    raise error

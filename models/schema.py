@@ -250,7 +250,26 @@ class AuditEntry(BaseModel):
         table_name = "audit_entry"
 
 
+class MasterLease(BaseModel):
+    """The one row saying which master is active on a shared PostgreSQL database (SQLite has
+    the table too, unused: one master per file). `generation` grows by one at every takeover
+    and every write transaction of the active master checks it (fencing). Times are the
+    database's own clock, so the masters' clocks need not agree."""
+
+    id = peewee.IntegerField(primary_key=True)  # always 1
+    generation = peewee.BigIntegerField(default=0)
+    holder = peewee.CharField(max_length=300, default="")  # host:port pid N of the active one
+    acquired = peewee.DoubleField(default=0.0)  # when `holder` took over
+    expires = peewee.DoubleField(default=0.0)  # a standby may take over after this
+    # Whether the holder's session holds the advisory lock: a standby that gets the lock then
+    # knows the holder's session is gone, and takes over without waiting for `expires`.
+    locked = peewee.BooleanField(default=False)
+
+    class Meta:
+        table_name = "master_lease"
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion, Client, ApiKey, Job, Task, JobBlocklist, User, AuthToken, Tap, Keg, Pour,
-    Reading, AuditEntry,
+    Reading, AuditEntry, MasterLease,
 )  # fmt: skip

@@ -9,6 +9,10 @@ way, with no monkey-patching and no wait callback. Hot paths use fixed SQL strin
 models/schema.py (models/tables.py) and bulk statements (sqlite3 executemany, PostgreSQL binary
 COPY), because building each statement through peewee costs 10-25x more than the statement.
 
+On a PostgreSQL shared by standby masters the active one calls `fence(generation)`: from then on
+every call that may write runs in one transaction that first checks the master lease's
+generation (models/lease.py), so a master another one took over from writes nothing.
+
 Every call reports to `health` (models/health.py): a lost connection or a full disk marks the
 database down, later calls fail at once with DatabaseUnavailable until the backoff says try
 again, and the attempt that works (after reconnecting, in this same thread) marks it up.
@@ -32,6 +36,7 @@ from gevent.threadpool import ThreadPool
 
 from models.db import database_from_url, database_proxy, driver_errors, redact_url
 from models.health import RECONNECT_MAX_S, DatabaseHealth, DatabaseUnavailable, classify
+from models.lease import FENCE_SQL, MIGRATION_LOCK_KEY, LeaseLost
 from models.migrations import migrate
 from models.storesql import (
     CLIENT,
@@ -83,6 +88,11 @@ record_fields(KeyRecord, KEY.columns)
 
 # The recovery probe on SQLite must write, because a full disk still answers SELECT 1: a table
 # created and dropped in one transaction needs a free page and room in the WAL, like real writes.
+# PostgreSQL ends a transaction left open this long (its master frozen, e.g. by SIGSTOP): it
+# could hold the lease row's key share lock, keeping a standby from taking over, or rows the new
+# master must write. Long enough for the Python work between a big save's statements.
+PG_IDLE_IN_TRANSACTION_MS = 10_000
+
 _SQLITE_PROBE = (
     'CREATE TABLE IF NOT EXISTS "farmhand_probe" (x INTEGER)',
     'DROP TABLE "farmhand_probe"',
@@ -121,6 +131,11 @@ class Store:
         self._mono = mono
         self.health = DatabaseHealth(wall(), mono())
         self._recovery: gevent.Greenlet | None = None
+        # The lease generation every write checks (None: no fence, e.g. SQLite), whether a
+        # check failed, and who to tell when it did (in the hub).
+        self._fence: int | None = None
+        self._fenced = False
+        self._on_fenced: Callable[[], None] | None = None
 
     @property
     def db(self) -> peewee.Database:
@@ -154,14 +169,50 @@ class Store:
         self._pool = ThreadPool(1)
         try:
             self._thread_id = self.call(threading.get_ident)
-            self.call(self._db.connect)
-            version = self.call(migrate, self._db)
+            self.call(self._connect)
+            version = self.call(self._migrate)
         except BaseException:
             self.close()
             raise
         database_proxy.initialize(self._db)
         logger.info("database opened: %s (schema version %d)", self.description, version)
         return version
+
+    def _connect(self) -> None:
+        self._db.connect()
+        if self._is_postgres:
+            self._db.execute_sql(
+                f"SET idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_MS}"
+            )
+
+    def _migrate(self) -> int:
+        if not self._is_postgres:
+            return migrate(self._db)
+        # Masters started together on a new database: one migrates, the others wait and see.
+        self._db.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        try:
+            return migrate(self._db)
+        finally:
+            self._db.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+    def fresh_connection(self) -> None:
+        """Open a new connection (a standby's may have idled for days before its takeover)."""
+        self.call(self._fresh_connection)
+
+    def _fresh_connection(self) -> None:
+        self._drop_connection()
+        self._connect()
+
+    def fence(self, generation: int, on_fenced: Callable[[], None]) -> None:
+        """From now on every call that may write first checks that the master lease still has
+        `generation`; when not, the call fails with LeaseLost and `on_fenced` runs (once)."""
+        self._fence = generation
+        self._fenced = False
+        self._on_fenced = on_fenced
+
+    @property
+    def fenced(self) -> bool:
+        return self._fenced
 
     def close(self) -> None:
         """Close the connection in its thread and stop the thread; safe to call twice, and
@@ -201,6 +252,9 @@ class Store:
         if not self.health.healthy:
             self._recover_in_background()
         if not ok:
+            if isinstance(value, LeaseLost) and self._on_fenced is not None:
+                on_fenced, self._on_fenced = self._on_fenced, None
+                on_fenced()
             raise value
         return cast(T, value)
 
@@ -226,7 +280,9 @@ class Store:
                 return False, self._failure(exc, attempted=False)
         attempts = health.failed_attempts
         try:
-            value = fn(*args)
+            value = fn(*args) if read or self._fence is None else self._fenced_call(fn, args)
+        except LeaseLost as exc:
+            return False, exc
         except Exception as exc:
             return False, self._failure(exc, attempted=True)
         outage_s = health.succeeded(self._mono(), self._wall(), read)
@@ -239,6 +295,19 @@ class Store:
                 health.reconnects,
             )
         return True, value
+
+    def _fenced_call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        # In the DB thread: fn's statements and the generation check commit together or not at
+        # all. The check comes last, so the key share lock it takes on the lease row (which
+        # makes a takeover wait) is held only for the commit.
+        if self._fenced:
+            raise LeaseLost()
+        with self._db.atomic():
+            value = fn(*args)
+            if self._db.execute_sql(FENCE_SQL, (self._fence,)).fetchone() is None:
+                self._fenced = True
+                raise LeaseLost()
+        return value
 
     def _failure(self, exc: Exception, attempted: bool) -> Exception:
         problem = classify(exc, self.backend)
@@ -257,7 +326,7 @@ class Store:
 
     def _reconnect(self) -> None:
         self._drop_connection()
-        self._db.connect()
+        self._connect()
         self.health.reconnected()
         logger.debug("database %s: reconnected", self.description)
 

@@ -3,6 +3,7 @@
 <section class="cards">
   <article><header>Clients online</header><div id="clients-online" class="big">–</div><ul id="clients-by-role" class="plain"></ul></article>
   <article><header>Jobs</header><ul id="jobs-by-status" class="plain"></ul></article>
+  <article><header>Master <small id="master-listen"></small></header><div id="master-role" class="big">–</div><small id="master-holder"></small></article>
   <article><header>Tasks running</header><div id="tasks-running" class="big">–</div><small id="tasks-completed"></small></article>
 </section>
 <article>

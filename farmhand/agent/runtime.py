@@ -16,8 +16,8 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from farmhand.options import MasterAddress, describe_tls_error, key_in_clear
-from farmhand.tls import client_context, connect
+from farmhand.options import MasterAddress, MasterList, describe_tls_error, key_in_clear
+from farmhand.tls import client_context, connect_any
 from protocol.backoff import Backoff
 from protocol.errors import RpcError
 from protocol.version import PROTOCOL_VERSION, SOFTWARE_VERSION
@@ -33,7 +33,7 @@ class AgentRuntime:
     def __init__(
         self,
         *,
-        master: MasterAddress,
+        master: MasterAddress | MasterList,
         name: str,
         role: str,
         key: str | None = None,
@@ -45,9 +45,11 @@ class AgentRuntime:
         on_connected: Callable[[MasterLink], None] | None = None,
         backoff: Backoff | None = None,
     ) -> None:
-        self.master = master
+        # Standby masters: each (re)connect tries them in turn, from the one that last worked.
+        self.masters = MasterList.of(master)
+        self.master = self.masters[0]
         # Built once: a bad CA file fails here (ValueError), not at every reconnect.
-        self.tls = client_context(ca) if master.tls else None
+        self.tls = client_context(ca) if any(m.tls for m in self.masters) else None
         self.name = name
         self.role = role
         self.key = key
@@ -81,6 +83,8 @@ class AgentRuntime:
                 log.error("master %s: %s", self.master, describe_tls_error(exc))
             except (OSError, RpcError, gevent.Timeout) as exc:
                 log.warning("master %s: %s", self.master, _describe(exc))
+            except ValueError as exc:  # a tls:// address without a client context
+                log.error("master %s: %s", self.master, exc)
             if self._stopping.is_set():
                 break
             delay = self.backoff.next_delay()
@@ -94,7 +98,10 @@ class AgentRuntime:
             self.link.close("agent stopping")
 
     def _session(self) -> None:
-        sock = connect(self.master, self.tls, CONNECT_TIMEOUT_S)
+        index, sock = connect_any(
+            self.masters, self.tls, CONNECT_TIMEOUT_S, self.masters.index(self.master)
+        )
+        self.master = self.masters[index]
         if self.key and not self._warned_key_in_clear and key_in_clear(self.master, sock):
             self._warned_key_in_clear = True
             log.warning(

@@ -4,7 +4,7 @@ reports to the master through the agent runtime's link, queueing while the maste
 Theory of operation: every report gets a sequence number and waits in one of two queues:
 `bulk` (meter.update, reading — droppable: a meter is an odometer and a sensor sends again) and
 `keep` (token.update, device.status, event.report — never dropped). One sender greenlet sends
-the oldest report of either queue whenever a link is attached; meter.update, reading and
+the oldest report of either queue whenever it has a link; meter.update, reading and
 event.report go as notifications for throughput, token.update and device.status as requests.
 While disconnected at most `capacity` reports wait; past that the oldest bulk report goes.
 `wait_delivered()` lets the tail driver save its position only once its lines are sent.
@@ -105,7 +105,7 @@ class ReportOutbox:
     def connected(self) -> bool:
         return self._link is not None and not self._link.closed
 
-    def attach(self, link: MasterLink) -> None:
+    def send_over(self, link: MasterLink) -> None:
         """A new connection to the master: send what waits."""
         self._link = link
         if self._dropped_unlogged:
@@ -176,7 +176,7 @@ class ReportOutbox:
                 else:
                     link.notify(report.method, report.params)
             except LinkClosed:
-                continue  # keep it: the runtime reconnects and attaches the next link
+                continue  # keep it: the runtime reconnects and hands over the next link
             except RpcError as exc:
                 log.warning("master refused %s %s: %s", report.method, report.params, exc.message)
             except gevent.Timeout:
@@ -211,7 +211,7 @@ class HardwareService:
         return self.driver.handlers
 
     def on_connected(self, link: MasterLink) -> None:
-        self.outbox.attach(link)
+        self.outbox.send_over(link)
 
     def start(self) -> None:
         self.outbox.start()

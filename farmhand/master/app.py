@@ -1,6 +1,8 @@
 """The master assembled: storage, registry, keys, servers (plain and TLS), saver and reaper,
 started and stopped in the right order. Shutdown: stop accepting, close connections, store
 everything pending (waiting up to the shutdown timeout for a database that is down), close the DB.
+On PostgreSQL the master first waits as a standby until it holds the master lease (standby.py);
+when it loses the lease it steps down: ports closed at once, nothing written (`abandon`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 
 import gevent
 from gevent.event import Event
@@ -16,6 +19,7 @@ from gevent.event import Event
 from models.auditstore import AuditStore
 from models.devicestore import DeviceStore
 from models.jobstore import JobStore
+from models.lease import LeaseStore
 from models.store import Store
 
 from .api.surface import Api
@@ -34,6 +38,7 @@ from .registry import ClientRegistry
 from .saver import ClientSaver
 from .server import MasterServer
 from .services import Services
+from .standby import LeaseKeeper, always_active_view, holder_name
 from .tls import TlsMasterServer, load_server_context
 
 log = logging.getLogger(__name__)
@@ -62,13 +67,13 @@ class Master:
         farm = JobFarm(
             JobStore(store),
             events,
+            registry,
             config.data_dir,
             wall=clock.wall,
             mono=clock.mono,
             heartbeat_timeout_s=config.heartbeat_timeout_s,
             log_retention_days=config.log_retention_days,
         )
-        farm.registry = registry
         devices = DeviceHub(
             DeviceStore(store),
             registry,
@@ -77,12 +82,26 @@ class Master:
             mono=clock.mono,
             drink_session_gap_s=config.drink_session_gap_s,
         )
-        registry.watchers.extend([farm, devices])
+        registry.watch(farm)
+        registry.watch(devices)
         # Node reports live in memory only; nodes resend them on every (re)connect.
         procs = ProcBoard(
             events, wall=clock.wall, mono=clock.mono, offline_ttl_s=config.procs_offline_ttl_s
         )
-        registry.watchers.append(procs)
+        registry.watch(procs)
+        # Masters sharing a PostgreSQL database elect the active one through the lease.
+        self.lease = (
+            LeaseKeeper(
+                LeaseStore(config.db or "", config.data_dir),
+                holder_name(config.host, config.port),
+                config.lease_s,
+                mono=clock.mono,
+            )
+            if store.backend == "postgresql"
+            else None
+        )
+        # Why this master stepped down (lost the lease); "" while it has not.
+        self.stepped_down = ""
         self.saver = ClientSaver(registry, store, config.save_interval_s, mono=clock.mono)
         audit = AuditLog(AuditStore(store), config.audit_retention_days, clock.wall)
         durability = Durability(
@@ -100,6 +119,7 @@ class Master:
             procs=procs,
             durability=durability,
             audit=audit,
+            role_view=self.lease.view if self.lease is not None else always_active_view,
         )
         self.api = Api(self.services)
         self.server = MasterServer(self.services, self.api)
@@ -128,11 +148,22 @@ class Master:
     def address(self) -> tuple[str, int]:
         return self.services.listen_address
 
-    def start(self) -> None:
+    def start(self, on_standby: Callable[[str], None] = lambda holder: None) -> bool:
+        """Open the database, wait as a standby while another master holds the lease (calling
+        `on_standby(holder)` once), then load everything and listen. False when a stop was
+        requested while standing by (nothing is listening then)."""
         services = self.services
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         version = services.store.open()
         log.info("database %s (schema version %d)", services.store.description, version)
+        if self.lease is not None:
+            if not self.lease.wait_until_active(self._stop_requested, on_standby):
+                self.lease.stop()
+                services.store.close()
+                return False
+            assert self.lease.machine.generation is not None
+            services.store.fresh_connection()
+            services.store.fence(self.lease.machine.generation, self.lease.write_fenced)
         began = time.perf_counter()
         records = services.store.load_clients()
         services.registry.load(records)
@@ -150,6 +181,8 @@ class Master:
                 self._listen(self.tls_server, self.config.tls_port)
         except ListenError:
             self.server.close()
+            if self.lease is not None:
+                self.lease.stop()
             services.store.close()
             raise
         services.listen_address = self.server.address[:2]
@@ -160,11 +193,14 @@ class Master:
         services.farm.start()
         services.devices.start()
         services.audit.start()
+        if self.lease is not None:
+            self.lease.start(self._lost_lease)
         if self.mqtt is not None:
             self.mqtt.start()
         log.info("listening on %s:%d", *services.listen_address)
         if services.tls_address is not None:
             log.info("listening for TLS on %s:%d", *services.tls_address)
+        return True
 
     def _listen(self, server: MasterServer, port: int) -> None:
         try:
@@ -186,6 +222,36 @@ class Master:
     def request_stop(self) -> None:
         self._stop_requested.set()
 
+    def _lost_lease(self, reason: str) -> None:
+        # Another master is active: nobody may reach this one any more.
+        self.stepped_down = reason
+        self.server.close()
+        if self.tls_server is not None:
+            self.tls_server.close()
+        self._stop_requested.set()
+
+    def abandon(self) -> None:
+        """After losing the lease: close every connection and loop, write nothing (the storage
+        is fenced: the other master owns the database now), close the database."""
+        services = self.services
+        self.server.close()
+        if self.tls_server is not None:
+            self.tls_server.close()
+        self.reaper.stop()
+        services.farm.begin_shutdown()
+        for connection in list(services.connections):
+            connection.close("this master stepped down: another one is active")
+        self.saver.stop()
+        services.farm.stop()
+        services.devices.stop()
+        services.audit.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        if self.lease is not None:
+            self.lease.stop()
+        services.store.close()
+        log.warning("stepped down (%s): dropped what was not stored", self.stepped_down)
+
     def serve_until_stopped(self) -> None:
         self._stop_requested.wait()
 
@@ -199,8 +265,7 @@ class Master:
         if self.tls_server is not None:
             self.tls_server.close()
         self.reaper.stop()
-        services.farm.stopping = True
-        services.farm.dispatcher.stop()
+        services.farm.begin_shutdown()
         for connection in list(services.connections):
             connection.close("master shutting down")
         with gevent.Timeout(timeout_s, False):
@@ -221,6 +286,8 @@ class Master:
                 timeout_s,
             )
         unsaved = services.durability.drain(timeout_s)
+        if self.lease is not None:
+            self.lease.stop()  # released only now: a standby takes over what was stored
         services.store.close()
         if unsaved:
             log.error(

@@ -40,6 +40,9 @@ class MasterConfig:
     # Audit entries (every state-changing call) older than this are deleted (0 keeps them).
     audit_retention_days: float = 365.0
     shutdown_timeout_s: float = 5.0
+    # PostgreSQL: the master lease's length. A standby takes over this long after the active
+    # master froze (at once when it died or lost its connection); renewed every quarter of it.
+    lease_s: float = 10.0
     # TLS on a second port (both dialects), beside the plain one; None: no TLS port. 0 = any.
     tls_port: int | None = None
     tls_cert: Path | None = None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import gevent
 
 from models.health import DatabaseUnavailable
+from models.lease import LeaseLost
 from protocol.errors import ErrorCode, RpcError
 from protocol.times import iso_utc
 
@@ -93,6 +94,8 @@ class Durability:
             raise self._error(method, changed=False, detail="nothing was changed")
         try:
             result = run()
+        except LeaseLost as exc:
+            raise self._stepped_down(method) from exc
         except DatabaseUnavailable as exc:
             if not writes:
                 raise self._error(method, changed=None, detail="try again later") from exc
@@ -114,6 +117,8 @@ class Durability:
                     done.wait(_POLL_S)
                     if not done.ready() and not self._store.health.healthy:
                         raise self._error(method, changed=True, detail=kept)
+        except LeaseLost as exc:
+            raise self._stepped_down(method) from exc
         except DatabaseUnavailable as exc:
             raise self._error(method, changed=True, detail=kept) from exc
         except gevent.Timeout:
@@ -125,6 +130,15 @@ class Durability:
                 UNAVAILABLE,
                 {"changed": True, "stored": False},
             ) from None
+
+    def _stepped_down(self, method: str) -> RpcError:
+        return RpcError(
+            ErrorCode.INTERNAL_ERROR,
+            f"{method}: this master stepped down (another master took over the database): "
+            "not stored; call the active master",
+            UNAVAILABLE,
+            {"changed": None, "stored": False, "retry_after_s": 0.0},
+        )
 
     def _error(self, method: str, changed: bool | None, detail: str) -> RpcError:
         view = self._store.health_view()

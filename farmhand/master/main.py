@@ -114,13 +114,35 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print_exposure_warnings(config)
     tune_process()
+    while True:
+        try:
+            master = Master(config)
+        except ValueError as exc:  # a TLS certificate or key that cannot be used
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 2
+        status = run_master(master)
+        if status is not None:
+            return status
+        # Stepped down: another master took over. Start over as a standby, with fresh state.
+        log.warning("starting over as a standby")
+
+
+def run_master(master: Master) -> int | None:
+    """Run one master until it stops (its exit status) or steps down (None)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, master.request_stop)
+
+    def standing_by(holder: str) -> None:
+        config = master.config
+        print(
+            f"farmhand master standing by for {config.host}:{config.port} "
+            f"(the active master is {holder or 'unknown'})",
+            flush=True,
+        )
+
     try:
-        master = Master(config)
-    except ValueError as exc:  # a TLS certificate or key that cannot be used
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        master.start()
+        if not master.start(standing_by):
+            return 0  # stopped while standing by
     except ListenError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
@@ -128,13 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("start failed")
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(signum, master.request_stop)
     host, port = master.address
     tls = master.services.tls_address
     also = f", TLS on tls://{tls[0]}:{tls[1]}" if tls else ""
     print(f"farmhand master listening on {host}:{port}{also}", flush=True)
     master.serve_until_stopped()
+    if master.stepped_down:
+        master.abandon()
+        return None
     return master.stop()  # 0, or 3 when the database kept changes from being stored
 
 

@@ -1,7 +1,9 @@
 """Runtime clients: every known client lives here in memory, loaded once from the database.
 
-Commands read this registry, never the database. Changes mark a client dirty; the saver
-(farmhand.master.saver) writes dirty clients behind in batches. Heartbeats touch memory only.
+Commands read this registry, never the database. It is the only code that changes a client: its
+verbs are connect, heard_from, set_running, disconnect, set_enabled and forget (watchers hear of
+each change). Changes mark a client dirty; the saver (farmhand.master.saver) writes dirty
+clients behind in batches. Heartbeats touch memory only.
 """
 
 from __future__ import annotations
@@ -108,10 +110,14 @@ class ClientWatcher(Protocol):
 class ClientRegistry:
     def __init__(self, events: EventBus) -> None:
         self._events = events
-        self.watchers: list[ClientWatcher] = []
+        self._watchers: list[ClientWatcher] = []
         self._by_name: dict[str, RuntimeClient] = {}
         self._dirty: set[RuntimeClient] = set()
         self._next_id = 1
+
+    def watch(self, watcher: ClientWatcher) -> None:
+        """Tell `watcher` of every presence change from now on (in the order they watch)."""
+        self._watchers.append(watcher)
 
     # -- loading and saving -------------------------------------------------------------------
     def load(self, records: Iterable[ClientRecord]) -> None:
@@ -288,7 +294,7 @@ class ClientRegistry:
         return client
 
     def _publish(self, change: str, client: RuntimeClient, **extra: Any) -> None:
-        for watcher in self.watchers:
+        for watcher in self._watchers:
             watcher.client_changed(client, change)
         if self._events.has_subscribers("clients"):
             self._events.publish("clients", {"change": change, "client": client.view(), **extra})

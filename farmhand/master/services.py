@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from .exposure import ExposedKeyLog
 from .jobs.farm import JobFarm
 from .keys import KeyRing
 from .peerguard import PeerGuard
+from .ports import ServedConnection
 from .procs import ProcBoard
 from .registry import ClientRegistry
 
@@ -35,9 +37,11 @@ class Services:
     # What is not yet stored, and the barrier operator writes wait on (durability.py).
     durability: Durability
     audit: AuditLog
+    # The `master` part of `status`: role (active/standby), lease holder, last takeover.
+    role_view: Callable[[], dict[str, Any]]
     started: float = 0.0
     # Live connections (farmhand.master.server.MasterConnection), for `status` and shutdown.
-    connections: set[Any] = field(default_factory=set)
+    connections: set[ServedConnection] = field(default_factory=set)
     listen_address: tuple[str, int] = ("", 0)
     # The TLS port's address, None when the master has no TLS port.
     tls_address: tuple[str, int] | None = None

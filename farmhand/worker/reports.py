@@ -3,7 +3,7 @@
 Theory of operation: each attempt has an `Outbox` holding what is not yet delivered, in the
 order it must arrive: `task.started`, then output (batched), then the latest progress, and
 `task.finished` only once all output is gone. A report is removed only after it was sent, so a
-lost connection just pauses the sender; `attach(link)` after each reconnect resumes it.
+lost connection just pauses the sender; `deliver_over(link)` after each reconnect resumes it.
 While connected, a task that outputs faster than the link drains waits (backpressure, nothing is
 lost); while disconnected, each attempt keeps at most 1 MiB of output and drops the middle.
 """
@@ -225,7 +225,7 @@ class ReportQueue:
 
     # -- the sender ----------------------------------------------------------------------
 
-    def attach(self, link: MasterLink) -> None:
+    def deliver_over(self, link: MasterLink) -> None:
         """Deliver over `link` until it closes; runs in the caller's greenlet."""
         previous = self._sender
         if previous is not None and previous is not gevent.getcurrent():

@@ -69,7 +69,7 @@ class WorkerService:
         return {"attempts": self.attempts()}
 
     def on_connected(self, link: MasterLink) -> None:
-        self.reports.attach(link)
+        self.reports.deliver_over(link)
 
     def run_task(self, params: dict[str, Any]) -> dict[str, Any]:
         order = TaskOrder.from_params(params)

@@ -8,6 +8,8 @@ import pytest
 
 from protocol.backoff import Backoff, exponential_delay
 
+pytestmark = pytest.mark.fast
+
 
 def test_delays_double_up_to_the_maximum_each_scaled_into_half_to_full() -> None:
     backoff = Backoff(initial_s=0.5, maximum_s=4.0, rng=random.Random(7))

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from farmhand.master.jobs import actions
+import pytest
+
 from tests.unit.farmkit import FarmKit
+
+pytestmark = pytest.mark.fast
 
 
 def test_a_requeue_clears_the_blocklist_also_after_a_restart(tmp_path: Path) -> None:
@@ -19,8 +22,8 @@ def test_a_requeue_clears_the_blocklist_also_after_a_restart(tmp_path: Path) -> 
             kit.finish(bad, order, exit_code=1)
         assert kit.orders(bad) == []  # blocklisted for this job
         state = kit.farm.board.jobs[job_id]
-        actions.cancel_job(kit.farm, state)
-        actions.requeue_job(kit.farm, state)
+        kit.farm.cancel(state)
+        kit.farm.requeue(state)
         assert len(kit.orders(bad)) == 1  # cleared in memory
         kit.restart()
         bad = kit.worker("bad-01")

@@ -18,6 +18,8 @@ from dashboard.logins import (
 )
 from dashboard.routes.common import safe_next
 
+pytestmark = pytest.mark.fast
+
 # Each one a browser (WHATWG URL parsing) or Python's urljoin turns into another site.
 BYPASSES = [
     "/\t/evil.example",  # the finding: tab and newline are dropped anywhere in a URL

@@ -8,6 +8,8 @@ import pytest
 
 from farmhand.master.devices.meters import MAX_DELTA_TICKS, MeterTracker
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.fixture
 def meters() -> MeterTracker:

@@ -26,7 +26,7 @@ from protocol.peer import (
     Trigger,
 )
 
-pytestmark = pytest.mark.usefixtures("json_backend")
+pytestmark = [pytest.mark.fast, pytest.mark.usefixtures("json_backend")]
 
 
 def events_of(peer: RpcPeer[Any], *chunks: bytes) -> list[Event]:

@@ -12,7 +12,7 @@ from farmhand.master.procs import ProcBoard
 from farmhand.master.registry import RuntimeClient
 from models.store import ClientRecord
 
-pytestmark = pytest.mark.timeout(10)
+pytestmark = [pytest.mark.fast, pytest.mark.timeout(10)]
 
 
 class Recorder:

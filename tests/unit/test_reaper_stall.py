@@ -4,11 +4,15 @@ Driven by a fake clock; the sweep cadence is the reaper's interval, as its ticke
 
 from __future__ import annotations
 
+import pytest
+
 from farmhand.master.clock import FakeClock
 from farmhand.master.events import EventBus
 from farmhand.master.reaper import HeartbeatReaper
 from farmhand.master.registry import ClientRegistry, RuntimeClient
 from tests.unit.test_registry import FakeConnection, connect
+
+pytestmark = pytest.mark.fast
 
 TIMEOUT_S = 1.5
 INTERVAL_S = 0.25

@@ -16,6 +16,8 @@ from models.store import ClientRecord
 from protocol.errors import ErrorCode, RpcError
 from protocol.selector import parse_selector
 
+pytestmark = pytest.mark.fast
+
 TIMEOUT_S = 1.5
 
 

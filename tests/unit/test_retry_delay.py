@@ -13,6 +13,8 @@ from farmhand.master.jobs.retries import DEFAULT_RETRY_DELAY_S, RETRY_DELAY_CAP_
 from protocol.errors import RpcError
 from tests.unit.farmkit import FarmKit
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.fixture
 def kit(tmp_path: Path) -> Iterator[FarmKit]:

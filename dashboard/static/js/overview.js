@@ -12,6 +12,12 @@ function render(data) {
   $("#jobs-by-status").replaceChildren(...Object.entries(data.jobs_by_status).map(([status, n]) =>
     el("li", {}, badge(status), el("span", { dataset: { status } }, n))));
   $("#tasks-running").textContent = data.status.farm.tasks_in_flight;
+  const master = data.status.master || {};
+  $("#master-listen").textContent = data.status.listen;
+  $("#master-role").textContent = master.role || "active";
+  $("#master-holder").textContent = master.last_takeover
+    ? `${master.holder}, active since ${timeOf(master.last_takeover)}`
+    : master.standby_capable ? master.holder || "" : "single master (SQLite)";
   $("#tasks-completed").textContent = `${data.status.farm.tasks_completed_total} completed since the master started`;
   chart.set(data.throughput);
   $("#events").replaceChildren(...data.events.slice().reverse().map(eventRow));

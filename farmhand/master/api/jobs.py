@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..jobs import actions
 from ..jobs.board import JobState
 from ..jobs.states import JobStatus
 from ..jobs.stranded import blocked_reason
-from ..jobs.submit import SUBMIT_PARAMS, build_records, read_submission
+from ..jobs.submit import SUBMIT_PARAMS, read_submission
 from ..jobs.views import job_view
 from ..services import Services
 from ..session import Session
@@ -22,17 +21,9 @@ method = collector(METHODS)
 def jobs_submit(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Submit a job: argv over a frame range, split into tasks. Answers once it is stored."""
     farm = services.farm
-    board = farm.board
-    spec = read_submission(p, board.jobs, services.config.max_tasks_per_job)
-    job_id = board.next_job_id
-    first_task_id = board.next_task_id
-    board.next_job_id += 1
-    board.next_task_id += len(spec["chunks"])
-    job, tasks = build_records(spec, job_id, first_task_id, services.clock.wall())
-    farm.jobstore.insert_job(job, tasks)
-    board.add_job(job, tasks)
-    farm.dispatcher.wake()
-    return {"job_id": job_id, "tasks": len(tasks)}
+    spec = read_submission(p, farm.board.jobs, services.config.max_tasks_per_job)
+    state = farm.submit(spec, services.clock.wall())
+    return {"job_id": state.id, "tasks": len(state.tasks)}
 
 
 @method(
@@ -82,7 +73,7 @@ def jobs_get(services: Services, session: Session, p: Args) -> dict[str, Any]:
 def jobs_cancel(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Cancel a job: queued tasks are dropped, running ones killed on their workers."""
     state = _job(services, p)
-    actions.cancel_job(services.farm, state)
+    services.farm.cancel(state)
     return job_view(state)
 
 
@@ -90,7 +81,7 @@ def jobs_cancel(services: Services, session: Session, p: Args) -> dict[str, Any]
 def jobs_pause(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Pause a job: no new tasks are dispatched; running ones finish."""
     state = _job(services, p)
-    actions.pause_job(services.farm, state)
+    services.farm.pause(state)
     return job_view(state)
 
 
@@ -98,7 +89,7 @@ def jobs_pause(services: Services, session: Session, p: Args) -> dict[str, Any]:
 def jobs_resume(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Resume a paused job."""
     state = _job(services, p)
-    actions.resume_job(services.farm, state)
+    services.farm.resume(state)
     return job_view(state)
 
 
@@ -106,7 +97,7 @@ def jobs_resume(services: Services, session: Session, p: Args) -> dict[str, Any]
 def jobs_requeue(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Put a job's failed and canceled tasks back in the queue."""
     state = _job(services, p)
-    actions.requeue_job(services.farm, state)
+    services.farm.requeue(state)
     return job_view(state)
 
 
@@ -123,5 +114,5 @@ def jobs_set_priority(services: Services, session: Session, p: Args) -> dict[str
     """Change a job's priority (0-100; higher goes first)."""
     state = _job(services, p)
     priority = p["priority"]
-    actions.set_priority(services.farm, state, priority)
+    services.farm.set_priority(state, priority)
     return job_view(state)

@@ -182,7 +182,7 @@ def ping(services: Services, session: Session, p: Args) -> str:
 def subscribe(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Receive `event` notifications for the given topics."""
     topics = [validate_topic(topic) for topic in p["topics"]]
-    if session.connection is None or not hasattr(session.connection, "send_bytes"):
+    if session.connection is None:
         raise RpcError(
             ErrorCode.CONFLICT, "subscribe: this session cannot receive events", "no_events"
         )
@@ -229,6 +229,8 @@ def status(services: Services, session: Session, p: Args) -> dict[str, Any]:
         "warnings": exposure_warnings(services.config),
         # backend, url, healthy, since, last_error, reconnects, pending_writes (durability.py)
         "database": services.durability.status(),
+        # role (active/standby), holder, generation, last_takeover, lease_s (standby.py)
+        "master": services.role_view(),
         "clients": {
             "total": sum(total.values()),
             "online": sum(online.values()),

@@ -9,9 +9,9 @@ from gevent.event import AsyncResult
 
 from protocol.errors import ErrorCode, RpcError
 
-from ..jobs import actions, reports
 from ..jobs.states import TASK_FINAL
 from ..jobs.views import task_view
+from ..registry import RuntimeClient
 from ..services import Services
 from ..session import Session
 from .base import Access, Args, Method, collector, integer, number, string
@@ -61,11 +61,10 @@ def tasks_log(services: Services, session: Session, p: Args) -> dict[str, Any]:
 def tasks_requeue(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Run one completed, failed or canceled task again."""
     task_id = p["task_id"]
-    actions.requeue_task(services.farm, task_id)
-    return task_view(services.farm.board.task(task_id))
+    return task_view(services.farm.requeue_task(task_id))
 
 
-def _worker(session: Session) -> Any:
+def _worker(session: Session) -> RuntimeClient:
     client = session.client
     if client is None or client.role != "worker":
         raise RpcError(ErrorCode.CONFLICT, "only a worker reports on tasks", "not_a_worker")
@@ -84,7 +83,7 @@ def _worker(session: Session) -> Any:
 def task_started(services: Services, session: Session, p: Args) -> None:
     """Worker: the attempt's process is running."""
     attempt = p["attempt"]
-    reports.task_started(services.farm, _worker(session), attempt)
+    services.farm.task_started(_worker(session), attempt)
 
 
 @method(
@@ -100,7 +99,7 @@ def task_output(services: Services, session: Session, p: Args) -> None:
     """Worker: output of the attempt's process, appended to the task log."""
     attempt = p["attempt"]
     data = p["data"]
-    reports.task_output(services.farm, _worker(session), attempt, data)
+    services.farm.task_output(_worker(session), attempt, data)
 
 
 @method(
@@ -116,7 +115,7 @@ def task_progress(services: Services, session: Session, p: Args) -> None:
     """Worker: the attempt's progress in percent."""
     attempt = p["attempt"]
     percent = p["percent"]
-    reports.task_progress(services.farm, _worker(session), attempt, percent)
+    services.farm.task_progress(_worker(session), attempt, percent)
 
 
 @method(
@@ -135,4 +134,4 @@ def task_finished(services: Services, session: Session, p: Args) -> AsyncResult:
     attempt = p["attempt"]
     exit_code = p["exit_code"]
     error = p["error"]
-    return reports.task_finished(services.farm, _worker(session), attempt, exit_code, error)
+    return services.farm.task_finished(_worker(session), attempt, exit_code, error)

@@ -96,6 +96,7 @@ def status(console: ConsoleConnection, args: list[str]) -> Reply:
             f"farmhand master {result['version']} on {result['listen']}, "
             f"up {format_duration(result['uptime_s'])} (since {result['started']})",
             database_line(result["database"]),
+            role_line(result["master"]),
             f"clients:     {clients['online']}/{clients['total']} online ({by_role})",
             f"connections: {result['connections']['rpc']} rpc, "
             f"{result['connections']['console']} console",
@@ -104,6 +105,16 @@ def status(console: ConsoleConnection, args: list[str]) -> Reply:
         ]
     )
     return Reply(result, text)
+
+
+def role_line(master: dict[str, Any]) -> str:
+    """Whether this master is the active one, who holds the lease, since when."""
+    if not master["standby_capable"]:
+        return "role:        active (the only master: SQLite)"
+    return (
+        f"role:        {master['role']}, lease generation {master['generation']} held by "
+        f"{master['holder']}, taken over {master['last_takeover']}"
+    )
 
 
 def database_line(database: dict[str, Any]) -> str:

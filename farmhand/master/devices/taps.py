@@ -80,7 +80,7 @@ class TapBoard:
     ) -> None:
         self.store = store
         self.people = people
-        self.registry = registry
+        self.registry: ClientRegistry = registry
         self.events = events
         self.taps: dict[str, Tap] = {}
         self._by_meter: dict[tuple[str, str], Tap] = {}

@@ -115,6 +115,13 @@ class JobBoard:
         self.next_task_id = max_ids[1] + 1
         self.generation += 1
 
+    def new_ids(self, task_count: int) -> tuple[int, int]:
+        """The next job id and the first of `task_count` task ids, taken for a new job."""
+        job_id, first_task_id = self.next_job_id, self.next_task_id
+        self.next_job_id += 1
+        self.next_task_id += task_count
+        return job_id, first_task_id
+
     def add_job(self, job: JobRecord, tasks: list[TaskRecord]) -> JobState:
         state = JobState(job, tasks)
         self.jobs[job.id] = state
@@ -241,6 +248,16 @@ class JobBoard:
             job.status = status
             self.generation += 1
         self.job_changed(state)
+
+    def set_priority(self, state: JobState, priority: int) -> bool:
+        """True if the priority changed (the dispatch order may have too)."""
+        if state.rec.priority == priority:
+            return False
+        log.info("job %d priority %d → %d", state.id, state.rec.priority, priority)
+        state.rec.priority = priority
+        self.generation += 1
+        self.job_changed(state)
+        return True
 
     def job_changed(self, state: JobState) -> None:
         state.rec.updated = self.wall()

@@ -1,5 +1,10 @@
-"""The job farm: loads jobs at start, owns the board, the journal, the dispatcher and the task
-logs, and keeps the set of workers that may receive tasks.
+"""The job farm: the only owner of jobs, tasks, attempts, blocklists and ids. Its verbs are what
+API methods and console commands call: `submit`, `cancel`, `pause`, `resume`, `requeue`,
+`requeue_task`, `set_priority` (operators); `task_started`, `task_output`, `task_progress`,
+`task_finished` (workers' reports); `client_changed`, `reconcile_worker` (workers coming and
+going). It owns the board, the journal, the dispatcher and the task logs; views only read them.
+Allowed operator transitions are the JOB_ACTIONS and TASK_TRANSITIONS tables in states.py;
+anything else is a -32009 conflict naming the current state.
 
 Crash recovery: tasks that were dispatched or running when the master stopped come back in
 flight but unconfirmed. A worker that says hello lists the attempts it still holds (`attempts`):
@@ -15,17 +20,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gevent.event import AsyncResult
+
 from models.jobstore import JobStore, TaskRecord
+from protocol.errors import conflict
 
 from ..events import EventBus
-from ..registry import RuntimeClient
+from ..registry import ClientRegistry, RuntimeClient
 from ..ticker import Ticker
-from . import reports
-from .board import JobBoard
-from .dispatcher import Dispatcher, task_id_of
+from . import attempts
+from .board import JobBoard, JobState
+from .dispatcher import Dispatcher
 from .journal import Journal
 from .retries import retry_delay
-from .states import JOB_FINAL, TASK_IN_FLIGHT, TaskStatus
+from .states import JOB_FINAL, TASK_IN_FLIGHT, JobStatus, TaskStatus, job_action
+from .submit import build_records
 from .tasklogs import TaskLogs
 
 log = logging.getLogger(__name__)
@@ -38,6 +47,7 @@ class JobFarm:
         self,
         jobstore: JobStore,
         events: EventBus,
+        registry: ClientRegistry,
         data_dir: Path,
         wall: Callable[[], float],
         mono: Callable[[], float],
@@ -53,18 +63,16 @@ class JobFarm:
         self.board = JobBoard(self.journal, events, wall)
         self.logs = TaskLogs(data_dir / "logs", events)
         self.workers: dict[str, RuntimeClient] = {}
-        # Set by the master: lets cancel reach a worker that is online but disabled.
-        self.registry: Any = None
+        # Lets cancel reach a worker that is online but disabled (not in `workers`).
+        self.registry: ClientRegistry = registry
         self.dispatcher = Dispatcher(
             self.board, self.workers, self.logs, wall, mono, self._order_undelivered
         )
         # task id → monotonic deadline for in-flight tasks loaded at start, not yet confirmed
         self.unconfirmed: dict[int, float] = {}
-        # ids of tasks that were in flight when the master started (see reports.task_finished)
+        # ids of tasks that were in flight when the master started (see attempts.finished)
         self.recovered: set[int] = set()
-        # Set while the master shuts down: workers leaving then keep their tasks, which the
-        # next start recovers (a clean restart must not requeue running work).
-        self.stopping = False
+        self.stopping = False  # see begin_shutdown
         self._last_prune = 0.0
         self._last_run: float | None = None
         self._ticker = Ticker("job farm", min(1.0, heartbeat_timeout_s / 3), self._housekeeping)
@@ -105,6 +113,12 @@ class JobFarm:
         self.journal.start()
         self.dispatcher.start()
         self._ticker.start()
+
+    def begin_shutdown(self) -> None:
+        """The master is stopping: no more dispatch, and workers leaving now keep their tasks,
+        which the next start recovers (a clean restart must not requeue running work)."""
+        self.stopping = True
+        self.dispatcher.stop()
 
     def stop(self) -> None:
         self._ticker.stop()
@@ -169,63 +183,99 @@ class JobFarm:
             self.worker_lost(client)
 
     def worker_lost(self, client: RuntimeClient) -> None:
-        if self.stopping:
-            return
-        lost = self.board.running_on(client.name)
-        for task in lost:
-            self.unconfirmed.pop(task.id, None)
-            log.info(
-                "task %d (attempt %s): worker %s lost; requeued without counting an attempt",
-                task.id,
-                task.attempt,
-                client.name,
-            )
-            self.board.move(task, "lose", error=f"worker {client.name} lost")
-            self.logs.append(task, f"--- farmhand: worker {client.name} lost ---\n")
-        if lost:
-            self.dispatcher.wake()
+        """Its tasks go back to the queue (no attempt counted), unless the master is stopping:
+        then the next start recovers them (a clean restart must not requeue running work)."""
+        if not self.stopping:
+            attempts.worker_lost(self, client)
 
-    def reconcile_worker(self, client: RuntimeClient, attempts: list[str]) -> None:
-        """After a worker's hello: keep the tasks it still holds, requeue the others, and tell
-        it to cancel attempts the master no longer wants."""
-        held = set(attempts)
-        for task in self.board.running_on(client.name):
-            self.unconfirmed.pop(task.id, None)
-            if task.attempt in held:
-                log.info("task %d (attempt %s) confirmed on %s", task.id, task.attempt, client.name)
-                continue
-            self.board.move(task, "lose", error=f"{client.name} no longer runs it")
-        mine = set(self.board.load.get(client.name, ()))
-        connection = client.connection
-        if connection is None:
-            self.dispatcher.wake()
-            return
-        for attempt in held - mine:
-            held_task = self.board.attempts.get(attempt)
-            if held_task is None and not self._finished_here(attempt, client.name):
-                connection.call_async(
-                    "task.cancel", {"attempt": attempt}, lambda result, error: None
-                )
-        self.dispatcher.wake()
-
-    def _finished_here(self, attempt: str, worker: str) -> bool:
-        """True if `attempt` is the one that completed its task (its result may be resent);
-        a canceled task keeps its attempt id too, but that attempt must be canceled."""
-        task = self.board.tasks.get(task_id_of(attempt))
-        return (
-            task is not None
-            and task.attempt == attempt
-            and task.worker == worker
-            and task.status == TaskStatus.COMPLETED
-        )
+    def reconcile_worker(self, client: RuntimeClient, held: list[str]) -> None:
+        """After a worker's hello: keep the tasks it still holds (`held`, attempt ids),
+        requeue the others, and tell it to cancel attempts the master no longer wants."""
+        attempts.reconcile_worker(self, client, held)
 
     def _order_undelivered(self, task: TaskRecord, error: str) -> None:
-        """The connection that carried a task.run ended before the worker answered it."""
-        self.logs.append(task, f"--- farmhand: {error} ---\n")
-        self.logs.close(task)
-        reports.record_failure(
-            self, self.board.jobs[task.job_id], task, None, error, self.wall(), blocklist=False
-        )
+        attempts.order_undelivered(self, task, error)
+
+    # -- workers' reports ----------------------------------------------------------------------
+    def task_started(self, client: RuntimeClient, attempt: str) -> None:
+        attempts.started(self, client, attempt)
+
+    def task_output(self, client: RuntimeClient, attempt: str, data: str) -> None:
+        attempts.output(self, client, attempt, data)
+
+    def task_progress(self, client: RuntimeClient, attempt: str, percent: float) -> None:
+        attempts.progress(self, client, attempt, percent)
+
+    def task_finished(
+        self, client: RuntimeClient, attempt: str, exit_code: int | None, error: str | None
+    ) -> AsyncResult:
+        """Record the outcome; the reply resolves once it is committed (-32009 if stale)."""
+        return attempts.finished(self, client, attempt, exit_code, error)
+
+    # -- operators' verbs ----------------------------------------------------------------------
+    def submit(self, spec: dict[str, Any], now: float) -> JobState:
+        """A read submission (jobs.submit.read_submission) becomes a job with fresh ids."""
+        job_id, first_task_id = self.board.new_ids(len(spec["chunks"]))
+        job, tasks = build_records(spec, job_id, first_task_id, now)
+        self.jobstore.insert_job(job, tasks)
+        state = self.board.add_job(job, tasks)
+        log.info("job %d (%s) submitted: %d tasks", job_id, job.name, len(tasks))
+        self.dispatcher.wake()
+        return state
+
+    def cancel(self, state: JobState) -> None:
+        job_action(state.rec.status, "cancel")
+        log.info("job %d (%s) canceled by the operator", state.id, state.rec.name)
+        self.board.set_job_status(state, JobStatus.CANCELED)
+        attempts.cancel_tasks(self, state, "job canceled")
+
+    def pause(self, state: JobState) -> None:
+        target = job_action(state.rec.status, "pause")
+        assert target is not None
+        self.board.set_job_status(state, target)
+
+    def resume(self, state: JobState) -> None:
+        job_action(state.rec.status, "resume")
+        self.board.set_job_status(state, state.derived_status())
+        self.dispatcher.wake()
+
+    def requeue(self, state: JobState) -> int:
+        """Failed and canceled tasks go back to the queue with fresh attempts."""
+        target = job_action(state.rec.status, "requeue")
+        again = [
+            task for task in state.tasks if task.status in (TaskStatus.FAILED, TaskStatus.CANCELED)
+        ]
+        if not again:
+            raise conflict(
+                f"job {state.id} has no failed or canceled tasks to requeue", "nothing_to_requeue"
+            )
+        for task in again:
+            self.board.move(task, "requeue", attempts=0, exit_code=None, finished=None)
+        self.board.clear_blocklist(state)  # a fresh start for every worker, stored
+        self.board.set_job_status(state, target or state.derived_status())
+        log.info("job %d: %d tasks requeued", state.id, len(again))
+        self.dispatcher.wake()
+        return len(again)
+
+    def set_priority(self, state: JobState, priority: int) -> None:
+        if self.board.set_priority(state, priority):
+            self.dispatcher.wake()
+
+    def requeue_task(self, task_id: int) -> TaskRecord:
+        task = self.board.task(task_id)
+        if task.status in TASK_IN_FLIGHT or task.status == TaskStatus.QUEUED:
+            raise conflict(
+                f"task {task_id} is {task.status}: only completed, failed or canceled "
+                "tasks can be requeued",
+                "bad_task_state",
+            )
+        state = self.board.jobs[task.job_id]
+        self.board.move(task, "requeue", attempts=0, exit_code=None, finished=None)
+        if state.rec.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED):
+            self.board.set_job_status(state, state.derived_status())
+        log.info("task %d (job %d) requeued by the operator", task.id, task.job_id)
+        self.dispatcher.wake()
+        return task
 
     def status(self) -> dict[str, Any]:
         return {

@@ -1,8 +1,10 @@
-"""What workers report about their attempts: started, output, progress, finished.
+"""What happens to attempts: the bodies of the farm's verbs for workers' reports (started,
+output, progress, finished), failures and retries, cancels, and workers lost or reconciled.
 
 Every report carries its attempt id, the fencing token of one dispatch. A report whose attempt
 is not the task's current one (the task was requeued, canceled or given to another worker) is
-stale: notifications are dropped, `task.finished` gets -32009 and changes nothing.
+stale: notifications are dropped, `task.finished` gets -32009 and changes nothing. Only
+farmhand.master.jobs.farm calls these; everyone else calls the farm's verbs.
 """
 
 from __future__ import annotations
@@ -20,11 +22,16 @@ from .board import BLOCKLIST_FAILURES, JobState
 from .dispatcher import task_id_of
 from .retries import retry_delay
 from .states import TASK_IN_FLIGHT, JobStatus, TaskStatus
+from .views import task_view
 
 if TYPE_CHECKING:
     from .farm import JobFarm
 
 log = logging.getLogger(__name__)
+
+
+def _ignore_reply(result: Any, error: Any) -> None:
+    return None
 
 
 def current_task(farm: JobFarm, client: RuntimeClient, attempt: str) -> TaskRecord | None:
@@ -34,7 +41,8 @@ def current_task(farm: JobFarm, client: RuntimeClient, attempt: str) -> TaskReco
     return task
 
 
-def task_started(farm: JobFarm, client: RuntimeClient, attempt: str) -> None:
+# -- reports ---------------------------------------------------------------------------------
+def started(farm: JobFarm, client: RuntimeClient, attempt: str) -> None:
     task = current_task(farm, client, attempt)
     if task is None:
         log.debug("stale task.started for attempt %s from %s", attempt, client.name)
@@ -44,7 +52,7 @@ def task_started(farm: JobFarm, client: RuntimeClient, attempt: str) -> None:
         farm.board.move(task, "start", started=farm.wall())
 
 
-def task_output(farm: JobFarm, client: RuntimeClient, attempt: str, data: str) -> None:
+def output(farm: JobFarm, client: RuntimeClient, attempt: str, data: str) -> None:
     task = current_task(farm, client, attempt)
     if task is None:
         log.debug("stale task.output for attempt %s from %s", attempt, client.name)
@@ -52,7 +60,7 @@ def task_output(farm: JobFarm, client: RuntimeClient, attempt: str, data: str) -
     farm.logs.append(task, data)
 
 
-def task_progress(farm: JobFarm, client: RuntimeClient, attempt: str, percent: float) -> None:
+def progress(farm: JobFarm, client: RuntimeClient, attempt: str, percent: float) -> None:
     task = current_task(farm, client, attempt)
     if task is None:
         return
@@ -60,13 +68,11 @@ def task_progress(farm: JobFarm, client: RuntimeClient, attempt: str, percent: f
     farm.journal.task_changed(task)
     board = farm.board
     if board.events.has_subscribers("tasks"):
-        from .views import task_view
-
         board.events.publish("tasks", task_view(task))
     board.publish_job(board.jobs[task.job_id])
 
 
-def task_finished(
+def finished(
     farm: JobFarm,
     client: RuntimeClient,
     attempt: str,
@@ -96,14 +102,14 @@ def task_finished(
     now = farm.wall()
     farm.unconfirmed.pop(task.id, None)
     state = farm.board.jobs[task.job_id]
-    started = task.started if task.started is not None else now
+    began = task.started if task.started is not None else now
     outcome = "exit code " + str(exit_code) + (f" ({error})" if error else "")
     ended = f"--- farmhand: attempt {attempt} ended:"
     # A task recovered after a restart may already hold this line (written, then the master
     # died before the commit, and the worker sent the result again).
     farm.logs.append(
         task,
-        f"{ended} {outcome} after {now - started:.1f}s ---\n",
+        f"{ended} {outcome} after {now - began:.1f}s ---\n",
         unless=ended if task.id in farm.recovered else None,
     )
     farm.logs.close(task)
@@ -115,6 +121,16 @@ def task_finished(
     return farm.journal.committed({})
 
 
+def order_undelivered(farm: JobFarm, task: TaskRecord, error: str) -> None:
+    """The connection that carried a task.run ended before the worker answered it."""
+    farm.logs.append(task, f"--- farmhand: {error} ---\n")
+    farm.logs.close(task)
+    record_failure(
+        farm, farm.board.jobs[task.job_id], task, None, error, farm.wall(), blocklist=False
+    )
+
+
+# -- failures and cancels --------------------------------------------------------------------
 def record_failure(
     farm: JobFarm,
     state: JobState,
@@ -183,9 +199,7 @@ def cancel_tasks(farm: JobFarm, state: JobState, reason: str) -> int:
             farm.logs.close(task)
             holder = worker or _online_client(farm, task.worker)
             if holder is not None and holder.connection is not None and attempt is not None:
-                holder.connection.call_async(
-                    "task.cancel", {"attempt": attempt}, lambda result, error: None
-                )
+                holder.connection.call_async("task.cancel", {"attempt": attempt}, _ignore_reply)
         else:
             continue
         canceled += 1
@@ -194,6 +208,56 @@ def cancel_tasks(farm: JobFarm, state: JobState, reason: str) -> int:
 
 def _online_client(farm: JobFarm, name: str | None) -> RuntimeClient | None:
     # A disabled worker is not in farm.workers but may still run the task.
-    registry = farm.registry
-    client = registry.get(name) if (registry is not None and name) else None
+    client = farm.registry.get(name) if name else None
     return client if client is not None and client.online else None
+
+
+# -- workers coming and going ----------------------------------------------------------------
+def worker_lost(farm: JobFarm, client: RuntimeClient) -> None:
+    lost = farm.board.running_on(client.name)
+    for task in lost:
+        farm.unconfirmed.pop(task.id, None)
+        log.info(
+            "task %d (attempt %s): worker %s lost; requeued without counting an attempt",
+            task.id,
+            task.attempt,
+            client.name,
+        )
+        farm.board.move(task, "lose", error=f"worker {client.name} lost")
+        farm.logs.append(task, f"--- farmhand: worker {client.name} lost ---\n")
+    if lost:
+        farm.dispatcher.wake()
+
+
+def reconcile_worker(farm: JobFarm, client: RuntimeClient, attempts: list[str]) -> None:
+    """After a worker's hello: keep the tasks it still holds, requeue the others, and tell
+    it to cancel attempts the master no longer wants."""
+    held = set(attempts)
+    for task in farm.board.running_on(client.name):
+        farm.unconfirmed.pop(task.id, None)
+        if task.attempt in held:
+            log.info("task %d (attempt %s) confirmed on %s", task.id, task.attempt, client.name)
+            continue
+        farm.board.move(task, "lose", error=f"{client.name} no longer runs it")
+    mine = set(farm.board.load.get(client.name, ()))
+    connection = client.connection
+    if connection is None:
+        farm.dispatcher.wake()
+        return
+    for attempt in held - mine:
+        held_task = farm.board.attempts.get(attempt)
+        if held_task is None and not _finished_here(farm, attempt, client.name):
+            connection.call_async("task.cancel", {"attempt": attempt}, _ignore_reply)
+    farm.dispatcher.wake()
+
+
+def _finished_here(farm: JobFarm, attempt: str, worker: str) -> bool:
+    """True if `attempt` is the one that completed its task (its result may be resent);
+    a canceled task keeps its attempt id too, but that attempt must be canceled."""
+    task = farm.board.tasks.get(task_id_of(attempt))
+    return (
+        task is not None
+        and task.attempt == attempt
+        and task.worker == worker
+        and task.status == TaskStatus.COMPLETED
+    )
