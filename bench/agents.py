@@ -9,7 +9,7 @@ name, proto 1, info with slots and tags), then a `heartbeat` notification every 
 with the agents), `clients.list` round trips over a separate JSON-RPC connection (median, p95,
 max, response bytes) and the hello throughput (agents connected per second).
 
-Targets (SPEC issue): RSS < 300 MB and `clients.list` < 100 ms with 10,000 agents online.
+Targets: RSS < 300 MB and `clients.list` < 100 ms with 10,000 agents online.
 Prints a readable block with PASS/MISS per figure and one JSON line; exits 0 whether the targets
 are met or not (it is a benchmark, not a test), 1 on errors.
 """

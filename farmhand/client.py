@@ -1,4 +1,4 @@
-"""farmhand's Python client, for scripts, pipelines and DCC applications (SPEC §6).
+"""farmhand's Python client, for scripts, pipelines and DCC applications (docs/protocol.md).
 
 It imports only the standard library (it runs inside Blender's Python, where gevent and orjson
 are not installed) and speaks through the same sans-IO JSON-RPC peer as the master

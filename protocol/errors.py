@@ -11,7 +11,7 @@ from typing import Any
 
 
 class ErrorCode(IntEnum):
-    """The error codes of SPEC §3, in one table."""
+    """The error codes of docs/protocol.md, in one table."""
 
     PARSE_ERROR = -32700
     INVALID_REQUEST = -32600

@@ -1,4 +1,4 @@
-"""JSON-RPC 2.0 messages (SPEC §3): four message types, one parser, and the encoders.
+"""JSON-RPC 2.0 messages (docs/protocol.md): four message types, one parser, and the encoders.
 
 `parse_message` turns one NDJSON line into a message or raises `ProtocolError` (never another
 exception). Batches are not supported. Every `encode_*` returns one line ending in `\\n`.

@@ -1,7 +1,7 @@
 """Kegboard Serial Protocol v1 (KBSP): board frames in, typed messages out, commands back.
 
 `KbspDecoder.feed(data)` returns the messages completed by `data`; `encode_*` build the host's
-commands. Byte layout, CRC and resync rules: SPEC §5 and ../shared/kegboard/KBSP.md.
+commands. Byte layout, CRC and resync rules: docs/kegboard.md.
 """
 
 from __future__ import annotations

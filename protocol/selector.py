@@ -1,4 +1,4 @@
-"""The selector grammar of SPEC §3, shared by the console and the JSON-RPC API.
+"""The selector grammar (docs/protocol.md, Selectors), shared by the console and the JSON-RPC API.
 
 `parse_selector("render-0* role=worker idle")` gives a `Selector`; `matches(client)` asks
 whether a client is selected. Filters must all hold; bare words are name globs, any may match.

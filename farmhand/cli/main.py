@@ -1,5 +1,5 @@
 """`farmhand [--master ADDR] [--key KEY] [--ca FILE] [--json] COMMAND …`: the farm from a shell
-or a script, through the stdlib client (SPEC §6). The address, key and CA also come from
+or a script, through the stdlib client (farmhand/client.py). The address, key and CA also come from
 FARMHAND_MASTER, FARMHAND_KEY and FARMHAND_CA. Exit status: 0 done, 1 refused or failed (a job
 that failed or was canceled, under `submit --wait`), 2 bad usage.
 

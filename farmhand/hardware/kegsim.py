@@ -1,4 +1,4 @@
-"""Simulated devices on a pty: a Kegboard speaking KBSP like the firmware (docs/protocol.md) and
+"""Simulated devices on a pty: a Kegboard speaking KBSP like the firmware (docs/kegboard.md) and
 an ID-12 RFID reader. `hwagent.py --device sim://…` runs one in-process (simulated.py); the tests
 drive them directly.
 

@@ -1,6 +1,6 @@
 """farmhand hardware agent: bridges one serial device (or a tailed log file) to the master.
 
-Run `python hwagent.py --help` for the flags; SPEC §1 lists the contract.
+Run `python hwagent.py --help` for the flags; README.md and docs/kegboard.md describe them.
 """
 
 from __future__ import annotations

@@ -185,7 +185,7 @@ class AuditLog:
 
 
 def entry_view(record: AuditRecord) -> dict[str, Any]:
-    """The `audit.list` row of SPEC §6, plus the key, the user and how the call came."""
+    """The `audit.list` row, plus the key, the user and how the call came."""
     return {
         "time": iso_utc(record.time),
         "who": record.who,

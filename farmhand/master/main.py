@@ -1,6 +1,6 @@
 """farmhand master: the hub every worker, agent, script and operator connects to.
 
-Run `python master.py --help` for the flags; SPEC §1 lists the contract.
+Run `python master.py --help` for the flags; README.md and docs/ describe them.
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ class RuntimeClient:
         )
 
     def view(self) -> dict[str, Any]:
-        """The `clients.list` row of SPEC §3."""
+        """The `clients.list` row (also the `client` of a `clients` event, docs/events.md)."""
         return {
             "id": self.id,
             "name": self.name,
@@ -182,7 +182,7 @@ class ClientRegistry:
 
         Returns the client and the connection it replaces (None if it was offline). A name
         online with another role is refused (-32009) and keeps its connection and role: a
-        node and a worker on one machine must not take each other's place (SPEC §6).
+        node and a worker on one machine must not take each other's place (docs/protocol.md).
         """
         client = self._by_name.get(name)
         self.check_role(name, role)

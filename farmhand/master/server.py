@@ -1,4 +1,4 @@
-"""The master's TCP server: one port, the dialect chosen by the peer's first byte (SPEC §2).
+"""The master's TCP server: one port, the dialect chosen by its first byte (docs/protocol.md).
 
 `{` starts JSON-RPC; any other byte, or silence for dialect_wait_s, starts the console.
 A gevent Pool bounds how many connections are served at once.

@@ -16,7 +16,7 @@ class Session:
     peer_host: str
     peer_port: int
     dialect: str  # "rpc" or "console"
-    # Loopback peers without --require-key: allowed everything without a key (SPEC §2).
+    # Loopback peers without --require-key: allowed everything without a key (docs/security.md).
     trusted: bool
     # The connection came through the TLS port (so a key it sends was not seen in plaintext).
     tls: bool = False

@@ -2,7 +2,7 @@
 them with backoff, rotates their logs and reports to the master; `node.py status` (and start,
 stop, restart AGENT, reload) talk to a running node through its local control socket.
 
-Run `python node.py --help` for the flags; SPEC §1 lists the contract.
+Run `python node.py --help` for the flags; README.md and docs/ describe them.
 """
 
 from __future__ import annotations

@@ -246,7 +246,7 @@ class Lifecycle:
         return Action.NOTHING
 
     def view(self, now: float) -> dict[str, Any]:
-        """The report row (SPEC §3 procs.*), without the node name."""
+        """The report row (`procs.list`), without the node name."""
         uptime = None
         if self.state in ALIVE and self.started_at is not None:
             uptime = round(now - self.started_at, 3)

@@ -1,6 +1,6 @@
 """farmhand worker: connects to the master and runs the tasks it orders.
 
-Run `python worker.py --help` for the flags; SPEC §1 lists the contract.
+Run `python worker.py --help` for the flags; README.md and docs/ describe them.
 """
 
 from __future__ import annotations

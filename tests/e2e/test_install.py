@@ -23,7 +23,7 @@ from tests.support import ROOT, RpcClient, wait_for
 
 pytestmark = pytest.mark.install
 
-# `farmhand`, the operator CLI (SPEC §6), lives in farmhand/cli; its console script is declared
+# `farmhand`, the operator CLI (README.md), lives in farmhand/cli; its console script is declared
 # in pyproject.toml either way, so the checks of it run once that package is in the tree.
 HAS_CLI = (ROOT / "farmhand" / "cli" / "main.py").is_file()
 PROGRAMS = (

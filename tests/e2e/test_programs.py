@@ -1,4 +1,4 @@
-"""The programs as a user runs them (SPEC §1): flags, bad flags, signals, and a real worker
+"""The programs as a user runs them (README.md): flags, bad flags, signals, and a real worker
 that registers, goes offline on SIGTERM and reconnects by itself when the master comes back."""
 
 from __future__ import annotations

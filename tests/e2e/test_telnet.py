@@ -1,4 +1,4 @@
-"""An operator at a real `telnet` client (SPEC §2, §4): the Debian telnet program runs on a
+"""An operator at a real `telnet` client (docs/protocol.md): the Debian telnet program runs on a
 pseudo-terminal, keystrokes go in as a person would type them, and the screen is read back.
 """
 

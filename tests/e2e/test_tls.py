@@ -1,4 +1,4 @@
-"""TLS between the farm's programs (SPEC §6): the master's TLS port beside the plain one, certs
+"""TLS between the farm's programs (docs/security.md): the TLS port beside the plain one, certs
 made by contrib/make-farm-ca.sh, agents and clients that verify the certificate and host name,
 `openssl s_client` as a console, and what the port does with peers that do not speak TLS."""
 
@@ -119,7 +119,7 @@ def test_json_rpc_and_the_console_both_work_over_tls(
             data += chunk
         assert b"farmhand master" in data and b"pong" in data
     with tls_connect(master.tls_port, farm_ca.ca) as silent:
-        # Silence after the handshake picks the console too (SPEC §2): the banner comes.
+        # Silence after the handshake picks the console too (docs/protocol.md): the banner comes.
         data = b""
         while not data.endswith(PROMPT):
             chunk = silent.recv(65536)

@@ -270,6 +270,8 @@ def test_sigterm_waits_for_the_database_to_come_back(
     master = MasterProcess(tmp_path / "var", "--db", pg_url, "--config", str(config))
     try:
         with RpcClient(master.port) as api:
+            # Speak first: a peer silent for the master's dialect wait gets the console.
+            assert database_of(api)["healthy"] is True
             pg.halt()
             with agent(master.port, "late"):
                 wait_for(lambda: database_of(api)["pending_writes"] >= 1, what="a pending write")
@@ -292,6 +294,8 @@ def test_sigterm_with_the_database_gone_says_what_was_not_stored(
     master = MasterProcess(tmp_path / "var", "--db", pg_url, "--config", str(config))
     try:
         with RpcClient(master.port) as api:
+            # Speak first: a peer silent for the master's dialect wait gets the console.
+            assert database_of(api)["healthy"] is True
             pg.halt()
             with agent(master.port, "unsaved-1"):
                 wait_for(lambda: database_of(api)["pending_writes"] >= 1, what="a pending write")

@@ -1,4 +1,4 @@
-"""The `farmhand` command (farmhand/cli, SPEC §6) as a real process against a real master:
+"""The `farmhand` command (farmhand/cli, README.md) as a real process against a real master:
 submit (and --wait with a real worker: exit 0, 1), jobs, job, call, --json, the environment,
 --version, and exit status 2 for bad usage."""
 

@@ -1,4 +1,4 @@
-"""The public client (farmhand/client.py, SPEC §6) against a real master: calls and errors, the
+"""The public client (farmhand/client.py) against a real master: calls and errors, the
 typed helpers, waiting for a job, events, address lists, reconnecting, keys, TLS with a CA,
 timeouts, and proof that it runs on the standard library alone (orjson and gevent blocked)."""
 

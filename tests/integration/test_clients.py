@@ -1,4 +1,4 @@
-"""Clients against a real master (SPEC §3 Session, Clients): hello, re-hello, replacement,
+"""Clients against a real master (docs/protocol.md, Sessions): hello, re-hello, replacement,
 heartbeats and their timeout, the selector grammar, enable/disable/forget, and persistence
 across a clean restart and a kill -9."""
 

@@ -1,4 +1,4 @@
-"""The operator console (SPEC §2, §4) over raw sockets against a real master process.
+"""The operator console (docs/protocol.md) over raw sockets against a real master process.
 
 Each test reads like a console session: what the operator types, what the master prints.
 """
@@ -427,7 +427,7 @@ def test_require_key_console_asks_for_login(locked_master: MasterProcess) -> Non
             assert "login KEY" in console.banner
             assert console.command("clients") == "error: log in first: login KEY"
             assert console.command("disable render-01") == "error: log in first: login KEY"
-            # Login before any other command (SPEC §2), help included (issue 9.5).
+            # Login before any other command (docs/protocol.md), help included (issue 9.5).
             assert console.command("help clients") == "error: log in first: login KEY"
             failed = console.command("login fhk_not_a_real_key")
             assert failed.startswith("error: ")

@@ -1,4 +1,4 @@
-"""The device hub against a real master (SPEC §3 "Hardware, auth, pours", §4 console).
+"""The device hub against a real master (docs/devices.md, docs/events.md).
 
 Fake agents talk over real sockets: `keg1` (role `hardware`) owns meter `flow0` and valve
 `relay0` and answers the master's `output.set` orders with `{}`; `door1` (role `auth`) is a
@@ -154,6 +154,27 @@ def error_of(client: RpcClient, method: str, **params: Any) -> dict[str, Any]:
     assert "error" in reply, reply
     error: dict[str, Any] = reply["error"]
     return error
+
+
+# -- event shapes: every `pours` event carries the views taps.list and pours.list return -------
+
+
+def test_pour_events_carry_the_tap_and_pour_views(admin: RpcClient, keg1: Board) -> None:
+    """docs/events.md: a flow event is `{flow, tap}` and a pour event `{pour, tap}`, where `tap`
+    is the taps.list row and `pour` the pours.list row (the flow event once sent the tap's name
+    alone)."""
+    admin.call("subscribe", topics=["pours"])
+    setup_tap(admin, idle_s=0.5)
+    keg1.meter(0)
+    keg1.meter(100)
+    flow = admin.wait_event(lambda e: e["topic"] == "pours" and "flow" in e["data"])["data"]
+    assert set(flow) == {"flow", "tap"}
+    assert flow["tap"] == tap1(admin)
+    assert flow["flow"] == tap1(admin)["flow"]
+    done = admin.wait_event(lambda e: e["topic"] == "pours" and "pour" in e["data"])["data"]
+    assert set(done) == {"pour", "tap"}
+    assert done["tap"] == tap1(admin)
+    assert [done["pour"]] == wait_pours(admin, 1)
 
 
 # -- meters (Kegbot's baseline rules) ----------------------------------------------------------
@@ -363,7 +384,7 @@ def test_lifting_an_ibutton_before_pouring_closes_the_valve(admin: RpcClient, ke
 
 
 def test_a_pour_belongs_to_the_ibutton_still_on_the_reader(admin: RpcClient, keg1: Board) -> None:
-    """SPEC §3: a pour belongs to the user whose token is present when it ends. An iButton
+    """docs/devices.md: a pour belongs to the user whose token is present when it ends. An iButton
     that stays on the reader after one flow idled out still owns the next flow."""
     setup_tap(admin, output=None, idle_s=0.5)
     admin.call("tokens.assign", reader="core.onewire", token=ALICE_BUTTON, username="alice")

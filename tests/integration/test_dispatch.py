@@ -1,4 +1,4 @@
-"""Who gets what, and what their results do (SPEC §3 "Jobs and tasks", docs/states.md):
+"""Who gets what, and what their results do (docs/jobs.md, docs/states.md):
 enabled and disabled workers, priority then age, tags, slots, dependencies, refused orders;
 task.finished, output, progress and events; the failure policy and the blocklist.
 Fake workers over real sockets against the real master.

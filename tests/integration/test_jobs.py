@@ -1,4 +1,4 @@
-"""Jobs and tasks as the operator sees them (SPEC §3 "Jobs and tasks", §4, docs/states.md):
+"""Jobs and tasks as the operator sees them (docs/jobs.md, docs/states.md):
 jobs.submit and its validation, the job and task views, the operator's actions with their
 allowed transitions, and the console commands over them. Workers are fake workers over real
 sockets; the master is the real program.

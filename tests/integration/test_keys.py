@@ -1,4 +1,4 @@
-"""Keys against a real master started with `--require-key` (SPEC §2 Trust, §3 keys.*): no key,
+"""Keys against a real master started with `--require-key` (docs/security.md): no key,
 no service; keys are per role, shown once, stored hashed, and revocation ends their sessions."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Users, tokens and presence against a real master (SPEC §3 "Hardware, auth, pours", §4):
+"""Users, tokens and presence against a real master (docs/devices.md):
 creating users, scrypt passwords never stored in plain, assigning and revoking tokens, who is
 present at which reader, and the errors a bad request gets (the connection stays usable)."""
 

@@ -1,4 +1,4 @@
-"""The JSON-RPC dialect against a real master (SPEC §2, §3): bad input gets an error reply and
+"""The JSON-RPC dialect against a real master (docs/protocol.md): bad input gets an error reply and
 the connection stays open; an over-long line is the one error that closes it."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ CONFLICT = -32009
 
 @pytest.fixture
 def master(tmp_path: Path) -> Iterator[MasterProcess]:
-    """An open master: loopback peers are trusted (SPEC §2)."""
+    """An open master: loopback peers are trusted (docs/security.md)."""
     process = MasterProcess(tmp_path / "var")
     yield process
     process.stop()

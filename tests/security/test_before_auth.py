@@ -1,4 +1,4 @@
-"""No method is reachable before authorisation on a `--require-key` master (SPEC §2), generated
+"""No method is reachable before authorisation on a `--require-key` master (docs/security.md), made
 from the method and command tables so that a new method or command is covered the day it is
 added: over JSON-RPC every method but `hello` answers -32001, also after a refused hello; on the
 console every command but `login` and `quit` answers "log in first"."""

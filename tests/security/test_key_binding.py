@@ -132,7 +132,7 @@ def test_an_agent_key_name_must_be_a_client_name(admin: RpcClient) -> None:
     assert labelled["label"] == "render farm, rack 2"
 
 
-# -- a name shared by two roles (SPEC §6, issue 10.3) -----------------------------------------
+# -- a name shared by two roles (issue 10.3) -----------------------------------------
 
 
 def test_a_name_online_as_a_worker_cannot_say_hello_as_a_node_even_on_loopback(

@@ -1,4 +1,4 @@
-"""MeterTracker (SPEC §3, KBSP "Host semantics"): meters are odometers. The first reading of a
+"""MeterTracker (docs/devices.md, docs/kegboard.md): meters are odometers. The first reading of a
 meter after its agent connects sets the baseline; increases of 1 to 1000 ticks are poured beer;
 a reading that goes down (the board reset) or jumps by more than 1000 only moves the baseline."""
 

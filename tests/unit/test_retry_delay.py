@@ -1,4 +1,4 @@
-"""retry_delay_s (SPEC §6) and the default backoff between failed attempts (issue 10.8), with
+"""retry_delay_s (docs/jobs.md) and the default backoff between failed attempts (issue 10.8), with
 the real farm in process and a fake clock: the dispatcher holds a failed task back until its
 delay has passed, also across a master restart."""
 

@@ -1,4 +1,5 @@
-"""The selector grammar (SPEC §3): filters all hold, bare name globs any match, empty is nothing."""
+"""The selector grammar (docs/protocol.md): filters all hold, bare name globs any match, empty is
+nothing."""
 
 from __future__ import annotations
 

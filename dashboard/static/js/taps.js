@@ -95,7 +95,7 @@ live({
       pours = [event.pour, ...pours].slice(0, 20);
       fillRows($("#pours"), pours, pourRow);
     } else {
-      const tap = taps.find((t) => t.name === event.tap);
+      const tap = taps.find((t) => t.name === event.tap.name);
       if (!tap) return refresh();
       tap.flow = event.flow;
       $(`p[data-flow="${CSS.escape(tap.name)}"]`)?.replaceWith(flowText(tap));

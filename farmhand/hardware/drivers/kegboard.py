@@ -1,4 +1,4 @@
-"""The `kegboard` driver: a Kegboard speaking KBSP (SPEC §5) on a serial port.
+"""The `kegboard` driver: a Kegboard speaking KBSP (docs/kegboard.md) on a serial port.
 
 Meters, thermometers and token readers become meter.update / reading / token.update; the
 master's `output.set` switches relays. The board turns a relay off by itself 10 s after the last

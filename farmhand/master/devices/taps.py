@@ -293,7 +293,7 @@ class TapBoard:
 
     def _close_session(self, tap: Tap) -> None:
         """Close the valve. A captive token still sitting on its reader keeps its owner at the
-        tap (a later flow is theirs, SPEC §3) until it is lifted; other sessions end here."""
+        tap (a later flow is theirs) until it is lifted; other sessions end here."""
         if _captive(tap):
             self._set_valve(tap, False)
         else:
@@ -335,7 +335,7 @@ class TapBoard:
 
     def _publish_flow(self, tap: Tap) -> None:
         if self.events.has_subscribers("pours"):
-            self.events.publish("pours", {"flow": flow_view(tap), "tap": tap.rec.name})
+            self.events.publish("pours", {"flow": flow_view(tap), "tap": tap_view(tap)})
 
 
 def _captive(tap: Tap) -> bool:

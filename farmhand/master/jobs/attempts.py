@@ -203,6 +203,10 @@ def cancel_tasks(farm: JobFarm, state: JobState, reason: str) -> int:
         else:
             continue
         canceled += 1
+    if canceled:
+        # The job's status changed before its tasks did: the last `jobs` event carries the
+        # final counts, as jobs.list does (docs/events.md).
+        farm.board.publish_job(state)
     return canceled
 
 

@@ -1,4 +1,4 @@
-"""What jobs and tasks look like on the wire (SPEC §3 job view and task view)."""
+"""What jobs and tasks look like on the wire (the job view and the task view; docs/api.md)."""
 
 from __future__ import annotations
 
