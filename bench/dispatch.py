@@ -3,6 +3,7 @@
     python bench/dispatch.py [--mode noop|true|both] [--workers 1,4,16] [--slots 4]
                              [--tasks 20000] [--true-tasks 2000] [--latency-jobs 200]
                              [--quick] [--profile]
+    python bench/dispatch.py --process [--workers 2] [--slots 4] [--true-tasks 2000]
 
 For every mode and worker count it starts a fresh real master (`master.py --port 0` on a temp
 data dir, SQLite: the master's own journal writes every task state change, and `task.finished`
@@ -13,6 +14,11 @@ is answered only once committed), then the workers:
   `task.started` and the request `task.finished` (exit code 0) without waiting for earlier
   replies; acknowledged finishes are counted. Heartbeats list the attempts not yet acknowledged.
 - `true`: real `worker.py` processes running argv ["true"].
+- `--process`: `true` with real workers (2 by default) and no API probes, between two
+  measurements of the machine's spawn limit (bench/spawnlimit.py: `subprocess.run(["true"])`
+  in a loop from two plain processes); prints tasks/s, the limit and the ratio, submit→start
+  p50/p99, and the CPU per task of the workers (own and their reaped children) and the master
+  read from /proc/PID/stat.
 
 Then, per configuration:
 1. submit→start on an idle farm: `--latency-jobs` single-task jobs, one at a time (the next is
@@ -65,8 +71,13 @@ from bench.benchlib import (  # noqa: E402
     start_master,
     stop_all,
 )
+from bench.spawnlimit import cpu_snapshot, spawn_limit  # noqa: E402
 
-THROUGHPUT_TARGET = 5000.0  # no-op tasks/s, every state change committed
+THROUGHPUT_TARGET = 10_000.0  # no-op tasks/s, every state change committed
+PROCESS_RATIO_TARGET = 0.5  # `true` tasks/s over the machine's spawn limit (--process)
+PROCESS_LATENCY_TARGET_MS = (3.0, 10.0)  # submit→start p50, p99 with real workers (--process)
+WORKER_CPU_TARGET_MS = 2.0  # per `true` task (--process)
+MASTER_CPU_TARGET_MS = 0.5  # per `true` task (--process)
 LATENCY_TARGET_MS = 20.0  # p99 submit→start, idle farm
 API_TARGET_MS = 50.0  # p99 of console and API answers at full rate
 POLL_S = 0.05
@@ -413,17 +424,22 @@ def measure_throughput(
     master: psutil.Process,
     load: list[psutil.Process],
     profiler: Any,
+    *,
+    probing: bool = True,
 ) -> dict[str, Any]:
     rpc = RpcClient(host, port)
-    probes = Probes(host, port)
+    probes = Probes(host, port) if probing else None
     get_ms: list[float] = []
-    timeout = max(60.0, tasks / 100)
+    timeout = max(120.0, tasks / 10)  # `true` tasks on main ran at 20-50/s on a busy machine
     try:
-        probes.start()
-        time.sleep(0.2)  # the probes' idle figures are not the point: let them settle
+        if probes is not None:
+            probes.start()
+            time.sleep(0.2)  # the probes' idle figures are not the point: let them settle
         if profiler is not None:
             profiler.start(master.pid)
         cpu_master, cpu_load = cpu_s([master]), cpu_s(load)
+        stat_master = cpu_snapshot([master.pid])
+        stat_load = cpu_snapshot([proc.pid for proc in load])
         t_send = time.perf_counter()
         params = {"name": "throughput", "argv": ["true"], "frames": f"1-{tasks}", "chunk": 1}
         job_id = rpc.call("jobs.submit", params)["job_id"]
@@ -443,14 +459,19 @@ def measure_throughput(
         while (stored := db_completed(db_path, job_id)) < tasks and time.monotonic() < deadline:
             time.sleep(0.005)
         t_durable = time.perf_counter()
+        stat_master = _delta(cpu_snapshot([master.pid]), stat_master)
+        stat_load = _delta(cpu_snapshot([proc.pid for proc in load]), stat_load)
         wall = t_durable - t_reply
         cpu_master = (cpu_s([master]) - cpu_master) / wall
         cpu_load = (cpu_s(load) - cpu_load) / wall
     finally:
         if profiler is not None:
             profiler.stop()
-        probes.finish()
+        if probes is not None:
+            probes.finish()
         rpc.close()
+    times = {} if probes is None else probes.times
+    pending = [] if probes is None else probes.journal_pending
     return {
         "job_id": job_id,
         "job_status": view["status"],
@@ -462,15 +483,23 @@ def measure_throughput(
         "tasks_per_s_incl_submit": round(tasks / (t_durable - t_send), 1),
         "master_cpu_pct": round(100 * cpu_master, 1),
         "load_cpu_pct": round(100 * cpu_load, 1),
-        "api_ms": {name: summary(values) for name, values in probes.times.items()}
+        # /proc/PID/stat: own CPU (utime+stime) and that of reaped children, ms per task.
+        "master_cpu_ms_per_task": round(1000 * stat_master[0] / tasks, 3),
+        "worker_cpu_ms_per_task": round(1000 * stat_load[0] / tasks, 3),
+        "worker_children_cpu_ms_per_task": round(1000 * stat_load[1] / tasks, 3),
+        "api_ms": {name: summary(values) for name, values in times.items()}
         | {"jobs.get": summary(get_ms)},
         "journal_pending": {
-            "samples": len(probes.journal_pending),
-            "median": statistics.median(probes.journal_pending) if probes.journal_pending else None,
-            "max": max(probes.journal_pending, default=None),
+            "samples": len(pending),
+            "median": statistics.median(pending) if pending else None,
+            "max": max(pending, default=None),
         },
-        "probe_errors": probes.errors,
+        "probe_errors": [] if probes is None else probes.errors,
     }
+
+
+def _delta(after: tuple[float, float], before: tuple[float, float]) -> tuple[float, float]:
+    return after[0] - before[0], after[1] - before[1]
 
 
 class Profiler:
@@ -544,7 +573,13 @@ class Profiler:
 
 
 def run_config(
-    mode: str, workers: int, args: argparse.Namespace, tmp: Path, profiler: Any
+    mode: str,
+    workers: int,
+    args: argparse.Namespace,
+    tmp: Path,
+    profiler: Any,
+    *,
+    probing: bool = True,
 ) -> dict[str, Any]:
     started: list[subprocess.Popen[bytes]] = []
     data_dir = tmp / f"{mode}-{workers}"
@@ -562,7 +597,7 @@ def run_config(
         load_ps = [psutil.Process(proc.pid) for proc in load]
         result = measure_throughput(
             host, port, tasks, data_dir / "farmhand.db", psutil.Process(master.pid), load_ps,
-            profiler,
+            profiler, probing=probing,
         )  # fmt: skip
         farm = rpc.call("status")["farm"]
         acked = None
@@ -698,16 +733,92 @@ def print_report(results: list[dict[str, Any]], hot: dict[str, Any] | None) -> d
     return targets
 
 
+def run_process(args: argparse.Namespace, counts: list[int], tmp: Path) -> dict[str, Any]:
+    """`--process`: the spawn limit, the farm with real workers running `true`, the limit again
+    (the same run, so the ratio compares like with like on a shared machine)."""
+    limits = [spawn_limit()]
+    runs = [run_config("true", workers, args, tmp, None, probing=False) for workers in counts]
+    limits.append(spawn_limit())
+    return {"spawn_limits": [round(x, 1) for x in limits], "runs": runs}
+
+
+def print_process_report(result: dict[str, Any]) -> dict[str, Any]:
+    limits = result["spawn_limits"]
+    limit = max(limits)
+    print(
+        "farmhand process bench: a real master.py (SQLite, every change fsynced) and real "
+        "worker.py processes running\nargv ['true']; the spawn limit is `subprocess.run"
+        '(["true"])` in a loop from 2 plain processes, measured before and after.'
+    )
+    print()
+    print(f"spawn limit: {' / '.join(f'{x:,.0f}' for x in limits)} /s (using {limit:,.0f})")
+    head = (
+        f"{'wrk':>3} {'slots':>5} {'tasks':>6} {'tasks/s':>8} {'ratio':>6}  "
+        f"{'start p50/p99 ms':>16}  {'wrk ms/task':>11} {'+child':>7} {'mst ms/task':>11}"
+    )
+    print(head)
+    print("-" * len(head))
+    targets: dict[str, Any] = {}
+    for r in result["runs"]:
+        lat = r["latency_ms"]
+        ratio = r["tasks_per_s"] / limit if limit else 0.0
+        r["ratio"] = round(ratio, 3)
+        print(
+            f"{r['workers']:>3} {r['slots']:>5} {r['tasks']:>6} {r['tasks_per_s']:>8,.0f} "
+            f"{100 * ratio:>5.1f}%  {lat['median'] or 0:>7.2f}/{lat['p99'] or 0:<8.2f}  "
+            f"{r['worker_cpu_ms_per_task']:>11.2f} {r['worker_children_cpu_ms_per_task']:>7.2f} "
+            f"{r['master_cpu_ms_per_task']:>11.2f}"
+        )
+        if r["stored_completed"] != r["tasks"]:
+            print(f"      ! only {r['stored_completed']} completed tasks in the DB")
+    print()
+    print(
+        "ratio = tasks/s over the spawn limit; start = jobs.submit sent → the master's `started` "
+        "stamp (ms resolution),\none single-task job at a time on the idle farm; ms/task = CPU "
+        "(utime+stime from /proc/PID/stat) during the\nthroughput run over its tasks: the "
+        "workers' own, their reaped children's (+child: the `true`s), the master's."
+    )
+    best = max(result["runs"], key=lambda r: r["ratio"])
+    p50_goal, p99_goal = PROCESS_LATENCY_TARGET_MS
+    lat = best["latency_ms"]
+    checks = {
+        "ratio": (best["ratio"] >= PROCESS_RATIO_TARGET, f">= {PROCESS_RATIO_TARGET:.0%} of "
+                  f"the spawn limit: {best['ratio']:.1%}"),
+        "latency": ((lat["median"] or 0) <= p50_goal and (lat["p99"] or 0) <= p99_goal,
+                    f"submit→start p50 <= {p50_goal:g} ms, p99 <= {p99_goal:g} ms: "
+                    f"{lat['median']} / {lat['p99']} ms"),
+        "worker_cpu": (best["worker_cpu_ms_per_task"] <= WORKER_CPU_TARGET_MS,
+                       f"worker CPU <= {WORKER_CPU_TARGET_MS:g} ms/task: "
+                       f"{best['worker_cpu_ms_per_task']:.2f}"),
+        "master_cpu": (best["master_cpu_ms_per_task"] <= MASTER_CPU_TARGET_MS,
+                       f"master CPU <= {MASTER_CPU_TARGET_MS:g} ms/task: "
+                       f"{best['master_cpu_ms_per_task']:.2f}"),
+    }  # fmt: skip
+    print()
+    for name, (ok, text) in checks.items():
+        targets[name] = {"ok": ok, "text": text}
+        print(f"target  {text}  {verdict(ok)}")
+    return targets
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("noop", "true", "both"), default="both")
-    parser.add_argument("--workers", default="1,4,16", help="worker counts (default 1,4,16)")
+    parser.add_argument(
+        "--workers", default=None, help="worker counts (default 1,4,16; --process: 2)"
+    )
     parser.add_argument("--slots", type=int, default=4, help="slots per worker (default 4)")
     parser.add_argument("--tasks", type=int, default=20_000, help="no-op tasks (default 20000)")
     parser.add_argument("--true-tasks", type=int, default=2000, help="`true` tasks (default 2000)")
     parser.add_argument("--latency-jobs", type=int, default=200, help="default 200")
     parser.add_argument("--procs", type=int, default=2, help="no-op client processes (default 2)")
     parser.add_argument("--quick", action="store_true", help="5,000/500 tasks, 50 latency jobs")
+    parser.add_argument(
+        "--process",
+        action="store_true",
+        help="real worker.py processes running `true` (default 2 workers), against the "
+        "machine's spawn limit measured in the same run; CPU per task in worker and master",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the largest no-op run")
     parser.add_argument(
         "--master-script",
@@ -722,6 +833,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.client:
         host, port, prefix, count = args.client
         return run_fake_workers(host, int(port), prefix, int(count), args.slots)
+    if args.workers is None:
+        args.workers = "2" if args.process else "1,4,16"
     try:
         counts = [int(n) for n in args.workers.split(",") if n.strip()]
     except ValueError:
@@ -746,6 +859,11 @@ def main(argv: list[str] | None = None) -> int:
                     print("--profile: py-spy not found (pip install py-spy)", file=sys.stderr)
                 else:
                     profiler = Profiler(exe, tmp / "profile.txt")
+            if args.process:
+                process = run_process(args, counts, tmp)
+                targets = print_process_report(process)
+                print(orjson.dumps({"process": process, "targets": targets}).decode())
+                return 0
             for mode in modes:
                 for workers in counts:
                     use = profiler if mode == "noop" and workers == max(counts) else None

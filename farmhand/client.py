@@ -22,7 +22,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,26 +213,50 @@ class Client:
     def submit(
         self,
         name: str,
-        argv: Sequence[str],
+        argv: Sequence[str] | None = None,
         *,
         frames: str | None = None,
         chunk: int | None = None,
         priority: int | None = None,
         tags: Sequence[str] | None = None,
+        template: str | None = None,
         **params: Any,
     ) -> int:
-        """Submit a job; its id once the master has stored it. Other `jobs.submit` params
-        (`max_attempts`, `timeout_s`, `env`, `cwd`, `depends_on`, …) pass through.
+        """Submit a job; its id once the master has stored it. With `template` (see
+        `templates()`), its params pass as keywords and the template makes the argv. Other
+        `jobs.submit` params (`depends_on`, `outputs`, `max_attempts`, `env`, `cwd`, …) pass
+        through.
 
             job_id = farm.submit("preview", ["render", "{frame}"], frames="1-10", tags=["gpu"])
+            shot = farm.submit("shot", template="blender", file="/farm/shot.blend",
+                               frames="1-250", chunk=5)
+            movie = farm.submit("movie", template="ffmpeg", input="/farm/render/####.png",
+                                output="/farm/shot.mp4", depends_on=[shot])
         """
-        fields: dict[str, Any] = {"name": name, "argv": list(argv), **params}
-        for key, value in (("frames", frames), ("chunk", chunk), ("priority", priority)):
+        fields: dict[str, Any] = {"name": name, **params}
+        if argv is not None:
+            fields["argv"] = list(argv)
+        pairs = (
+            ("frames", frames),
+            ("chunk", chunk),
+            ("priority", priority),
+            ("template", template),
+        )
+        for key, value in pairs:
             if value is not None:
                 fields[key] = value
         if tags is not None:
             fields["tags"] = list(tags)
         return int(self.request("jobs.submit", fields)["job_id"])
+
+    def templates(self) -> list[dict[str, Any]]:
+        """The job templates the master offers: `name`, `summary`, `params` (each with `name`,
+        `type`, `required`, `default`, `summary`).
+
+            for template in farm.templates():
+                print(template["name"], [p["name"] for p in template["params"]])
+        """
+        return list(self.request("jobs.templates", {})["templates"])
 
     def job(self, job_id: int) -> dict[str, Any]:
         """A job's view: `status`, `progress` (0-100), `tasks_by_status`, ….
@@ -272,6 +296,38 @@ class Client:
             params["limit"] = limit
         part: dict[str, Any] = self.request("tasks.log", params)
         return part
+
+    def follow_log(self, task_id: int, offset: int = 0, *, poll_s: float = 1.0) -> Iterator[str]:
+        """A task's log as it is written, piece by piece, until the task has ended and all of
+        it is read (like `tail -f`). It rides out reconnects.
+
+            for text in farm.follow_log(12):
+                print(text, end="")
+        """
+        topic = f"log:{task_id}"
+        added = topic not in self._topics
+        self._topics.add(topic)
+        try:
+            while True:
+                try:
+                    self._subscribe_on_connection([topic])
+                    part = self.log(task_id, offset)
+                except MasterUnavailable:
+                    continue  # the next call reconnects, with backoff
+                if part["text"]:
+                    yield part["text"]
+                offset = part["next_offset"]
+                if part["complete"]:
+                    return
+                if not part["text"]:
+                    try:
+                        self._next_event(poll_s, lambda event: event.topic == topic)
+                    except MasterUnavailable:
+                        continue
+        finally:
+            if added:
+                self._topics.discard(topic)
+                self._forget_topics([topic])
 
     def clients(self, select: str | None = None) -> list[dict[str, Any]]:
         """Workers and other clients (a selector such as `online role=worker` narrows it).
@@ -325,7 +381,9 @@ class Client:
                 self._topics.discard("jobs")
                 self._forget_topics(["jobs"])
 
-    def subscribe(self, topics: Sequence[str], timeout: float | None = None) -> Iterator[Event]:
+    def subscribe(
+        self, topics: Sequence[str], timeout: float | None = None
+    ) -> Generator[Event, None, None]:
         """The `event` notifications of `topics` (`jobs`, `tasks`, `clients`, `log:<task_id>`,
         …), as they come; the iterator ends after `timeout` seconds without one (None: never).
         A lost connection is reached again and the topics subscribed again.

@@ -54,6 +54,8 @@ class JobRecord:
     tasks_total: int
     # Seconds before the first retry of a failed task, doubling after (None: the default).
     retry_delay_s: float | None = None
+    # A glob of the files a task writes, relative to its cwd (placeholders allowed), or None.
+    outputs: str | None = None
 
 
 @dataclass(slots=True)
@@ -289,7 +291,7 @@ def _job_row(j: JobRecord) -> tuple[Any, ...]:
         j.id, j.name, j.status, j.priority, dumps(j.argv).decode(), j.frames, j.chunk,
         dumps(j.tags).decode(), j.max_attempts, j.timeout_s, dumps(j.env).decode(), j.cwd,
         dumps(j.depends_on).decode(), j.progress_regex, j.fail_policy, j.created, j.updated,
-        j.tasks_total, j.retry_delay_s,
+        j.tasks_total, j.retry_delay_s, j.outputs,
     )  # fmt: skip
 
 

@@ -134,6 +134,8 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "job retry delay", adds=(schema.Job.retry_delay_s,)),
     Migration(6, "standby masters: the master lease", creates=(schema.MasterLease,)),
     Migration(7, "client rows: room for HOT updates", then=_client_fillfactor),
+    # NULL: the job names no outputs (it was submitted before templates, or without them).
+    Migration(8, "job outputs", adds=(schema.Job.outputs,)),
 ]
 
 

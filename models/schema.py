@@ -93,6 +93,7 @@ class Job(BaseModel):
     updated = peewee.DoubleField()
     tasks_total = peewee.IntegerField()
     retry_delay_s = peewee.DoubleField(null=True)  # migration 5; NULL: the default backoff
+    outputs = peewee.TextField(null=True)  # migration 8; the files a task writes (a glob)
 
     class Meta:
         table_name = "job"

@@ -16,33 +16,60 @@ FRAME_PLACEHOLDERS = ("frame", "start", "end", "frames")
 MAX_FRAME = 10**9
 # Job and task ids are 64-bit: no id is longer than this.
 MAX_ID = 2**63 - 1
-# ASCII digits only (str.isdigit() also takes "¹", which int() refuses), and no more of them
-# than MAX_FRAME has, so int() never meets a 5,000-digit number.
-_FRAME_NUMBER = re.compile(r"[0-9]{1,10}")
+MIN_FRAME = -MAX_FRAME  # Blender allows negative frames
+# A stepped range ("1-100x5") is split into one run per frame: this many frames at most.
+MAX_STEPPED_FRAMES = 1_000_000
+# One part of a spec: N, N-M or N-MxS, where N and M may be negative ("-10--1"). ASCII digits
+# only (str.isdigit() also takes "¹", which int() refuses), and no more of them than MAX_FRAME
+# has, so int() never meets a 5,000-digit number.
+_PART = re.compile(r"(-?[0-9]{1,10})(?:-(-?[0-9]{1,10})(?:x([0-9]{1,10}))?)?")
 
 Chunk = tuple[int, int]
 
 
 def parse_frames(spec: str) -> list[Chunk]:
-    """ "1-10,20,30-40" → [(1, 10), (20, 20), (30, 40)]: sorted, overlaps and neighbours merged."""
+    """ "1-10,20,30-40" → [(1, 10), (20, 20), (30, 40)]: sorted, overlaps and neighbours merged.
+
+    A step takes every S-th frame of a range ("1-9x4" → 1, 5, 9), each as a run of its own (a
+    task never spans a gap); frames may be negative ("-10--1", "-5-5").
+    """
     runs: list[Chunk] = []
+    stepped = 0
     for part in spec.replace(" ", "").split(","):
         if not part:
             raise invalid_params(f"bad frame spec {spec!r}: empty part", "bad_frames")
-        first, sep, last = part.partition("-") if not part.startswith("-") else (part, "", "")
-        if not (_FRAME_NUMBER.fullmatch(first) and (not sep or _FRAME_NUMBER.fullmatch(last))):
+        match = _PART.fullmatch(part)
+        if match is None:
             raise invalid_params(
-                f"bad frame spec {spec!r}: {part!r} is not N or N-M (frames are >= 0)",
+                f"bad frame spec {spec!r}: {part!r} is not N, N-M or N-MxSTEP "
+                "(e.g. 1-250, -10--1, 1-100x5)",
                 "bad_frames",
             )
-        start, end = int(first), int(last) if sep else int(first)
+        first, last, step_text = match.groups()
+        start, end = int(first), int(last) if last is not None else int(first)
         if end < start:
             raise invalid_params(f"bad frame spec {spec!r}: {part!r} runs backwards", "bad_frames")
-        if end > MAX_FRAME:
+        if end > MAX_FRAME or start < MIN_FRAME:
             raise invalid_params(
-                f"bad frame spec {spec!r}: frames go up to {MAX_FRAME}", "bad_frames"
+                f"bad frame spec {spec!r}: frames go from {MIN_FRAME} to {MAX_FRAME}",
+                "bad_frames",
             )
-        runs.append((start, end))
+        step = int(step_text) if step_text is not None else 1
+        if step < 1:
+            raise invalid_params(
+                f"bad frame spec {spec!r}: the step of {part!r} must be at least 1", "bad_frames"
+            )
+        if step == 1:
+            runs.append((start, end))
+            continue
+        stepped += (end - start) // step + 1
+        if stepped > MAX_STEPPED_FRAMES:
+            raise invalid_params(
+                f"bad frame spec {spec!r}: stepped ranges give more than {MAX_STEPPED_FRAMES} "
+                "frames",
+                "bad_frames",
+            )
+        runs.extend((frame, frame) for frame in range(start, end + 1, step))
     runs.sort()
     merged: list[Chunk] = [runs[0]]
     for start, end in runs[1:]:
@@ -116,8 +143,9 @@ def expand_argv_longest(argv: Sequence[str], runs: Sequence[Chunk], tasks: int) 
     """
     values: dict[str, object] = {"job": MAX_ID, "task": max(tasks - 1, 0)}
     if runs:
-        # The largest frame has the most digits; "start-end" is longest when both are it.
-        last = max(end for _, end in runs)
+        # The lowest or the highest frame has the most characters (a minus sign counts);
+        # "start-end" is longest when both are it.
+        last = max((runs[0][0], max(end for _, end in runs)), key=lambda f: len(str(f)))
         values.update(frame=last, start=last, end=last, frames=f"{last}-{last}")
     return [arg.format_map(values) if "{" in arg or "}" in arg else arg for arg in argv]
 

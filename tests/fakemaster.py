@@ -31,6 +31,9 @@ class FakeMaster:
         self.received: list[dict[str, Any]] = []
         self.stale: set[str] = set()  # attempts whose task.finished gets -32009
         self.read_delay_s = 0.0  # > 0 makes this master a slow reader
+        # Attempts whose task.finished is not answered until `release(attempt)` (a slow commit).
+        self.held: set[str] = set()
+        self._held_answers: dict[str, tuple[socket.socket, Any]] = {}
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._conns: list[socket.socket] = []
@@ -104,6 +107,23 @@ class FakeMaster:
         order.update(params)
         return self.request("task.run", **order)
 
+    def release(self, attempt: str) -> None:
+        """Answer the held task.finished of `attempt` (with {}), and hold no more of it."""
+        with self._lock:
+            self.held.discard(attempt)
+            held = self._held_answers.pop(attempt, None)
+        if held is not None:
+            self._send(held[0], encode_result(held[1], {}))
+
+    def drop_connections(self) -> None:
+        """Cut every connection (the worker reconnects); held answers are never sent."""
+        with self._lock:
+            conns, self._conns = list(self._conns), []
+            self._held_answers.clear()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
         """Go away: stop listening and drop the connections."""
         self._closed = True
@@ -165,6 +185,10 @@ class FakeMaster:
             }
             self._send(conn, encode_result(message["id"], result))
         elif method == "task.finished":
+            with self._lock:
+                if params.get("attempt") in self.held:
+                    self._held_answers[params["attempt"]] = (conn, message["id"])
+                    return
             if params.get("attempt") in self.stale:
                 error = RpcError(ErrorCode.CONFLICT, "stale attempt", "stale")
                 self._send(conn, encode_error(message["id"], error))

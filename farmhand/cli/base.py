@@ -70,3 +70,31 @@ def task_counts(view: dict[str, Any]) -> str:
         if counts.get(status):
             text += f", {counts[status]} {status}"
     return text
+
+
+BAR_WIDTH = 20
+
+
+def progress_bar(percent: float, width: int = BAR_WIDTH) -> str:
+    """`[#######-------------]  35.0%`, as the console draws it."""
+    filled = round(max(0.0, min(100.0, percent)) / 100 * width)
+    return f"[{'#' * filled}{'-' * (width - filled)}] {percent:5.1f}%"
+
+
+def duration(seconds: float | None) -> str:
+    """`-`, `42s`, `3m05s`, `2h07m`."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def positive_id(text: str) -> int:
+    """An argparse type: a job or task id."""
+    if not text.isdigit() or not 0 < int(text) < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id (a positive whole number)")
+    return int(text)

@@ -23,6 +23,10 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         )
     lines.append(f"  {'tasks':9} {task_counts(view)}")
     lines.append(f"  {'argv':9} {to_json(view.get('argv'))}")
+    for label, key in (("outputs", "outputs"), ("after", "depends_on"), ("blocked", "blocked")):
+        if view.get(key):
+            value = view[key]
+            lines.append(f"  {label:9} {value if isinstance(value, str) else to_json(value)}")
     ctx.emit(view, "\n".join(lines))
     return EXIT_OK
 

@@ -1,6 +1,7 @@
 """`farmhand [--master ADDR] [--key KEY] [--ca FILE] [--json] COMMAND …`: the farm from a shell
 or a script, through the stdlib client (farmhand/client.py). The address, key and CA also come from
-FARMHAND_MASTER, FARMHAND_KEY and FARMHAND_CA. Exit status: 0 done, 1 refused or failed (a job
+FARMHAND_MASTER, FARMHAND_KEY and FARMHAND_CA, or the user's config file
+(~/.config/farmhand/config.toml, settings.py). Exit status: 0 done, 1 refused or failed (a job
 that failed or was canceled, under `submit --wait`), 2 bad usage.
 
 A command is one module with a `COMMAND` record; `COMMANDS` below is the whole table.
@@ -9,6 +10,8 @@ A command is one module with a `COMMAND` record; `COMMANDS` below is the whole t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -18,11 +21,43 @@ from farmhand.client import Client, MasterUnavailable, RpcError
 from farmhand.options import DEFAULT_MASTER, ArgumentParser, ca_argument, parse_addresses
 from protocol.version import SOFTWARE_VERSION
 
-from . import call, job, jobs, submit
+from . import (
+    actions,
+    call,
+    clients,
+    completion,
+    enable,
+    job,
+    jobs,
+    log,
+    submit,
+    tasks,
+    templates,
+    watch,
+)
 from .base import EXIT_FAILED, EXIT_USAGE, Command, Context, UsageError, to_json
+from .settings import SettingsError, resolve
 
 PROG = "farmhand"
-COMMANDS: tuple[Command, ...] = (submit.COMMAND, jobs.COMMAND, job.COMMAND, call.COMMAND)
+COMMANDS: tuple[Command, ...] = (
+    submit.COMMAND,
+    jobs.COMMAND,
+    job.COMMAND,
+    tasks.COMMAND,
+    log.COMMAND,
+    watch.COMMAND,
+    templates.COMMAND,
+    clients.COMMAND,
+    enable.ENABLE,
+    enable.DISABLE,
+    actions.CANCEL,
+    actions.PAUSE,
+    actions.RESUME,
+    actions.REQUEUE,
+    actions.PRIORITY,
+    call.COMMAND,
+    completion.COMMAND,
+)
 # How long a command keeps trying to reach a master before it says none answers.
 RECONNECT_S = 5.0
 
@@ -43,6 +78,12 @@ def common_flags() -> ArgumentParser:
         default=argparse.SUPPRESS,
         metavar="FILE",
         help="CA bundle that verifies a tls:// master (env FARMHAND_CA)",
+    )
+    flags.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help="settings file (env FARMHAND_CONFIG; default ~/.config/farmhand/config.toml)",
     )
     flags.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON"
@@ -73,25 +114,53 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def parse(parser: ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """argparse, except that what follows `--` is submit's ARGV, whatever it holds (argparse
+    cannot give an optional positional everything after `--` once NAME is read)."""
+    if "--" in argv:
+        split = argv.index("--")
+        args = parser.parse_args(argv[:split])
+        if args.handler.name == "submit":
+            args.argv = [*args.argv, *argv[split + 1 :]]
+            return args
+    return parser.parse_args(argv)
+
+
 def make_client(parser: ArgumentParser, args: argparse.Namespace) -> Client:
-    address = getattr(args, "master", None) or os.environ.get("FARMHAND_MASTER") or DEFAULT_MASTER
-    key = getattr(args, "key", None) or os.environ.get("FARMHAND_KEY") or None
-    ca_text = getattr(args, "ca", None) or os.environ.get("FARMHAND_CA") or None
+    flags = {name: getattr(args, name, None) for name in ("master", "key", "ca", "config")}
     try:
-        addresses = parse_addresses(address)
-        ca = ca_argument(ca_text) if ca_text else None
-    except (ValueError, argparse.ArgumentTypeError) as exc:
+        settings = resolve(flags, os.environ)
+        addresses = parse_addresses(settings.master)
+        ca = ca_argument(settings.ca) if settings.ca else None
+    except (SettingsError, ValueError, argparse.ArgumentTypeError) as exc:
         parser.error(str(exc))
     return Client(
-        [str(a) for a in addresses], key, ca, name="farmhand-cli", reconnect_s=RECONNECT_S
+        [str(a) for a in addresses], settings.key, ca, name="farmhand-cli", reconnect_s=RECONNECT_S
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    head = words[: words.index("--")] if "--" in words else words
+    if "--json" not in head:
+        args = parse(parser, words)
+        client = make_client(parser, args)
+    else:  # bad usage (and a bad config file) too is a JSON error on stdout
+        caught = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(caught):
+                args = parse(parser, words)
+                client = make_client(parser, args)
+        except SystemExit as exc:
+            if exc.code == 0:
+                raise
+            message = caught.getvalue().strip().split(": error: ", 1)[-1]
+            error = {"code": None, "message": message, "data": {"reason": "usage"}}
+            print(to_json({"error": error}))
+            return EXIT_USAGE
     command: Command = args.handler
-    ctx = Context(make_client(parser, args), as_json=getattr(args, "json", False))
+    ctx = Context(client, as_json=getattr(args, "json", False))
     try:
         return command.run(ctx, args)
     except UsageError as exc:
@@ -104,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(ctx, f"{PROG}: {exc}", "timeout", EXIT_FAILED)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `farmhand log 12 -f | head`
+        sys.stderr.close()
+        return EXIT_FAILED
     finally:
         ctx.client.close()
 

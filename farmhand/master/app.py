@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import gevent
 from gevent.event import Event
@@ -30,6 +31,8 @@ from .devices.hub import DeviceHub
 from .durability import Durability
 from .events import EventBus
 from .jobs.farm import JobFarm
+from .jobs.studio import parse_studio_template
+from .jobs.templates import Catalog, Template
 from .keys import KeyRing
 from .mqtt import MqttBridge, parse_mqtt_url
 from .procs import ProcBoard
@@ -55,11 +58,28 @@ class ListenError(Exception):
         super().__init__(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
+def read_studio_templates(folder: Path | None) -> list[Template]:
+    """The studio's job templates: every *.toml file in the folder (ValueError, one line)."""
+    if folder is None:
+        return []
+    if not folder.is_dir():
+        raise ValueError(f"templates folder {folder} is not a folder")
+    templates = []
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"template {path}: {exc}") from None
+        templates.append(parse_studio_template(str(path), text))
+    return templates
+
+
 class Master:
     def __init__(self, config: MasterConfig, clock: Clock | None = None) -> None:
         """ValueError (one line) when the TLS certificate or key cannot be used."""
         self.config = config
         tls_context = load_server_context(config)
+        templates = Catalog.with_builtins(read_studio_templates(config.templates_dir))
         clock = clock or Clock()
         store = Store(config.db, config.data_dir, wall=clock.wall, mono=clock.mono)
         events = EventBus()
@@ -119,6 +139,7 @@ class Master:
             procs=procs,
             durability=durability,
             audit=audit,
+            templates=templates,
             role_view=self.lease.view if self.lease is not None else always_active_view,
         )
         self.api = Api(self.services)

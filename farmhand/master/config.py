@@ -53,6 +53,8 @@ class MasterConfig:
     mqtt: str | None = None
     # Pours closer together than this form one drinking session (Kegbot: 90 minutes).
     drink_session_gap_s: float = 5400.0
+    # A folder of studio job templates (*.toml, docs/templates.md); None: the built-in ones only.
+    templates_dir: Path | None = None
 
     @property
     def tls_enabled(self) -> bool:
@@ -63,7 +65,7 @@ class MasterConfig:
         return self.heartbeat_s * self.heartbeat_misses
 
 
-PATH_SETTINGS = ("data_dir", "tls_cert", "tls_key")
+PATH_SETTINGS = ("data_dir", "tls_cert", "tls_key", "templates_dir")
 
 
 def check_tls_settings(config: MasterConfig) -> None:

@@ -67,6 +67,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="publish state, events and Home Assistant discovery to this MQTT broker "
         "(mqtt://[USER[:PASSWORD]@]HOST:PORT, mqtts://; docs/mqtt.md)",
     )
+    parser.add_argument(
+        "--templates",
+        dest="templates_dir",
+        type=Path,
+        metavar="DIR",
+        help="folder of studio job templates, *.toml (docs/templates.md)",
+    )
     add_logging_flag(parser)
     add_version_flag(parser)
     return parser.parse_args(argv)

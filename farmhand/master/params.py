@@ -146,6 +146,12 @@ class Params:
             raise self._wrong(name, "an object", value)
         return value
 
+    def unread(self) -> dict[str, Any]:
+        """The params no accessor has read yet, which count as read from now on."""
+        rest = {name: value for name, value in self._params.items() if name not in self._seen}
+        self._seen.update(rest)
+        return rest
+
     def finish(self) -> None:
         unknown = sorted(set(self._params) - self._seen)
         if unknown:
@@ -179,6 +185,7 @@ class Kind(StrEnum):
     INTEGER_LIST = "integer list"
     MAPPING = "object"
     ANY = "any"  # checked by the handler itself
+    REST = "rest"  # every undeclared param, as an object the handler checks (one per method)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +225,9 @@ class Param:
             value = p.integer_list(self.name, default)
         elif self.kind is Kind.MAPPING:
             value = p.mapping(self.name, default)
+        elif self.kind is Kind.REST:
+            value = {**p.unread(), **p.mapping(self.name, {})}
+            value.pop(self.name, None)
         else:
             value = p.raw(self.name, default)
         if self.choices and value is not default and value not in self.choices:
@@ -230,7 +240,11 @@ class Param:
 
     def type_text(self) -> str:
         """Its type for people: `integer, 1 to 10000` or `string, fail_fast | finish`."""
-        kinds = {Kind.TEXT_LIST: "list of strings", Kind.INTEGER_LIST: "list of integers"}
+        kinds = {
+            Kind.TEXT_LIST: "list of strings",
+            Kind.INTEGER_LIST: "list of integers",
+            Kind.REST: "object: any other params",
+        }
         facts = [kinds.get(self.kind, str(self.kind))]
         if self.choices:
             facts.append(" | ".join(self.choices))
@@ -261,6 +275,8 @@ class Param:
             schema = {"type": "array", "items": {"type": "integer"}}
         elif self.kind is Kind.ANY:
             schema = {}
+        elif self.kind is Kind.REST:
+            schema = {"type": "object"}
         else:
             schema = {"type": str(self.kind)}
         if self.kind is Kind.TEXT:
@@ -325,6 +341,12 @@ def mapping(name: str, summary: str, default: Any = REQUIRED) -> Param:
     return Param(name, Kind.MAPPING, summary, default)
 
 
+def rest(name: str, summary: str) -> Param:
+    """The params a method does not declare, handed to the handler as one object (also
+    accepted as an object under `name`): a method with one checks them itself."""
+    return Param(name, Kind.REST, summary, {})
+
+
 def anything(name: str, summary: str, default: Any = REQUIRED) -> Param:
     return Param(name, Kind.ANY, summary, default)
 
@@ -333,9 +355,11 @@ def parse_params(method: str, declared: Sequence[Param], params: dict[str, Any])
     """The values of `declared` read from `params`, in declaration order; undeclared ones are
     refused after the declared ones are checked."""
     p = Params(method, params)
-    values = {param.name: param.read(p) for param in declared}
+    # A REST param (the undeclared ones) is read last, once every declared one has been.
+    ordered = sorted(declared, key=lambda param: param.kind is Kind.REST)
+    values = {param.name: param.read(p) for param in ordered}
     p.finish()
-    return values
+    return {param.name: values[param.name] for param in declared}
 
 
 def _number(value: float) -> str:

@@ -16,6 +16,7 @@ from .durability import Durability
 from .events import EventBus
 from .exposure import ExposedKeyLog
 from .jobs.farm import JobFarm
+from .jobs.templates import Catalog
 from .keys import KeyRing
 from .peerguard import PeerGuard
 from .ports import ServedConnection
@@ -48,3 +49,5 @@ class Services:
     exposed_keys: ExposedKeyLog = field(default_factory=ExposedKeyLog)
     # Refusal logs and failed-login budgets per peer host (farmhand.master.peerguard).
     guard: PeerGuard = field(default_factory=PeerGuard)
+    # Job templates: the built-in ones and the studio's (--templates DIR).
+    templates: Catalog = field(default_factory=Catalog.with_builtins)

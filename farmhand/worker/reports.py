@@ -4,6 +4,9 @@ Theory of operation: each attempt has an `Outbox` holding what is not yet delive
 order it must arrive: `task.started`, then output (batched), then the latest progress, and
 `task.finished` only once all output is gone. A report is removed only after it was sent, so a
 lost connection just pauses the sender; `deliver_over(link)` after each reconnect resumes it.
+`task.finished` is a request answered once the master committed it; the sender does not wait
+for that answer (one attempt's result never waits on another's commit): calls are pipelined,
+each outbox going once its answer comes, and resent on a new link or after no answer.
 While connected, a task that outputs faster than the link drains waits (backpressure, nothing is
 lost); while disconnected, each attempt keeps at most 1 MiB of output and drops the middle.
 """
@@ -145,6 +148,9 @@ class Outbox:
         self.progress: float | None = None
         self.finished: dict[str, Any] | None = None
         self.retry_at = 0.0
+        # The task.finished call awaiting its answer: its number, or 0 when none is out.
+        self.finished_call = 0
+        self.finished_sent_at = 0.0
 
     def is_empty(self) -> bool:
         return (
@@ -165,6 +171,7 @@ class ReportQueue:
         self._sender: gevent.Greenlet | None = None
         self._wakeup = Event()
         self._room = Event()
+        self._calls = 0  # numbers task.finished calls, so a late answer to an old one is ignored
 
     # -- producers (task processes) ------------------------------------------------------
 
@@ -236,6 +243,7 @@ class ReportQueue:
         self._link = link
         for box in self._outboxes.values():
             box.retry_at = 0.0  # a new connection: retry held-back results at once
+            box.finished_call = 0  # an answer on the old link will never come
         log.info(
             "report sender attached: %d attempt(s) with undelivered reports", len(self._outboxes)
         )
@@ -262,6 +270,8 @@ class ReportQueue:
                 deadline = min(deadline, box.output.since + OUTPUT_FLUSH_S)
             if box.finished is not None and box.retry_at > now:
                 deadline = min(deadline, box.retry_at)
+            if box.finished_call:
+                deadline = min(deadline, box.finished_sent_at + FINISHED_CALL_TIMEOUT_S)
         self._wakeup.clear()
         self._wakeup.wait(max(0.0, deadline - now))
 
@@ -300,40 +310,52 @@ class ReportQueue:
             link.notify("task.progress", {"attempt": box.attempt, "percent": box.progress})
             box.progress = None
             return True
-        if box.finished is not None and not output and box.retry_at <= now:
-            self._deliver_finished(link, box)
-            return True
+        if box.finished_call and now - box.finished_sent_at >= FINISHED_CALL_TIMEOUT_S:
+            log.warning("attempt %s: no answer to task.finished; retrying", box.attempt)
+            box.finished_call = 0
+        if box.finished is not None and not output and not box.finished_call:
+            if box.retry_at <= now:
+                self._deliver_finished(link, box, now)
+                return True
+            return False
         if box.is_empty():
             # Only output was queued and it is all delivered; a running attempt comes back.
             self._outboxes.pop(box.attempt, None)
         return False
 
-    def _deliver_finished(self, link: MasterLink, box: Outbox) -> None:
-        assert box.finished is not None
+    def _deliver_finished(self, link: MasterLink, box: Outbox, now: float) -> None:
+        """Send the result; its answer comes to `_finished_answered` (in the link's reader)."""
+        self._calls += 1
+        call = box.finished_call = self._calls
+        box.finished_sent_at = now
+        link.call_async(
+            "task.finished",
+            box.finished,
+            lambda result, error: self._finished_answered(box, call, error),
+        )
+
+    def _finished_answered(self, box: Outbox, call: int, error: RpcError | None) -> None:
+        if box.finished_call != call or box.finished is None:
+            return  # an answer to a call given up on (resent since, or a new link)
+        box.finished_call = 0
         attempt = box.attempt
-        try:
-            link.call("task.finished", box.finished, timeout=FINISHED_CALL_TIMEOUT_S)
-        except LinkClosed:
-            raise
-        except RpcError as exc:
-            if exc.code == ErrorCode.CONFLICT:
-                log.warning(
-                    "attempt %s: the master calls it stale (%s); dropping its result %s",
-                    attempt,
-                    exc.message,
-                    box.finished,
-                )
-                self._forget(box)
-                return
-            log.warning("attempt %s: task.finished refused (%s); retrying", attempt, exc.message)
+        self._wakeup.set()
+        if error is None:
+            log.info("attempt %s: result delivered %s", attempt, box.finished)
+            self._forget(box)
+        elif isinstance(error, LinkClosed):
+            pass  # resent on the next link
+        elif error.code == ErrorCode.CONFLICT:
+            log.warning(
+                "attempt %s: the master calls it stale (%s); dropping its result %s",
+                attempt,
+                error.message,
+                box.finished,
+            )
+            self._forget(box)
+        else:
+            log.warning("attempt %s: task.finished refused (%s); retrying", attempt, error.message)
             box.retry_at = self.clock() + FINISHED_RETRY_S
-            return
-        except gevent.Timeout:
-            log.warning("attempt %s: no answer to task.finished; retrying", attempt)
-            box.retry_at = self.clock() + FINISHED_RETRY_S
-            return
-        log.info("attempt %s: result delivered %s", attempt, box.finished)
-        self._forget(box)
 
     def _forget(self, box: Outbox) -> None:
         if self._outboxes.get(box.attempt) is box:

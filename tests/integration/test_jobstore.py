@@ -156,6 +156,7 @@ def test_round_trip_of_every_field(jobs: JobStore) -> None:
         created=0.1 + 0.2,
         updated=1e-300,
         tasks_total=2,
+        outputs='render/{frame}_*.png, "é"',
     )
     first = tasks_of(1, 1, 3)
     second = [

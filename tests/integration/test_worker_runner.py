@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -254,6 +255,96 @@ def test_slot_limit_and_repeated_orders(master: FakeMaster, start_worker) -> Non
     master.wait_finished("s1")
     assert "result" in master.run("s3", ["true"])  # the slot is free again
     assert master.wait_finished("s3")["exit_code"] == 0
+
+
+def test_a_result_does_not_wait_for_the_answer_to_another(master: FakeMaster, start_worker) -> None:
+    """task.finished is answered once the master committed it; the worker does not hold the
+    next result back until then (the calls are pipelined), and sends each result once."""
+    start_worker("--slots", "2")
+    master.held.add("slow")
+    master.run("slow", ["true"])
+    master.wait_finished("slow")
+    master.run("quick", ["true"])
+    master.wait_finished("quick", timeout=10)  # while the answer about "slow" is still held
+    master.release("slow")
+    master.run("after", ["true"])
+    master.wait_finished("after")
+    assert len(master.messages("task.finished", "slow")) == 1
+    assert len(master.messages("task.finished", "quick")) == 1
+    wait_for(
+        lambda: any(p.get("running") == [] for p in master.messages("heartbeat")),
+        what="a heartbeat with nothing running",
+    )
+
+
+def test_an_unanswered_result_is_sent_again_on_the_next_connection(
+    master: FakeMaster, start_worker
+) -> None:
+    start_worker()
+    master.held.add("lost")
+    master.run("lost", ["true"])
+    master.wait_finished("lost")
+    master.drop_connections()
+    wait_for(lambda: len(master.messages("hello")) >= 2, what="the worker reconnecting")
+    assert "lost" in master.messages("hello")[-1]["attempts"]
+    wait_for(
+        lambda: len(master.messages("task.finished", "lost")) >= 2,
+        what="the result sent again",
+    )
+    master.release("lost")
+
+
+def test_tasks_get_only_stdin_stdout_and_stderr_and_no_descriptor_leaks(
+    master: FakeMaster, start_worker
+) -> None:
+    """The C spawn path closes every other descriptor in the child; the worker closes each
+    task's pipe: its own descriptors do not grow with the tasks it ran."""
+    worker = start_worker("--slots", "4")
+    code = "import os; print(sorted(os.listdir('/proc/self/fd')), os.readlink('/proc/self/fd/0'))"
+    master.run("fd0", py(code))
+    assert master.wait_finished("fd0")["exit_code"] == 0
+    assert master.output("fd0").split() == ["['0',", "'1',", "'2',", "'3']", "/dev/null"]
+    pid = worker.proc.pid
+    before = len(os.listdir(f"/proc/{pid}/fd"))
+    for n in range(20):
+        master.run(f"many{n}", ["true"])
+        master.wait_finished(f"many{n}")
+    assert len(os.listdir(f"/proc/{pid}/fd")) <= before
+    zombies = [c for c in psutil.Process(pid).children() if gone(c.pid)]
+    assert zombies == [], "every task was reaped"
+
+
+FIRST_TASKS = """
+import sys
+from pathlib import Path
+import gevent
+from farmhand.worker.reports import ReportQueue
+from farmhand.worker.taskorder import TaskOrder
+from farmhand.worker.taskpolicy import TaskPolicy
+from farmhand.worker.taskprocess import TaskProcess
+
+policy, reports = TaskPolicy(Path(sys.argv[1])), ReportQueue()
+for n, argv in enumerate([["true"], ["true"], [sys.executable, "-c", "raise SystemExit(3)"]]):
+    order = TaskOrder.from_params({"attempt": f"a{n}", "task_id": n, "job_id": 1, "argv": argv})
+    task = TaskProcess(order, reports=reports, policy=policy)
+    task.start()
+    with gevent.Timeout(10):
+        task.done.wait()
+    print(task.exit_code, flush=True)
+"""
+
+
+def test_the_first_tasks_of_a_fresh_process_are_seen_to_exit(tmp_path: Path) -> None:
+    """In a process where nothing has watched a child yet (no task guard), a task that exits
+    before its exit watcher starts must still be seen: the loop's SIGCHLD handler is in place
+    before the spawn (it was not, and the first `true` waited for the next child's exit)."""
+    done = subprocess.run(
+        [PY, "-c", FIRST_TASKS, str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == [b"0", b"0", b"3"], done.stderr.decode()[-2000:]
 
 
 def test_stale_result_is_dropped(master: FakeMaster, start_worker) -> None:

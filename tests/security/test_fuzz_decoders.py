@@ -242,7 +242,7 @@ def test_selectors_parse_or_raise_a_params_error(text: str) -> None:
 
 
 @FUZZ
-@given(spec=st.text(alphabet="0123456789-, ", max_size=60) | st.text(max_size=30))
+@given(spec=st.text(alphabet="0123456789-x, ", max_size=60) | st.text(max_size=30))
 def test_frame_specs_parse_or_raise_a_params_error(spec: str) -> None:
     try:
         parse_frames(spec)

@@ -1,4 +1,4 @@
-"""Job methods: submit, list, get, cancel, pause, resume, requeue, set_priority."""
+"""Job methods: submit, templates, list, get, cancel, pause, resume, requeue, set_priority."""
 
 from __future__ import annotations
 
@@ -21,9 +21,17 @@ method = collector(METHODS)
 def jobs_submit(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Submit a job: argv over a frame range, split into tasks. Answers once it is stored."""
     farm = services.farm
-    spec = read_submission(p, farm.board.jobs, services.config.max_tasks_per_job)
+    spec = read_submission(
+        p, farm.board.jobs, services.config.max_tasks_per_job, services.templates
+    )
     state = farm.submit(spec, services.clock.wall())
     return {"job_id": state.id, "tasks": len(state.tasks)}
+
+
+@method("jobs.templates", Access.READ)
+def jobs_templates(services: Services, session: Session, p: Args) -> dict[str, Any]:
+    """The job templates jobs.submit takes (`template`), each with its params."""
+    return {"templates": services.templates.views()}
 
 
 @method(

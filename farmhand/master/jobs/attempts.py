@@ -65,7 +65,7 @@ def progress(farm: JobFarm, client: RuntimeClient, attempt: str, percent: float)
     if task is None:
         return
     task.progress = max(0.0, min(100.0, percent))
-    farm.journal.task_changed(task)
+    farm.journal.task_changed(task, urgent=False)  # stored with the next flush
     board = farm.board
     if board.events.has_subscribers("tasks"):
         board.events.publish("tasks", task_view(task))

@@ -179,7 +179,9 @@ class JobBoard:
         if new == TaskStatus.COMPLETED:
             self.completed_total += 1
         log.debug("task %d (job %d) %s → %s (%s)", task.id, task.job_id, old, new, event)
-        self.journal.task_changed(task)
+        # Only a start is stored lazily: no one waits for it, and a crash before it is stored
+        # leaves the task dispatched to the same worker, which reports it when back.
+        self.journal.task_changed(task, urgent=event != "start")
         if self.events.has_subscribers("tasks"):
             self.events.publish("tasks", task_view(task))
         self.refresh_job(state)

@@ -27,9 +27,20 @@ from protocol.frames import (
 from protocol.framing import DEFAULT_MAX_LINE_BYTES
 from protocol.jsonrpc import encode_request
 
-from ..params import anything, integer, integer_list, mapping, number, string, text_list
+from ..params import (
+    Params,
+    anything,
+    integer,
+    integer_list,
+    mapping,
+    number,
+    rest,
+    string,
+    text_list,
+)
 from .retries import MAX_RETRY_DELAY_S
 from .states import JobStatus, TaskStatus
+from .templates import Catalog, JobFields
 
 FAIL_POLICIES = ("fail_fast", "finish")
 MAX_ATTEMPTS_LIMIT = 100
@@ -52,7 +63,8 @@ SUBMIT_PARAMS = (
     anything(
         "argv",
         "the command, a list of strings; `{frame}`, `{start}`, `{end}`, `{frames}`, "
-        "`{task}`, `{job}` expand per task",
+        "`{task}`, `{job}` expand per task (required unless a template makes it)",
+        None,
     ),
     string(
         "frames",
@@ -92,21 +104,49 @@ SUBMIT_PARAMS = (
         minimum=0,
         maximum=MAX_RETRY_DELAY_S,
     ),
+    string(
+        "outputs",
+        "a glob of the files a task writes, relative to its cwd (placeholders allowed)",
+        None,
+        max_length=4096,
+    ),
+    string("template", "a job template (jobs.templates) that makes the argv", None),
+    rest(
+        "template_params",
+        "the template's own params, given beside these (or as this object)",
+    ),
 )
 
 
 def read_submission(
-    p: Mapping[str, Any], known_jobs: set[int] | Any, max_tasks: int
+    p: Mapping[str, Any],
+    known_jobs: set[int] | Any,
+    max_tasks: int,
+    catalog: Catalog | None = None,
 ) -> dict[str, Any]:
     """The validated parameters of jobs.submit from its declared params `p`, read and type-checked
-    by the method table (raises -32602/-32004 with a clear message)."""
+    by the method table (raises -32602/-32004 with a clear message).
+
+    With `template`, that template reads its own params (the undeclared ones, in
+    `template_params`) and makes the argv, and the outputs and progress regex unless given."""
     spec = dict(p)
     spec["frames"] = spec["frames"].strip()
+    extra = Params("jobs.submit", spec.pop("template_params"))
+    template_name = spec.pop("template")
+    if template_name is not None:
+        template = (catalog or Catalog.with_builtins()).get(template_name)
+        made = template.expand(extra, JobFields(spec["frames"], spec["argv"]))
+        spec["argv"] = made.argv
+        spec["outputs"] = spec["outputs"] or made.outputs
+        spec["progress_regex"] = spec["progress_regex"] or made.progress_regex
+    extra.finish()  # without a template, or beyond its params: unknown
     if not spec["name"].strip():
         raise invalid_params("jobs.submit: name must not be empty", "bad_name")
     if spec["argv"] is None:
         raise invalid_params("jobs.submit: missing parameter 'argv'", "missing_param")
     spec["argv"] = check_argv(spec["argv"], has_frames=bool(spec["frames"]))
+    if spec["outputs"] is not None:
+        check_outputs(spec["outputs"], has_frames=bool(spec["frames"]))
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in spec["env"].items()):
         raise invalid_params("jobs.submit: env must map names to strings", "bad_env")
     check_env(spec["env"])
@@ -133,10 +173,22 @@ def read_submission(
         )
     spec["chunks"] = split_chunks(runs, spec["chunk"]) if runs else [(None, None)]
     spec["longest_argv"] = expand_argv_longest(spec["argv"], runs, count)
-    spec["last_frame"] = max((end for _, end in runs), default=None)
+    # The frame with the most characters (a negative one may be longer than the last).
+    ends = (runs[0][0], runs[-1][1]) if runs else ()
+    spec["last_frame"] = max(ends, key=lambda frame: len(str(frame)), default=None)
     check_exec_size(spec["argv"], spec["longest_argv"], spec["env"])
     check_order_size(spec)
     return spec
+
+
+def check_outputs(outputs: str, has_frames: bool) -> None:
+    """A glob relative to the task's cwd (placeholders allowed), e.g. `render/*.png`."""
+    if not outputs.strip():
+        raise invalid_params("jobs.submit: outputs must not be empty", "bad_outputs")
+    try:
+        check_argv([outputs], has_frames)
+    except RpcError as exc:
+        raise invalid_params(f"jobs.submit: outputs: {exc.message}", "bad_outputs") from None
 
 
 def check_env(env: dict[str, str]) -> None:
@@ -282,6 +334,7 @@ def build_records(
         updated=now,
         tasks_total=len(chunks),
         retry_delay_s=spec["retry_delay_s"],
+        outputs=spec["outputs"],
     )
     tasks = [
         TaskRecord(

@@ -45,6 +45,7 @@ def job_view(state: JobState) -> dict[str, Any]:
         "depends_on": job.depends_on,
         "fail_policy": job.fail_policy,
         "retry_delay_s": job.retry_delay_s,
+        "outputs": job.outputs,
     }
 
 

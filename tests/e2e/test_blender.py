@@ -1,0 +1,217 @@
+"""Real renders: Debian's Blender (headless, CPU Cycles, 1 sample, 64x48) through a real master
+and two real workers with the `blender` template, then Debian's ffmpeg encoding the frames with
+the `ffmpeg` template after the render job (depends_on); and the Blender add-on, enabled from
+its zip inside `blender -b`, submitting the open scene. `make sysdeps` installs both programs.
+
+Skipped only when blender or ffmpeg is missing and CI is unset (in CI a missing one fails).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from farmhand.client import Client
+from tests.support import ROOT, MasterProcess, Program
+
+pytestmark = pytest.mark.timeout(400)
+
+if not (shutil.which("blender") and shutil.which("ffmpeg")) and not os.environ.get("CI"):
+    pytest.skip("blender or ffmpeg is not installed (make sysdeps)", allow_module_level=True)
+
+WIDTH, HEIGHT, FRAMES = 64, 48, 4
+MAKE_SCENE = f"""
+import bpy, sys
+s = bpy.context.scene
+s.render.engine = "CYCLES"; s.cycles.samples = 1; s.cycles.device = "CPU"
+s.cycles.use_denoising = False
+s.render.resolution_x = {WIDTH}; s.render.resolution_y = {HEIGHT}
+s.render.resolution_percentage = 100
+s.frame_start = 1; s.frame_end = {FRAMES}
+s.render.filepath = "//render/f_####"
+bpy.ops.wm.save_as_mainfile(filepath=sys.argv[-1])
+"""
+
+
+def blender(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["blender", "-b", "--factory-startup", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("scene") / "scene.blend"
+    made = blender("--python-expr", MAKE_SCENE, "--", str(path))
+    assert path.exists(), made.stdout + made.stderr
+    return path
+
+
+@pytest.fixture
+def master(tmp_path: Path) -> Iterator[MasterProcess]:
+    process = MasterProcess(tmp_path / "var")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def workers(tmp_path: Path, master: MasterProcess) -> Iterator[list[Program]]:
+    programs = [
+        Program(
+            "worker.py",
+            *("--master", master.address, "--name", name, "--work-dir", str(tmp_path / name)),
+            log_path=tmp_path / f"{name}.log",
+        )
+        for name in ("w1", "w2")
+    ]
+    yield programs
+    for program in programs:
+        program.stop()
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
+
+
+def test_a_render_through_two_workers_then_ffmpeg_encodes_it_after_the_render_job(
+    tmp_path: Path, master: MasterProcess, workers: list[Program], scene: Path
+) -> None:
+    out = tmp_path / "out"
+    progress: list[float] = []
+    with Client(master.address) as farm, Client(master.address) as watcher:
+        events = watcher.subscribe(["tasks"], timeout=300)
+        listening = threading.Event()
+
+        def record() -> None:
+            for event in events:
+                listening.set()
+                if event.data.get("status") == "running":
+                    progress.append(event.data["progress"])
+                if event.data.get("job_id") == render and event.data["status"] == "completed":
+                    done.append(event.data["id"])
+                    if len(done) == 2:
+                        return
+
+        done: list[int] = []
+        watcher.call("ping")  # the subscription is in place before the job exists
+        render = farm.submit(
+            "shot",
+            template="blender",
+            file=str(scene),
+            frames=f"1-{FRAMES}",
+            chunk=2,
+            output=str(out / "f_####"),
+            device="CPU",
+        )
+        movie = farm.submit(
+            "movie",
+            template="ffmpeg",
+            input=str(out / "f_####.png"),
+            output=str(out / "shot.mp4"),
+            fps=4,
+            depends_on=[render],
+        )
+        thread = threading.Thread(target=record, daemon=True)
+        thread.start()
+        view = farm.wait(render, timeout=300)
+        assert view["status"] == "completed", [farm.log(t["id"]) for t in farm.tasks(render)]
+        assert farm.job(render)["outputs"] == str(out / "f_*.png")
+        movie_view = farm.wait(movie, timeout=120)
+        assert movie_view["status"] == "completed", farm.log(farm.tasks(movie)[0]["id"])["text"]
+        thread.join(timeout=10)
+        log = farm.log(farm.tasks(render)[0]["id"])["text"]
+
+    frames = sorted(out.glob("f_*.png"))
+    assert [p.name for p in frames] == [f"f_{n:04d}.png" for n in range(1, FRAMES + 1)]
+    assert all(png_size(p) == (WIDTH, HEIGHT) for p in frames)
+    # Blender's own "Fra:1 …" lines moved each two-frame task to 50% while it ran.
+    assert "Fra:1 " in log
+    assert 50.0 in progress, progress
+
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+         "-show_entries", "stream=nb_read_frames,width,height", "-of", "json",
+         str(out / "shot.mp4")],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    stream = json.loads(probe.stdout)["streams"][0]
+    assert (stream["width"], stream["height"]) == (WIDTH, HEIGHT)
+    assert int(stream["nb_read_frames"]) == FRAMES
+
+
+ADDON_SCRIPT = """
+import sys, bpy
+zip_path, good, bad = sys.argv[-3:]
+bpy.ops.preferences.addon_install(filepath=zip_path)
+bpy.ops.preferences.addon_enable(module="farmhand_submit")
+scene = bpy.context.scene
+scene.frame_end = 2
+scene.farmhand.chunk = 2
+scene.farmhand.master = bad
+try:
+    bpy.ops.farmhand.submit()
+except RuntimeError as exc:  # how an operator's error report reaches a script
+    print("REPORT", str(exc).strip().splitlines()[0])
+scene.farmhand.master = good
+print("RESULT", bpy.ops.farmhand.submit(), scene.farmhand.last_job)
+"""
+
+
+def test_the_blender_addon_submits_the_open_scene_and_the_job_completes(
+    tmp_path: Path, master: MasterProcess, workers: list[Program], scene: Path
+) -> None:
+    addon = subprocess.run(
+        [sys.executable, "scripts/build_blender_addon.py", str(tmp_path / "farmhand_blender.zip")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    blend = tmp_path / "artist" / "scene.blend"
+    blend.parent.mkdir()
+    shutil.copy(scene, blend)
+    ran = blender(
+        str(blend),
+        "--python-expr",
+        ADDON_SCRIPT,
+        "--",
+        addon.stdout.strip(),
+        master.address,
+        dead_address(),
+        # The add-on is installed into this home, not the user's.
+        env={"HOME": str(tmp_path / "home"), "BLENDER_USER_SCRIPTS": str(tmp_path / "s")},
+    )
+    lines = ran.stdout.splitlines()
+    reports = [line for line in lines if line.startswith("REPORT")]
+    assert reports and "farmhand: no master answers" in reports[0], ran.stdout + ran.stderr
+    result = [line for line in lines if line.startswith("RESULT")]
+    assert result and result[0].startswith("RESULT {'FINISHED'}"), ran.stdout + ran.stderr
+    job_id = int(result[0].split()[-1])
+    assert "Traceback" not in ran.stdout + ran.stderr
+    with Client(master.address) as farm:
+        view = farm.wait(job_id, timeout=300)
+        assert view["status"] == "completed"
+        assert (view["frames"], view["tasks_total"]) == ("1-2", 1)
+    rendered = sorted((blend.parent / "render").glob("f_*.png"))
+    assert [p.name for p in rendered] == ["f_0001.png", "f_0002.png"]
+
+
+def dead_address() -> str:
+    """An address where nothing listens (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
