@@ -6,10 +6,15 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-.PHONY: run test check lint format bench clean sysdeps venv vendor blender-addon
+.PHONY: demo run test check lint format bench clean sysdeps venv vendor blender-addon
 
 run: $(VENV)/.run-deps
 	@PY=$(PY) bash scripts/run-local.sh
+
+# A farm to pour from without hardware: master, dashboard, a simulated Kegboard (two taps, a
+# fridge thermometer), an RFID reader and two workers, seeded; it prints what to type and click.
+demo: $(VENV)/.run-deps
+	$(PY) -m farmhand.demo
 
 test: $(VENV)/.dev-deps sysdeps lint
 	$(PY) -m pytest -q
@@ -59,12 +64,14 @@ blender-addon:
 	$(PYTHON) scripts/build_blender_addon.py dist/farmhand_blender.zip
 
 # Installs the Debian packages the suite drives for real, only when one is missing: the telnet
-# client, a PostgreSQL server, chromium for the dashboard's browser tests, and blender and
-# ffmpeg for the real renders (tests/e2e/test_blender.py).
+# client, a PostgreSQL server, chromium for the dashboard's browser tests, blender and ffmpeg for
+# the real renders (tests/e2e/test_blender.py), and the Mosquitto MQTT broker the MQTT bridge's
+# tests start on a free port (never as a system service on 1883).
 sysdeps:
 	@missing=""; \
 	command -v telnet >/dev/null 2>&1 || missing="$$missing telnet"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	command -v blender >/dev/null 2>&1 || missing="$$missing blender"; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
