@@ -77,7 +77,8 @@ blender-addon:
 
 # Installs the Debian packages the suite drives for real, only when one is missing: the telnet
 # client, a PostgreSQL server, chromium for the dashboard's browser tests, blender and ffmpeg for
-# the real renders (tests/e2e/test_blender.py), and the Mosquitto MQTT broker the MQTT bridge's
+# the real renders (tests/e2e/test_blender.py; xvfb for the add-on panel drawn in Blender's
+# window), and the Mosquitto MQTT broker the MQTT bridge's
 # tests start on a free port (never as a system service on 1883).
 sysdeps:
 	@missing=""; \
@@ -87,6 +88,7 @@ sysdeps:
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	command -v blender >/dev/null 2>&1 || missing="$$missing blender"; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	command -v xvfb-run >/dev/null 2>&1 || missing="$$missing xvfb xauth"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
 	  || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \

@@ -2,7 +2,8 @@
 and two real workers with the `blender` template, then Debian's ffmpeg encoding the frames with
 the `ffmpeg` template after the render job (depends_on); and the Blender add-on, enabled from
 its zip inside `blender -b` (3.4) and inside Blender 4.2 as PyPI's `bpy` module (.venv-bpy),
-submitting the open scene. `make sysdeps` installs both programs, `make bpy-venv` the module.
+submitting the open scene; and the add-on's panel drawn in 3.4's window on Xvfb. `make sysdeps`
+installs the programs, `make bpy-venv` the module.
 
 Skipped only when blender or ffmpeg (or, for its 4.2 run, .venv-bpy) is missing and CI is
 unset (in CI a missing one fails).
@@ -273,3 +274,62 @@ def dead_address() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+PANEL_SCRIPT = """
+import sys, bpy
+bpy.ops.preferences.addon_install(filepath=sys.argv[-1])
+bpy.ops.preferences.addon_enable(module="farmhand_submit")
+panel = bpy.types.FARMHAND_PT_render
+add_on_draw = panel.draw
+
+
+def draw(self, context):  # Blender calls it with its own layout; this only tells it happened
+    add_on_draw(self, context)
+    print("DREW", flush=True)
+
+
+panel.draw = draw
+bpy.context.scene.farmhand.last_job = 7  # the job row and its dashboard link are drawn too
+
+
+def show_render_properties():
+    window = bpy.context.window_manager.windows[0]
+    area = window.screen.areas[0]
+    area.type = "PROPERTIES"
+    area.spaces[0].context = "RENDER"
+    with bpy.context.temp_override(window=window, area=area):
+        bpy.ops.wm.redraw_timer(type="DRAW_WIN_SWAP", iterations=1)
+    print("SHOWN", flush=True)
+    bpy.ops.wm.quit_blender()
+
+
+bpy.app.timers.register(show_render_properties, first_interval=0.5)
+"""
+
+
+@pytest.mark.skipif(
+    not shutil.which("xvfb-run") and not os.environ.get("CI"),
+    reason="xvfb-run is not installed (make sysdeps)",
+)
+def test_the_addon_panel_draws_in_a_blender_3_4_window(tmp_path: Path) -> None:
+    """Blender draws panels only in a window: Debian's 3.4 with its UI on a virtual X server
+    (Xvfb, Mesa's software OpenGL). The bpy module (4.2) has no window, so it cannot draw."""
+    addon = subprocess.run(
+        [sys.executable, "scripts/build_blender_addon.py", str(tmp_path / "farmhand_blender.zip")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    ran = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "blender", "--factory-startup",
+         "--python-expr", PANEL_SCRIPT, "--", addon.stdout.strip()],
+        capture_output=True, text=True, timeout=180,
+        env={**os.environ, "HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path),
+             "BLENDER_USER_SCRIPTS": str(tmp_path / "s")},
+    )  # fmt: skip
+    out = ran.stdout + ran.stderr
+    lines = ran.stdout.splitlines()
+    assert "SHOWN" in lines, out
+    assert "DREW" in lines, out
+    assert "Traceback" not in out
+    # A property or operator the layout cannot find is a printed warning, not an exception.
+    assert "not found" not in out, out
