@@ -1,7 +1,7 @@
 """Bench: sensor readings from many hardware agents into the master, accepted and STORED per second.
 
     python bench/ingest.py [--agents 10] [--seconds 10] [--batch 500] [--mode stream|burst]
-                           [--burst-every-s 0.1] [--profile FILE]
+                           [--burst-every-s 0.1] [--profile FILE] [--mqtt URL]
 
 Starts a real master (`master.py --port 0` on a temp data dir, SQLite), then `--agents` client
 processes; each says hello as a `hardware` agent (bench-N) and sends `reading` notifications
@@ -11,7 +11,8 @@ with its own 50 sensors, as fast as the socket takes them (`stream`) or `--batch
 per second while sending, stored per second from the first reading until everything sent is
 stored, the best one-second stored rate, and how long storing lagged behind the senders.
 Target (issue 4): >= 20,000 stored readings/s. `--profile FILE` runs the master under cProfile
-(stats written to FILE when it stops) and prints its top functions.
+(stats written to FILE when it stops) and prints its top functions. `--mqtt URL` measures it
+with the MQTT bridge publishing to that broker (every sensor is then a retained topic).
 Prints a readable block and one JSON line; exits 0 whether the target is met or not.
 """
 
@@ -108,9 +109,13 @@ def agent_main(port: int, index: int, seconds: float, batch: int, burst_every_s:
 # -- the controller ---------------------------------------------------------------------------
 
 
-def start_master(data_dir: Path, profile: Path | None) -> tuple[subprocess.Popen[bytes], int]:
+def start_master(
+    data_dir: Path, profile: Path | None, mqtt: str | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     args = [str(ROOT / "master.py"), "--port", "0", "--data-dir", str(data_dir)]
     args += ["--log-level", "warning"]
+    if mqtt:
+        args += ["--mqtt", mqtt]
     if profile is not None:
         wrapper = data_dir / "profile_master.py"
         wrapper.write_text(PROFILE_WRAPPER.format(root=str(ROOT)))
@@ -136,7 +141,7 @@ def devices_status(rpc: RpcClient) -> tuple[float, int, int]:
 
 
 def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    master, port = start_master(data_dir, args.profile)
+    master, port = start_master(data_dir, args.profile, args.mqtt)
     children: list[subprocess.Popen[bytes]] = []
     try:
         rpc = RpcClient("127.0.0.1", port)
@@ -241,6 +246,7 @@ def main() -> int:
     parser.add_argument("--mode", choices=("stream", "burst"), default="stream")
     parser.add_argument("--burst-every-s", type=float, default=0.1)
     parser.add_argument("--profile", type=Path, help="run the master under cProfile")
+    parser.add_argument("--mqtt", metavar="URL", help="run the master with this MQTT broker")
     parser.add_argument("--agent", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

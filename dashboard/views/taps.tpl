@@ -14,6 +14,20 @@
     <button type="submit">Save tap</button>
   </form>
 </details>
+<details class="admin-only" id="simulator">
+  <summary role="button" class="outline">Simulated devices (hwagent --device sim://)</summary>
+  <form id="sim-swipe" class="toolbar">
+    <label>Reader agent <input name="agent" required value="rfid"></label>
+    <label>Card (hex) <input name="token" required placeholder="a1ce000001"></label>
+    <button type="submit">Swipe</button>
+  </form>
+  <form id="sim-pour" class="toolbar">
+    <label>Tap <input name="tap" required value="tap1"></label>
+    <label>ml <input name="ml" type="number" min="1" max="20000" value="300" required></label>
+    <label>over (s) <input name="seconds" type="number" step="any" min="0" max="60" value="3"></label>
+    <button type="submit">Pour</button>
+  </form>
+</details>
 <article>
   <header>Recent pours</header>
   <div class="overflow-auto"><table class="striped"><thead><tr><th>End</th><th>Tap</th><th>Who</th><th>Volume</th></tr></thead><tbody id="pours"></tbody></table></div>

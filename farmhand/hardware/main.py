@@ -81,16 +81,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_level)
     outbox = ReportOutbox()
-    driver = build_driver(
-        args.driver,
-        outbox,
-        device=args.device,
-        baud=args.baud,
-        agent_name=args.name,
-        state_file=args.state_file,
-        tail_regex=args.regex,
-        relay_refresh_s=args.relay_refresh_s,
-    )
+    try:
+        driver = build_driver(
+            args.driver,
+            outbox,
+            device=args.device,
+            baud=args.baud,
+            agent_name=args.name,
+            state_file=args.state_file,
+            tail_regex=args.regex,
+            relay_refresh_s=args.relay_refresh_s,
+        )
+    except ValueError as exc:  # a sim:// device the driver cannot simulate, or a bad option
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     service = HardwareService(driver, outbox)
     runtime = AgentRuntime(
         master=args.master,

@@ -29,6 +29,7 @@ from farmhand.hardware.drivers.id12 import Id12Driver
 from farmhand.hardware.drivers.kegboard import RELAY_REFRESH_S, KegboardDriver
 from farmhand.hardware.drivers.lines import LinesDriver
 from farmhand.hardware.drivers.tail import TailDriver
+from farmhand.hardware.simulated import SimulatedDevice, SimulatedDriver, is_simulated
 from protocol.errors import RpcError
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,13 @@ def build_driver(
     tail_regex: re.Pattern[str] | None = None,
     relay_refresh_s: float = RELAY_REFRESH_S,
 ) -> Driver:
+    if is_simulated(device):
+        simulator = SimulatedDevice(kind, device)
+        driver = build_driver(
+            kind, outbox, device=str(simulator.link), baud=baud, agent_name=agent_name,
+            relay_refresh_s=relay_refresh_s,
+        )  # fmt: skip
+        return SimulatedDriver(driver, simulator)
     if kind == "kegboard":
         return KegboardDriver(outbox, device=device, baud=baud, relay_refresh_s=relay_refresh_s)
     if kind == "id12":

@@ -8,6 +8,8 @@ when it loses the lease it steps down: ports closed at once, nothing written (`a
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +34,7 @@ from .jobs.farm import JobFarm
 from .jobs.studio import parse_studio_template
 from .jobs.templates import Catalog, Template
 from .keys import KeyRing
+from .mqtt import MqttBridge, parse_mqtt_url
 from .procs import ProcBoard
 from .reaper import HeartbeatReaper
 from .registry import ClientRegistry
@@ -91,7 +94,14 @@ class Master:
             heartbeat_timeout_s=config.heartbeat_timeout_s,
             log_retention_days=config.log_retention_days,
         )
-        devices = DeviceHub(DeviceStore(store), registry, events, wall=clock.wall, mono=clock.mono)
+        devices = DeviceHub(
+            DeviceStore(store),
+            registry,
+            events,
+            wall=clock.wall,
+            mono=clock.mono,
+            drink_session_gap_s=config.drink_session_gap_s,
+        )
         registry.watch(farm)
         registry.watch(devices)
         # Node reports live in memory only; nodes resend them on every (re)connect.
@@ -143,6 +153,15 @@ class Master:
             interval_s=config.heartbeat_s / 2,
             mono=clock.mono,
             wall=clock.wall,
+        )
+        self.mqtt = (
+            MqttBridge(
+                parse_mqtt_url(config.mqtt),
+                self.services,
+                client_id=f"farmhand-master-{socket.gethostname()}-{os.getpid()}",
+            )
+            if config.mqtt
+            else None
         )
         self._stop_requested = Event()
 
@@ -197,6 +216,8 @@ class Master:
         services.audit.start()
         if self.lease is not None:
             self.lease.start(self._lost_lease)
+        if self.mqtt is not None:
+            self.mqtt.start()
         log.info("listening on %s:%d", *services.listen_address)
         if services.tls_address is not None:
             log.info("listening for TLS on %s:%d", *services.tls_address)
@@ -251,6 +272,8 @@ class Master:
         services.farm.stop()
         services.devices.stop()
         services.audit.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
         if self.lease is not None:
             self.lease.stop()
         services.store.close()
@@ -273,6 +296,8 @@ class Master:
         services.farm.stop()
         services.devices.stop()
         services.audit.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
         began = time.perf_counter()
         if not services.store.health.healthy:
             log.warning(

@@ -49,6 +49,10 @@ class MasterConfig:
     tls_key: Path | None = None
     # A TLS peer must finish its handshake within this time, or its connection is closed.
     tls_handshake_timeout_s: float = 5.0
+    # The MQTT broker farmhand publishes its state to (mqtt://HOST:PORT, mqtts://); None: none.
+    mqtt: str | None = None
+    # Pours closer together than this form one drinking session (Kegbot: 90 minutes).
+    drink_session_gap_s: float = 5400.0
     # A folder of studio job templates (*.toml, docs/templates.md); None: the built-in ones only.
     templates_dir: Path | None = None
 

@@ -56,6 +56,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--tls-key", type=Path, metavar="FILE", help="TLS private key (PEM, unencrypted)"
     )
     parser.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="publish state, events and Home Assistant discovery to this MQTT broker "
+        "(mqtt://[USER[:PASSWORD]@]HOST:PORT, mqtts://; docs/mqtt.md)",
+    )
+    parser.add_argument(
         "--templates",
         dest="templates_dir",
         type=Path,

@@ -1,9 +1,9 @@
 """Hardware agents end to end: a real master, real `hwagent.py` processes, devices on ptys.
 
-A Kegboard is tests.kegsim.KegboardSim (KBSP on a pty behind a symlink, so that a replugged
-board keeps its path); ID-12 readers and `lines` sensors are bare ptys the test writes to; the
-`tail` driver follows real files. Every wait polls (`wait_for`); the only timed observation is
-"the relay stays on for a while".
+A Kegboard is farmhand.hardware.kegsim.KegboardSim (KBSP on a pty behind a symlink, so that a
+replugged board keeps its path); ID-12 readers and `lines` sensors are bare ptys the test writes
+to; the `tail` driver follows real files. Every wait polls (`wait_for`); the only timed
+observation is "the relay stays on for a while".
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from farmhand.hardware.kegsim import KegboardSim, PtyDevice
 from protocol.id12 import encode_id12
-from tests.kegsim import KegboardSim, PtyDevice
 from tests.support import ROOT, MasterProcess, Program, RpcClient, wait_for
 
 pytestmark = pytest.mark.timeout(60)

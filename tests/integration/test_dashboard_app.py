@@ -16,7 +16,7 @@ from dashboard.runtime import Dashboard, Settings
 from dashboard.sessions import SessionStore
 from dashboard.testclient import Response, WsgiClient
 from farmhand.options import MasterAddress
-from tests.support import MasterProcess, RpcClient, agent, wait_for
+from tests.support import MasterProcess, Program, RpcClient, agent, wait_for
 
 ADMIN, VIEWER = ("root", "root-password-1"), ("viewer", "viewer-password-1")
 XSS = "<script>alert(1)</script>"
@@ -248,6 +248,34 @@ def test_admin_writes(admin: tuple[WsgiClient, str], rpc: RpcClient, master: Mas
     assert key["key"].startswith("fhk_")
     assert ok("keys.revoke", {"key_id": key["key_id"]})["revoked"]
     assert all("key" not in k for k in client.get("/api/keys.list").json()["keys"])
+
+
+def test_an_admin_pours_from_a_simulated_kegboard_through_the_dashboard(
+    master: MasterProcess, admin: tuple[WsgiClient, str], rpc: RpcClient, tmp_path: Path
+) -> None:
+    """The taps page's simulator form: POST /api/sim.swipe and /api/sim.pour reach a real
+    `hwagent.py --device sim://`, whose KBSP bytes become a pour for the card's owner."""
+    client, csrf = admin
+    board = Program(
+        "hwagent.py",
+        *("--master", master.address, "--name", "dsim", "--driver", "kegboard"),
+        *("--device", "sim://"),
+        log_path=tmp_path / "dsim.log",
+    )
+    try:
+        rpc.call("taps.configure", tap="simtap", meter="dsim.flow0", idle_s=0.5)
+        rpc.call("users.create", username="erin")
+        rpc.call("tokens.assign", reader="core.rfid", token="e714", username="erin")
+        wait_for(lambda: rpc.call("clients.list", select="dsim online")["clients"])
+        assert write(client, csrf, "sim.swipe", {"agent": "dsim", "token": "e714"}).status == 200
+        reply = write(client, csrf, "sim.pour", {"tap": "simtap", "ml": 100, "seconds": 0.2})
+        assert reply.status == 200, reply.text
+        [pour] = wait_for(lambda: rpc.call("pours.list", tap="simtap")["pours"], what="a pour")
+        assert pour["username"] == "erin" and pour["volume_ml"] == pytest.approx(100, abs=0.5)
+        gone = write(client, csrf, "sim.pour", {"tap": "no-such-tap", "ml": 100})
+        assert gone.status == 404
+    finally:
+        board.stop()
 
 
 # -- escaping, pagination, bad params --------------------------------------------------------------

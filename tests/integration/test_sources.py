@@ -3,7 +3,8 @@
 (rotation, truncation, the state file), and the hardware agent's report outbox.
 
 Serial tests run the source in a greenlet of this process; they wait with `gwait_for`, which
-sleeps through gevent so the source gets to run. The pty's far end is tests.kegsim.PtyDevice.
+sleeps through gevent so the source gets to run. The pty's far end is
+farmhand.hardware.kegsim.PtyDevice.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import gevent
 import pytest
 from gevent.server import StreamServer
 
+from farmhand.hardware.kegsim import PtyDevice
 from farmhand.hardware.serialsource import DeviceOffline, SerialSource
 from farmhand.hardware.service import ReportOutbox
 from farmhand.hardware.tailsource import TailFollower
 from protocol.backoff import Backoff
-from tests.kegsim import PtyDevice
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -4,7 +4,8 @@ The panel takes the master's address, an api key, priority, chunk and tags; the 
 and output come from the scene. "Submit to farmhand" saves the file (or a copy into a shared
 folder the workers can read), submits a `blender` template job through farmhand's own client
 (vendored into this add-on's zip by `make blender-addon`), and shows the job id with a link to
-the dashboard. Errors are Blender reports, never tracebacks. Works in Blender 3.4 and 4.x.
+the dashboard. Errors are Blender reports, never tracebacks. Tested in Blender 3.4 and 4.2
+(a legacy add-on: 4.2 installs it from disk, it is not an extension).
 """
 
 # No `from __future__ import annotations`: Blender reads the properties from real annotations.

@@ -71,6 +71,19 @@ $("#configure").addEventListener("submit", async (e) => {
   if (await attempt(() => post("taps.configure", body), `tap ${body.tap} saved`)) refresh();
 });
 
+$("#sim-swipe").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  await attempt(() => post("sim.swipe", { agent: f.agent.value.trim(), token: f.token.value.trim() }),
+    `card ${f.token.value.trim()} swiped at ${f.agent.value.trim()}`);
+});
+$("#sim-pour").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  const body = { tap: f.tap.value.trim(), ml: Number(f.ml.value), seconds: Number(f.seconds.value || 0) };
+  await attempt(() => post("sim.pour", body), `pouring ${body.ml} ml at ${body.tap}`);
+});
+
 render();
 live({
   pours: (event) => {

@@ -12,11 +12,13 @@ from . import (
     procs,
     rpc,
     session,
+    sim,
+    stats,
     tasks,
 )
 from .base import Access, Method, Param, assemble
 
-MODULES = (session, clients, keys, jobs, tasks, procs, devices, people, audit, rpc)
+MODULES = (session, clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit, rpc)
 METHODS: dict[str, Method] = assemble(module.METHODS for module in MODULES)
 
 __all__ = ["METHODS", "MODULES", "Access", "Method", "Param"]

@@ -1,11 +1,23 @@
 """Console commands, one module per concern, named as the api's method modules are (session,
-clients, keys, jobs, tasks, procs, devices, people, audit). `MODULES` is the list; each
+clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit). `MODULES` is the list; each
 module's `COMMANDS` its commands. Nothing registers itself by being imported."""
 
-from . import audit, clients, devices, jobs, keys, people, procs, session, tasks
+from . import (
+    audit,
+    clients,
+    devices,
+    jobs,
+    keys,
+    people,
+    procs,
+    session,
+    sim,
+    stats,
+    tasks,
+)
 from .base import Command, Reply, UsageError, assemble
 
-MODULES = (session, clients, keys, jobs, tasks, procs, devices, people, audit)
+MODULES = (session, clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit)
 COMMANDS, ALIASES = assemble(module.COMMANDS for module in MODULES)
 
 

@@ -20,12 +20,15 @@ from ..ticker import Ticker
 from .meters import MeterTracker
 from .people import People, normalise_token
 from .readings import ReadingSink
+from .stats import DRINK_SESSION_GAP_S, PourStats
 from .taps import AUTH_TIMEOUT_S, CAPTIVE_READERS, TapBoard
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
 RECENT_EVENTS = 1000
+# At start every stored pour is replayed once into the stats (farmhand/master/devices/stats.py).
+ALL_POURS = 1 << 62
 
 
 class DeviceHub:
@@ -36,6 +39,7 @@ class DeviceHub:
         events: EventBus,
         wall: Callable[[], float],
         mono: Callable[[], float],
+        drink_session_gap_s: float = DRINK_SESSION_GAP_S,
     ) -> None:
         self.store = store
         self.events = events
@@ -45,6 +49,8 @@ class DeviceHub:
         self.people = People(store)
         self.taps = TapBoard(store, self.people, registry, events)
         self.readings = ReadingSink(store, events)
+        self.stats = PourStats(drink_session_gap_s)
+        self.taps.pour_watchers.append(self.stats.add)
         # (agent, reader) → who is there; `expires` (monotonic) for non-captive tokens
         self.presence: dict[tuple[str, str], dict[str, Any]] = {}
         # (agent, device) → {"online", "info", "since"}
@@ -57,6 +63,7 @@ class DeviceHub:
         max_ids = self.store.max_ids()
         self.people.load(max_ids)
         self.taps.load(max_ids)
+        self.stats.load(self.store.query_pours(limit=ALL_POURS))
         self.readings.load()
 
     def start(self) -> None:

@@ -15,6 +15,7 @@ authorisations, so tests drive time without sleeping.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,8 @@ class TapBoard:
         self._next_keg_id = 1
         self._next_pour_id = 1
         self.pours_total = 0
+        # Told of every recorded pour, after it is stored (the stats and sessions).
+        self.pour_watchers: list[Callable[[PourRecord], object]] = []
 
     def load(self, max_ids: dict[str, int]) -> None:
         for rec in self.store.load_taps():
@@ -274,6 +277,8 @@ class TapBoard:
             tap.keg.poured_ml += pour.volume_ml
         self.store.record_pour(pour, tap.keg)
         self.pours_total += 1
+        for watcher in self.pour_watchers:
+            watcher(pour)
         log.info(
             "pour %d: %.1f ml on tap %s by %s (%s)",
             pour.id,

@@ -1,12 +1,15 @@
-"""A Kegboard simulator on a pty, speaking KBSP like the firmware (docs/kegboard.md).
+"""Simulated devices on a pty: a Kegboard speaking KBSP like the firmware (docs/kegboard.md) and
+an ID-12 RFID reader. `hwagent.py --device sim://…` runs one in-process (simulated.py); the tests
+drive them directly.
 
 The agent opens `link` (a symlink to the current pty's slave, because a new pty gets a new
 path): `unplug()` closes the pty (the agent sees its device vanish) and `plug()` makes a new
 one and re-points the symlink. The board sends hello at boot, every `hello_every_s` and in
 answer to ping; meter_status when a meter's ticks change (`pour`); auth_token and temperature
 on demand; output_status after each set_output; and switches a relay off `watchdog_s` after
-the last set_output that turned it on. A thread does the reading and the timers, so tests in
-plain pytest can drive it.
+the last set_output that turned it on; and the `temperatures` it holds every
+`temperature_every_s`. A thread does the reading and the timers, so tests in plain pytest (and
+the unpatched gevent hwagent) can drive it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 import tty
 from pathlib import Path
 
+from protocol.id12 import encode_id12
 from protocol.kbsp import (
     AUTH_TOKEN,
     HELLO,
@@ -112,6 +116,8 @@ class KegboardSim:
         hello_every_s: float = 10.0,
         watchdog_s: float = 10.0,
         relays: int = 2,
+        temperatures: dict[str, float] | None = None,
+        temperature_every_s: float = 5.0,
     ) -> None:
         self.device = PtyDevice(link)
         self.serial_number = serial_number
@@ -122,6 +128,9 @@ class KegboardSim:
         self.relays = dict.fromkeys(range(relays), False)
         self.relay_deadline: dict[int, float] = {}
         self.pings = 0
+        self.temperatures = dict(temperatures or {})
+        self.temperature_every_s = temperature_every_s
+        self._next_temperature = 0.0
         self.set_outputs: list[tuple[int, bool]] = []
         self._booted = time.monotonic()
         self._next_hello = 0.0
@@ -179,6 +188,12 @@ class KegboardSim:
                     METER_STATUS,
                     [(1, meter.encode()), (2, self.ticks[meter].to_bytes(4, "little"))],
                 )
+
+    def report_meter(self, meter: str = "flow0") -> None:
+        """One meter_status with the meter's running total, as the firmware sends now and then."""
+        with self._lock:
+            total = self.ticks.setdefault(meter, 0)
+            self._send(METER_STATUS, [(1, meter.encode()), (2, total.to_bytes(4, "little"))])
 
     def auth_token(self, token_hex: str, present: bool = True, device: str = "core.rfid") -> None:
         """A token at a reader; `token_hex` as the host reports it (the wire has it reversed)."""
@@ -265,3 +280,28 @@ class KegboardSim:
                 self._output_status(relay)
         if now >= self._next_hello:
             self._hello()
+        if self.temperatures and now >= self._next_temperature:
+            self._next_temperature = now + self.temperature_every_s
+            for sensor, celsius in self.temperatures.items():
+                self.temperature(sensor, celsius)
+
+
+class Id12Sim:
+    """An ID-12 RFID reader on a pty: `swipe(token)` sends the frame a card makes."""
+
+    def __init__(self, link: Path) -> None:
+        self.device = PtyDevice(link)
+
+    @property
+    def link(self) -> Path:
+        return self.device.link
+
+    def start(self) -> Id12Sim:
+        self.device.open_pty()
+        return self
+
+    def stop(self) -> None:
+        self.device.close_pty()
+
+    def swipe(self, token_hex: str) -> None:
+        self.device.send(encode_id12(token_hex))
