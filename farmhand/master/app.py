@@ -254,6 +254,15 @@ class Master:
         if self.tls_server is not None:
             self.tls_server.close()
 
+    def _stop_loops(self) -> None:
+        """The saver, the farm's, the hub's and the audit log's loops, and the MQTT bridge."""
+        self.saver.stop()
+        self.services.farm.stop()
+        self.services.devices.stop()
+        self.services.audit.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
+
     def _end_sessions(self, reason: str) -> None:
         """No more peers, no new work: the ports close, the reaper stops, the farm begins its
         shutdown and every connection is closed with `reason`."""
@@ -268,12 +277,7 @@ class Master:
         is fenced: the other master owns the database now), close the database."""
         services = self.services
         self._end_sessions("this master stepped down: another one is active")
-        self.saver.stop()
-        services.farm.stop()
-        services.devices.stop()
-        services.audit.stop()
-        if self.mqtt is not None:
-            self.mqtt.stop()
+        self._stop_loops()
         if self.lease is not None:
             self.lease.stop()
         services.store.close()
@@ -292,12 +296,7 @@ class Master:
         with gevent.Timeout(timeout_s, False):
             while services.connections:
                 gevent.sleep(0.01)
-        self.saver.stop()
-        services.farm.stop()
-        services.devices.stop()
-        services.audit.stop()
-        if self.mqtt is not None:
-            self.mqtt.stop()
+        self._stop_loops()
         began = time.perf_counter()
         if not services.store.health.healthy:
             log.warning(
