@@ -17,14 +17,7 @@ from gevent import monkey, socket
 from gevent.event import Event
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
-from farmhand.options import (
-    ArgumentParser,
-    add_agent_flags,
-    add_logging_flag,
-    add_version_flag,
-    program_name,
-    setup_logging,
-)
+from farmhand.options import agent_parser, parse_flags, program_name, setup_logging
 
 from .app import create_app
 from .rpc import MasterClient, MasterUnavailable, RpcError
@@ -36,11 +29,9 @@ PROG = program_name("python -m dashboard", "farmhand-dashboard")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = ArgumentParser(
-        prog=PROG,
-        description="The farmhand web dashboard. `create-admin USERNAME` makes the first admin.",
+    parser = agent_parser(
+        PROG, "The farmhand web dashboard. `create-admin USERNAME` makes the first admin."
     )
-    add_agent_flags(parser)
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default %(default)s)"
     )
@@ -58,11 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--secure-cookies", action="store_true", help="mark the session cookie Secure (HTTPS)"
     )
-    add_logging_flag(parser)
-    add_version_flag(parser)
     parser.add_argument("command", nargs="?", choices=["serve", "create-admin"], default="serve")
     parser.add_argument("username", nargs="?", help="for create-admin: the new admin's name")
-    args = parser.parse_args(argv)
+    args = parse_flags(parser, argv)
     if args.command == "create-admin" and not args.username:
         parser.error("create-admin needs a USERNAME")
     if args.command == "serve" and args.username:

@@ -11,6 +11,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import socket
 import ssl
 import sys
 from collections.abc import Sequence
@@ -216,6 +217,31 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
         help="CA bundle (PEM) that verifies a tls:// master's certificate (env FARMHAND_CA; "
         "default: the system's CAs)",
     )
+
+
+def agent_parser(prog: str, description: str) -> ArgumentParser:
+    """The parser of a program that connects to the master (the agents, the dashboard): it
+    starts with --master, --key and --ca."""
+    parser = ArgumentParser(prog=prog, description=description)
+    add_agent_flags(parser)
+    return parser
+
+
+def add_name_flag(parser: argparse.ArgumentParser, suffix: str = "") -> None:
+    """--name: the agent's unique client name, by default the host name (followed by `suffix`)."""
+    described = f"the host name and {suffix}" if suffix else "the host name"
+    parser.add_argument(
+        "--name",
+        default=f"{socket.gethostname()}{suffix}",
+        help=f"unique client name (default: {described}, %(default)s)",
+    )
+
+
+def parse_flags(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Add the flags every program ends with (--log-level, --version), then parse `argv`."""
+    add_logging_flag(parser)
+    add_version_flag(parser)
+    return parser.parse_args(argv)
 
 
 def setup_logging(level: str) -> None:

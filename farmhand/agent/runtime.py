@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import ssl
 from collections.abc import Callable
@@ -157,6 +158,13 @@ class AgentRuntime:
                 link.notify("heartbeat", {"running": self.running()})
             except RpcError:
                 return
+
+
+def stop_on_signals(stop: Callable[[], None]) -> None:
+    """SIGTERM and SIGINT call `stop` in a greenlet of its own: signal handlers run in the hub,
+    which must not block."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, gevent.spawn, stop)
 
 
 def _describe(exc: BaseException) -> str:

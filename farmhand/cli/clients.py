@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .base import EXIT_OK, Command, Context, table
+from farmhand.tables import clients_text
+
+from .base import EXIT_OK, Command, Context
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,29 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Context, args: argparse.Namespace) -> int:
     listed = ctx.client.request("clients.list", {"select": " ".join(args.select) or "all"})
-    rows = listed["clients"]
-    text = table(
-        ["NAME", "ROLE", "HOST", "STATUS", "ENABLED", "LAST SEEN", "SLOTS", "TAGS", "RUNNING"],
-        [
-            [
-                row["name"],
-                row["role"],
-                row["host"] or "-",
-                row["status"],
-                "yes" if row["enabled"] else "NO",
-                "now" if row["online"] else (row["last_seen"] or "never"),
-                row["slots"],
-                ",".join(row["tags"]) or "-",
-                len(row["running"]),
-            ]
-            for row in rows
-        ],
-    )
-    online = sum(1 for row in rows if row["online"])
-    disabled = sum(1 for row in rows if not row["enabled"])
-    summary = f"{len(rows)} client{'s' if len(rows) != 1 else ''} ({online} online, "
-    summary += f"{disabled} disabled)"
-    ctx.emit(listed, f"{text}\n{summary}" if rows else summary)
+    ctx.emit(listed, clients_text(listed["clients"], lambda stamp: stamp or "never"))
     return EXIT_OK
 
 

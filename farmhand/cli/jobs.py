@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .base import EXIT_OK, Command, Context, table, task_counts
+from farmhand.tables import format_table
+
+from .base import EXIT_OK, Command, Context, task_counts
 
 STATUSES = ("queued", "active", "paused", "completed", "failed", "canceled")
 
@@ -28,7 +30,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         ]
         for job in listed["jobs"]
     ]
-    text = table(["ID", "STATUS", "PRIO", "PROGRESS", "TASKS", "NAME"], rows)
+    text = format_table(["ID", "STATUS", "PRIO", "PROGRESS", "TASKS", "NAME"], rows)
     shown = f"{len(rows)} of {listed['total']} jobs"
     ctx.emit(listed, f"{text}\n{shown}" if rows else f"no jobs ({shown})")
     return EXIT_OK

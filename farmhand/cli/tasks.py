@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .base import EXIT_OK, Command, Context, duration, positive_id, table
+from farmhand.tables import tasks_text
+
+from .base import EXIT_OK, Command, Context, duration, positive_id
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,24 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Context, args: argparse.Namespace) -> int:
     listed = ctx.client.request("tasks.list", {"job_id": args.job_id})
-    rows = [
-        [
-            task["id"],
-            task["index"],
-            task["frames"] or "-",
-            task["status"],
-            task["worker"] or "-",
-            task["attempts"],
-            "-" if task["exit_code"] is None else task["exit_code"],
-            duration(task.get("duration_s")),
-            f"{task.get('progress', 0):.0f}%",
-        ]
-        for task in listed["tasks"]
-    ]
-    headers = ["TASK", "#", "FRAMES", "STATUS", "WORKER", "ATTEMPTS", "EXIT", "DURATION"]
-    text = table([*headers, "PROGRESS"], rows)
-    count = len(rows)
-    ctx.emit(listed, f"{text}\n{count} task{'s' if count != 1 else ''}")
+    ctx.emit(listed, tasks_text(listed["tasks"], duration))
     return EXIT_OK
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .base import EXIT_OK, Command, Context, progress_bar, table, task_counts, to_json
+from farmhand.tables import format_table
+
+from .base import EXIT_OK, Command, Context, progress_bar, task_counts, to_json
 
 REDRAW_S = 2.0  # at least this often, for times and progress that no event announces
 CLEAR = "\x1b[H\x1b[2J"
@@ -26,7 +28,7 @@ def snapshot(ctx: Context, limit: int) -> dict[str, Any]:
 
 
 def render(view: dict[str, Any]) -> str:
-    jobs = table(
+    jobs = format_table(
         ["ID", "STATUS", "PRIO", "PROGRESS", "TASKS", "NAME"],
         [
             [j["id"], j["status"], j["priority"], progress_bar(j["progress"]), task_counts(j),
@@ -34,7 +36,7 @@ def render(view: dict[str, Any]) -> str:
             for j in view["jobs"]
         ],
     )  # fmt: skip
-    workers = table(
+    workers = format_table(
         ["WORKER", "STATUS", "ENABLED", "SLOTS", "RUNNING", "TAGS"],
         [
             [w["name"], w["status"], "yes" if w["enabled"] else "NO", w["slots"],

@@ -8,24 +8,13 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import signal
-import socket
 import sys
 from pathlib import Path
 
-import gevent
-
-from farmhand.agent.runtime import AgentRuntime
+from farmhand.agent.runtime import AgentRuntime, stop_on_signals
 from farmhand.hardware.drivers import DEFAULT_BAUD, DRIVER_NAMES
 from farmhand.hardware.service import HardwareService, ReportOutbox, build_driver
-from farmhand.options import (
-    ArgumentParser,
-    add_agent_flags,
-    add_logging_flag,
-    add_version_flag,
-    program_name,
-    setup_logging,
-)
+from farmhand.options import add_name_flag, agent_parser, parse_flags, program_name, setup_logging
 
 log = logging.getLogger("farmhand.hwagent")
 PROG = program_name("hwagent.py", "farmhand-hwagent")
@@ -35,16 +24,8 @@ SHUTDOWN_REPORT_S = 3.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = ArgumentParser(
-        prog=PROG,
-        description="A farmhand hardware agent: bridges one serial device or log file.",
-    )
-    add_agent_flags(parser)
-    parser.add_argument(
-        "--name",
-        default=socket.gethostname(),
-        help="unique client name (default: the host name, %(default)s)",
-    )
+    parser = agent_parser(PROG, "A farmhand hardware agent: bridges one serial device or log file.")
+    add_name_flag(parser)
     parser.add_argument("--driver", required=True, choices=DRIVER_NAMES, help="the device's kind")
     parser.add_argument(
         "--device",
@@ -76,9 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="kegboard: re-send an open relay's command this often (default 5; the board "
         "closes it 10 s after the last one)",
     )
-    add_logging_flag(parser)
-    add_version_flag(parser)
-    args = parser.parse_args(argv)
+    args = parse_flags(parser, argv)
     if args.baud is None:
         args.baud = DEFAULT_BAUD.get(args.driver, 9600)
     elif args.baud <= 0:
@@ -132,9 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         service.shutdown(timeout_s=SHUTDOWN_REPORT_S)
         runtime.stop()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        # Signal handlers run in the hub, which must not block: stop in a greenlet.
-        gevent.signal_handler(signum, gevent.spawn, stop)
+    stop_on_signals(stop)
     log.info(
         "hwagent %s starting: %s on %s, master %s",
         args.name,

@@ -246,28 +246,38 @@ class Master:
     def _lost_lease(self, reason: str) -> None:
         # Another master is active: nobody may reach this one any more.
         self.stepped_down = reason
+        self._close_ports()
+        self._stop_requested.set()
+
+    def _close_ports(self) -> None:
         self.server.close()
         if self.tls_server is not None:
             self.tls_server.close()
-        self._stop_requested.set()
+
+    def _stop_loops(self) -> None:
+        """The saver, the farm's, the hub's and the audit log's loops, and the MQTT bridge."""
+        self.saver.stop()
+        self.services.farm.stop()
+        self.services.devices.stop()
+        self.services.audit.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
+
+    def _end_sessions(self, reason: str) -> None:
+        """No more peers, no new work: the ports close, the reaper stops, the farm begins its
+        shutdown and every connection is closed with `reason`."""
+        self._close_ports()
+        self.reaper.stop()
+        self.services.farm.begin_shutdown()
+        for connection in list(self.services.connections):
+            connection.close(reason)
 
     def abandon(self) -> None:
         """After losing the lease: close every connection and loop, write nothing (the storage
         is fenced: the other master owns the database now), close the database."""
         services = self.services
-        self.server.close()
-        if self.tls_server is not None:
-            self.tls_server.close()
-        self.reaper.stop()
-        services.farm.begin_shutdown()
-        for connection in list(services.connections):
-            connection.close("this master stepped down: another one is active")
-        self.saver.stop()
-        services.farm.stop()
-        services.devices.stop()
-        services.audit.stop()
-        if self.mqtt is not None:
-            self.mqtt.stop()
+        self._end_sessions("this master stepped down: another one is active")
+        self._stop_loops()
         if self.lease is not None:
             self.lease.stop()
         services.store.close()
@@ -282,22 +292,11 @@ class Master:
         services = self.services
         timeout_s = self.config.shutdown_timeout_s
         log.info("stopping: closing the port and %d connections", len(services.connections))
-        self.server.close()
-        if self.tls_server is not None:
-            self.tls_server.close()
-        self.reaper.stop()
-        services.farm.begin_shutdown()
-        for connection in list(services.connections):
-            connection.close("master shutting down")
+        self._end_sessions("master shutting down")
         with gevent.Timeout(timeout_s, False):
             while services.connections:
                 gevent.sleep(0.01)
-        self.saver.stop()
-        services.farm.stop()
-        services.devices.stop()
-        services.audit.stop()
-        if self.mqtt is not None:
-            self.mqtt.stop()
+        self._stop_loops()
         began = time.perf_counter()
         if not services.store.health.healthy:
             log.warning(

@@ -19,13 +19,7 @@ import gevent
 from farmhand.master.app import ListenError, Master
 from farmhand.master.config import MasterConfig, check_tls_settings, load_config_file
 from farmhand.master.exposure import exposure_warnings
-from farmhand.options import (
-    ArgumentParser,
-    add_logging_flag,
-    add_version_flag,
-    program_name,
-    setup_logging,
-)
+from farmhand.options import ArgumentParser, parse_flags, program_name, setup_logging
 
 log = logging.getLogger("farmhand.master")
 PROG = program_name("master.py", "farmhand-master")
@@ -74,9 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="folder of studio job templates, *.toml (docs/templates.md)",
     )
-    add_logging_flag(parser)
-    add_version_flag(parser)
-    return parser.parse_args(argv)
+    return parse_flags(parser, argv)
 
 
 def build_config(args: argparse.Namespace) -> MasterConfig:

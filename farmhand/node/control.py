@@ -20,6 +20,7 @@ from gevent import socket as gsocket
 from gevent.server import StreamServer
 
 from farmhand.blocking import Connection
+from farmhand.tables import format_table
 from farmhand.transport import Handler, Overflow, RpcTransport
 from protocol.errors import RpcError
 
@@ -136,16 +137,7 @@ def render_procs(procs: list[dict[str, Any]]) -> str:
         ]
         for p in procs
     ]
-    headers = ["AGENT", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", ""]
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-        for r in [
-            headers,
-            *rows,
-        ]
-    ]
-    return "\n".join(lines)
+    return format_table(["agent", "state", "pid", "uptime", "restarts", "last exit", ""], rows)
 
 
 def _duration(seconds: float) -> str:

@@ -14,7 +14,6 @@ import logging.handlers
 import os
 import signal
 import site
-import socket
 import sys
 from pathlib import Path
 
@@ -29,10 +28,9 @@ from farmhand.node.service import NodeService
 from farmhand.node.supervisor import Supervisor
 from farmhand.options import (
     LOG_FORMAT,
-    ArgumentParser,
-    add_agent_flags,
-    add_logging_flag,
-    add_version_flag,
+    add_name_flag,
+    agent_parser,
+    parse_flags,
     program_name,
     setup_logging,
 )
@@ -48,19 +46,14 @@ DEFAULT_NAME_SUFFIX = "-node"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = ArgumentParser(
-        prog=PROG,
-        description="The farmhand node: supervises this machine's agents. With a command, "
+    parser = agent_parser(
+        PROG,
+        "The farmhand node: supervises this machine's agents. With a command, "
         "talks to the node already running here instead.",
     )
-    add_agent_flags(parser)
-    parser.add_argument(
-        "--name",
-        # Not the bare host name: that is the default name of this machine's worker, and two
-        # clients of different roles under one name cannot both be online.
-        default=f"{socket.gethostname()}{DEFAULT_NAME_SUFFIX}",
-        help="unique client name (default: the host name and -node, %(default)s)",
-    )
+    # Not the bare host name: that is the default name of this machine's worker, and two
+    # clients of different roles under one name cannot both be online.
+    add_name_flag(parser, DEFAULT_NAME_SUFFIX)
     parser.add_argument(
         "--config", type=Path, default=Path("agents.toml"), help="agents file (default agents.toml)"
     )
@@ -75,13 +68,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         help="the local control socket (default LOG_DIR/node.sock)",
     )
-    add_logging_flag(parser)
-    add_version_flag(parser)
     parser.add_argument(
         "command", nargs="?", choices=COMMANDS, help="ask the running node: status, start AGENT…"
     )
     parser.add_argument("agent", nargs="?", help="the agent for start, stop and restart")
-    args = parser.parse_args(argv)
+    args = parse_flags(parser, argv)
     if args.command in NEEDS_AGENT and not args.agent:
         parser.error(f"{args.command} needs an AGENT")
     if args.agent and args.command not in NEEDS_AGENT:

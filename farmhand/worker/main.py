@@ -7,22 +7,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import socket
 import sys
 from pathlib import Path
 
-import gevent
-
-from farmhand.agent.runtime import AgentRuntime
-from farmhand.options import (
-    ArgumentParser,
-    add_agent_flags,
-    add_logging_flag,
-    add_version_flag,
-    program_name,
-    setup_logging,
-)
+from farmhand.agent.runtime import AgentRuntime, stop_on_signals
+from farmhand.options import add_name_flag, agent_parser, parse_flags, program_name, setup_logging
 from farmhand.worker.service import WorkerService
 from farmhand.worker.taskgroups import TaskGroups, WorkDirBusy
 from farmhand.worker.taskpolicy import DENIED_ENV, TaskPolicy
@@ -35,13 +24,8 @@ SHUTDOWN_REPORT_S = 3.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = ArgumentParser(prog=PROG, description="A farmhand worker: runs tasks.")
-    add_agent_flags(parser)
-    parser.add_argument(
-        "--name",
-        default=socket.gethostname(),
-        help="unique client name (default: the host name, %(default)s)",
-    )
+    parser = agent_parser(PROG, "A farmhand worker: runs tasks.")
+    add_name_flag(parser)
     parser.add_argument("--slots", type=int, default=1, help="tasks at once (default 1)")
     parser.add_argument("--tags", default="", help="comma-separated tags, e.g. gpu,blender")
     parser.add_argument(
@@ -74,9 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=5.0,
         help="seconds between SIGTERM and SIGKILL when a task is canceled or times out (default 5)",
     )
-    add_logging_flag(parser)
-    add_version_flag(parser)
-    args = parser.parse_args(argv)
+    args = parse_flags(parser, argv)
     if args.slots < 1:
         parser.error("--slots must be at least 1")
     if not args.kill_grace_s >= 0:
@@ -138,9 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         service.shutdown(timeout_s=args.kill_grace_s + SHUTDOWN_REPORT_S)
         runtime.stop()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        # Signal handlers run in the hub, which must not block: stop in a greenlet.
-        gevent.signal_handler(signum, gevent.spawn, stop)
+    stop_on_signals(stop)
     log.info("worker %s starting: master %s, %d slot(s)", args.name, args.master, args.slots)
     try:
         runtime.run()

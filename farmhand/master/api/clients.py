@@ -13,12 +13,10 @@ from .base import Access, Args, Method, collector, string
 METHODS: list[Method] = []
 method = collector(METHODS)
 
+SELECTOR_SUMMARY = "a client selector, e.g. `online role=worker render-0*`"
 
-@method(
-    "clients.list",
-    Access.READ,
-    params=(string("select", "a client selector, e.g. `online role=worker render-0*`", "all"),),
-)
+
+@method("clients.list", Access.READ, params=(string("select", SELECTOR_SUMMARY, "all"),))
 def clients_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Clients matching a selector (default `all`), sorted by name."""
     selector = parse_selector(p["select"])
@@ -33,23 +31,13 @@ def _set_enabled(services: Services, p: Args, enabled: bool) -> dict[str, Any]:
     return {"matched": sorted(matched), "changed": sorted(changed)}
 
 
-@method(
-    "clients.enable",
-    Access.ADMIN,
-    writes=True,
-    params=(string("select", "a client selector, e.g. `online role=worker render-0*`"),),
-)
+@method("clients.enable", Access.ADMIN, writes=True, params=(string("select", SELECTOR_SUMMARY),))
 def clients_enable(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Enable the selected clients: workers among them get new tasks again."""
     return _set_enabled(services, p, True)
 
 
-@method(
-    "clients.disable",
-    Access.ADMIN,
-    writes=True,
-    params=(string("select", "a client selector, e.g. `online role=worker render-0*`"),),
-)
+@method("clients.disable", Access.ADMIN, writes=True, params=(string("select", SELECTOR_SUMMARY),))
 def clients_disable(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Disable the selected clients: no new task for them; running work finishes."""
     return _set_enabled(services, p, False)

@@ -56,6 +56,14 @@ def procs_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     return {"procs": services.procs.rows(node), "nodes": services.procs.nodes()}
 
 
+# The parameters of procs.start, procs.stop and procs.restart (procs.reload needs `node`).
+_NODE_DOC = "the node's name (needed only when the agent name is on several nodes)"
+_ORDER_PARAMS = (
+    string("node", _NODE_DOC, None, max_length=200),
+    string("agent", "the supervised process's name", max_length=200),
+)
+
+
 def _order(services: Services, p: Args, order: str) -> dict[str, Any]:
     node = p["node"]
     agent = p["agent"]
@@ -78,58 +86,19 @@ def _forward(services: Services, node: str, order: str, params: dict[str, Any]) 
         ) from None
 
 
-@method(
-    "procs.start",
-    Access.ADMIN,
-    writes=True,
-    params=(
-        string(
-            "node",
-            "the node's name (needed only when the agent name is on several nodes)",
-            None,
-            max_length=200,
-        ),
-        string("agent", "the supervised process's name", max_length=200),
-    ),
-)
+@method("procs.start", Access.ADMIN, writes=True, params=_ORDER_PARAMS)
 def procs_start(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Start a node's agent (also out of `fatal`); `node` may be left out if the name is unique."""
     return _order(services, p, "proc.start")
 
 
-@method(
-    "procs.stop",
-    Access.ADMIN,
-    writes=True,
-    params=(
-        string(
-            "node",
-            "the node's name (needed only when the agent name is on several nodes)",
-            None,
-            max_length=200,
-        ),
-        string("agent", "the supervised process's name", max_length=200),
-    ),
-)
+@method("procs.stop", Access.ADMIN, writes=True, params=_ORDER_PARAMS)
 def procs_stop(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Stop a node's agent (SIGTERM, SIGKILL after its stop timeout); it stays stopped."""
     return _order(services, p, "proc.stop")
 
 
-@method(
-    "procs.restart",
-    Access.ADMIN,
-    writes=True,
-    params=(
-        string(
-            "node",
-            "the node's name (needed only when the agent name is on several nodes)",
-            None,
-            max_length=200,
-        ),
-        string("agent", "the supervised process's name", max_length=200),
-    ),
-)
+@method("procs.restart", Access.ADMIN, writes=True, params=_ORDER_PARAMS)
 def procs_restart(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Restart a node's agent."""
     return _order(services, p, "proc.restart")
@@ -139,13 +108,7 @@ def procs_restart(services: Services, session: Session, p: Args) -> dict[str, An
     "procs.reload",
     Access.ADMIN,
     writes=True,
-    params=(
-        string(
-            "node",
-            "the node's name (needed only when the agent name is on several nodes)",
-            max_length=200,
-        ),
-    ),
+    params=(string("node", _NODE_DOC, max_length=200),),
 )
 def procs_reload(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Make a node re-read its agents.toml: new agents start, removed ones stop, changed ones

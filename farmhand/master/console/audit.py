@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from farmhand.tables import format_table
+
 from .base import Command, Reply, UsageError, collector, is_number
-from .tables import format_table
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection

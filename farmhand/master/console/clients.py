@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from farmhand.tables import clients_text, format_duration, plural
 from protocol.times import parse_iso_utc
 
 from .base import Command, Reply, UsageError, collector
-from .tables import format_duration, format_table, plural
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection
@@ -24,29 +24,8 @@ command = collector(COMMANDS)
 )
 def clients(console: ConsoleConnection, args: list[str]) -> Reply:
     result = console.call("clients.list", {"select": " ".join(args) or "all"})
-    rows = result["clients"]
     now = console.now()
-    table = format_table(
-        ["name", "role", "host", "status", "enabled", "last seen", "slots", "tags", "running"],
-        [
-            [
-                row["name"],
-                row["role"],
-                row["host"],
-                row["status"],
-                "yes" if row["enabled"] else "NO",
-                "now" if row["online"] else _ago(row["last_seen"], now),
-                row["slots"],
-                ",".join(row["tags"]) or "-",
-                len(row["running"]),
-            ]
-            for row in rows
-        ],
-    )
-    online = sum(1 for row in rows if row["online"])
-    disabled = sum(1 for row in rows if not row["enabled"])
-    summary = f"{plural(len(rows), 'client')} ({online} online, {disabled} disabled)"
-    return Reply(result, f"{table}\n{summary}" if rows else summary)
+    return Reply(result, clients_text(result["clients"], lambda stamp: _ago(stamp, now)))
 
 
 def _ago(stamp: str | None, now: float) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from farmhand.tables import format_table, plural
+
 from .base import Command, Reply, UsageError, collector, is_number
-from .tables import format_table, plural
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection

@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any
 
+from farmhand.tables import format_duration, format_table
+
 from .base import Command, Reply, UsageError, collector, no_args
-from .tables import format_duration, format_table
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from farmhand.tables import format_duration, tasks_text
+
 from .base import Command, Reply, UsageError, collector, is_number
 from .jobs import job_id_of
-from .tables import format_duration, format_table, plural
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection
@@ -25,25 +26,11 @@ LOG_TAIL_BYTES = 256 * 1024
 )
 def tasks(console: ConsoleConnection, args: list[str]) -> Reply:
     result = console.call("tasks.list", {"job_id": job_id_of(args, "tasks ID")})
-    rows = [
-        [
-            task["id"],
-            task["index"],
-            task["frames"] or "-",
-            task["status"],
-            task["worker"] or "-",
-            task["attempts"],
-            "-" if task["exit_code"] is None else task["exit_code"],
-            "-" if task["duration_s"] is None else format_duration(task["duration_s"]),
-            f"{task['progress']:.0f}%",
-        ]
-        for task in result["tasks"]
-    ]
-    table = format_table(
-        ["task", "#", "frames", "status", "worker", "attempts", "exit", "duration", "progress"],
-        rows,
-    )
-    return Reply(result, f"{table}\n{plural(len(rows), 'task')}")
+    return Reply(result, tasks_text(result["tasks"], _duration))
+
+
+def _duration(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(seconds)
 
 
 @command(

@@ -1,0 +1,90 @@
+"""Plain-text tables, durations and counts, and the tables the console and the `farmhand`
+command both print (clients, a job's tasks). Standard library only: the `farmhand` command runs
+without gevent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Left-aligned columns, two spaces apart, headers in capitals; no trailing spaces."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    titles = [header.upper() for header in headers]
+    widths = [len(title) for title in titles]
+    for row in cells:
+        for index, cell in enumerate(row):
+            widths[index] = max(widths[index], len(cell))
+    lines = ["  ".join(t.ljust(w) for t, w in zip(titles, widths, strict=True)).rstrip()]
+    for row in cells:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def format_duration(seconds: float) -> str:
+    """3 → "3s", 75 → "1m15s", 7300 → "2h01m", 200000 → "2d07h"."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def clients_text(clients: Sequence[dict[str, Any]], last_seen: Callable[[str | None], str]) -> str:
+    """The `clients` table (rows of `clients.list`) and its count; `last_seen` words an offline
+    client's last-seen stamp (None: never seen)."""
+    table = format_table(
+        ["name", "role", "host", "status", "enabled", "last seen", "slots", "tags", "running"],
+        [
+            [
+                row["name"],
+                row["role"],
+                row["host"] or "-",
+                row["status"],
+                "yes" if row["enabled"] else "NO",
+                "now" if row["online"] else last_seen(row["last_seen"]),
+                row["slots"],
+                ",".join(row["tags"]) or "-",
+                len(row["running"]),
+            ]
+            for row in clients
+        ],
+    )
+    online = sum(1 for row in clients if row["online"])
+    disabled = sum(1 for row in clients if not row["enabled"])
+    summary = f"{plural(len(clients), 'client')} ({online} online, {disabled} disabled)"
+    return f"{table}\n{summary}" if clients else summary
+
+
+def tasks_text(tasks: Sequence[dict[str, Any]], duration: Callable[[float | None], str]) -> str:
+    """A job's tasks (rows of `tasks.list`) and their count; `duration` words a task's run time
+    (None: it has not run)."""
+    table = format_table(
+        ["task", "#", "frames", "status", "worker", "attempts", "exit", "duration", "progress"],
+        [
+            [
+                task["id"],
+                task["index"],
+                task["frames"] or "-",
+                task["status"],
+                task["worker"] or "-",
+                task["attempts"],
+                "-" if task["exit_code"] is None else task["exit_code"],
+                duration(task.get("duration_s")),
+                f"{task.get('progress', 0):.0f}%",
+            ]
+            for task in tasks
+        ],
+    )
+    return f"{table}\n{plural(len(tasks), 'task')}"
