@@ -141,7 +141,7 @@ def validate_topics(
         raise ValueError("topics: at most 20 topics")
     for topic in topics:
         if topic.startswith("log:"):
-            if not topic[4:].isdigit():
+            if not (topic[4:].isascii() and topic[4:].isdigit()):
                 raise ValueError(f"topics: bad log topic {topic!r}: expected log:<task id>")
         elif topic not in base:
             raise ValueError(f"topics: unknown topic {topic!r}: expected one of {', '.join(base)}")

@@ -88,7 +88,7 @@ def parse_address(text: str, default_port: int = 6000) -> MasterAddress:
         raise ValueError(f"no host in address {text!r}")
     if not port_text:
         return MasterAddress(host, default_port, tls)
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise ValueError(f"bad port in address {text!r}: expected 1-65535")
     return MasterAddress(host, int(port_text), tls)
 

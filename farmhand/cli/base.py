@@ -85,6 +85,6 @@ def duration(seconds: float | None) -> str:
 
 def positive_id(text: str) -> int:
     """An argparse type: a job or task id."""
-    if not text.isdigit() or not 0 < int(text) < 2**63:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**63:
         raise argparse.ArgumentTypeError(f"{text!r} is not an id (a positive whole number)")
     return int(text)

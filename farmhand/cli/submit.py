@@ -86,7 +86,7 @@ def job_params(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
         params["tags"] = tags
     after = [part.strip() for text in args.after for part in text.split(",") if part.strip()]
     if after:
-        if not all(part.isdigit() for part in after):
+        if not all(part.isascii() and part.isdigit() for part in after):
             raise UsageError(f"--after: job ids are numbers, not {','.join(after)!r}")
         params["depends_on"] = [int(part) for part in after]
     if args.env:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from farmhand.tables import format_table, plural
 
-from .base import Command, Reply, UsageError, collector
+from .base import Command, Reply, UsageError, collector, is_number
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection
@@ -24,7 +24,7 @@ STATS_USAGE = "stats [keg=ID | user=NAME]"
     methods=("sessions.list",),
 )
 def sessions(console: ConsoleConnection, args: list[str]) -> Reply:
-    if len(args) > 1 or (args and not args[0].isdigit()):
+    if len(args) > 1 or (args and not is_number(args[0])):
         raise UsageError("usage: sessions [LIMIT]")
     result = console.call("sessions.list", {"limit": int(args[0])} if args else {})
     rows = [
@@ -49,7 +49,7 @@ def stats(console: ConsoleConnection, args: list[str]) -> Reply:
     params: dict[str, Any] = {}
     for arg in args:
         key, _, value = arg.partition("=")
-        if key == "keg" and value.isdigit():
+        if key == "keg" and is_number(value):
             params["keg"] = int(value)
         elif key == "user" and value:
             params["username"] = value
