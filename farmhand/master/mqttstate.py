@@ -125,42 +125,58 @@ def _entity(
     }
 
 
-def tap_configs(topics: Topics, name: str) -> list[tuple[str, dict[str, Any]]]:
-    state = topics.state("taps", name)
-    device = _device(topics, "tap", name, "Tap")
-    base = f"tap_{slug(name)}"
+# One Home Assistant entity of a device: (component, object id suffix, name, value template,
+# extra config fields).
+Entity = tuple[str, str, str, str, dict[str, Any]]
+
+TAP_ENTITIES: tuple[Entity, ...] = (
+    ("sensor", "remaining", "Remaining", "{{ value_json.remaining_ml }}", {
+        "unit_of_measurement": "mL", "device_class": "volume_storage",
+        "state_class": "measurement", "icon": "mdi:keg",
+    }),
+    ("sensor", "percent", "Keg level", "{{ value_json.percent }}",
+     {"unit_of_measurement": "%", "icon": "mdi:keg"}),
+    ("sensor", "beverage", "Beverage", "{{ value_json.beverage }}", {"icon": "mdi:beer"}),
+    ("binary_sensor", "pouring", "Pouring", "{{ 'ON' if value_json.pouring else 'OFF' }}",
+     {"icon": "mdi:beer"}),
+)  # fmt: skip
+
+WORKER_ENTITIES: tuple[Entity, ...] = (
+    ("binary_sensor", "online", "Online", "{{ 'ON' if value_json.online else 'OFF' }}",
+     {"device_class": "connectivity"}),
+    ("binary_sensor", "busy", "Busy", "{{ 'ON' if value_json.busy else 'OFF' }}",
+     {"device_class": "running"}),
+    ("sensor", "running", "Tasks running", "{{ value_json.running }}",
+     {"state_class": "measurement"}),
+)  # fmt: skip
+
+JOBS_ENTITIES: tuple[Entity, ...] = tuple(
+    ("sensor", key, label, f"{{{{ value_json.{key} }}}}", {"state_class": "measurement"})
+    for key, label in (
+        ("tasks_running", "Tasks running"),
+        ("tasks_queued", "Tasks queued"),
+        ("jobs_active", "Jobs active"),
+        ("jobs_queued", "Jobs queued"),
+    )
+)
+
+
+def _configs(
+    topics: Topics, device: dict[str, Any], base: str, state: str, entities: tuple[Entity, ...]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The discovery topic and config of each entity of one device."""
     return [
         (
-            topics.config("sensor", f"{base}_remaining"),
-            _entity(
-                topics, device, f"{base}_remaining", "Remaining", state,
-                "{{ value_json.remaining_ml }}",
-                unit_of_measurement="mL", device_class="volume_storage",
-                state_class="measurement", icon="mdi:keg",
-            ),
-        ),
-        (
-            topics.config("sensor", f"{base}_percent"),
-            _entity(
-                topics, device, f"{base}_percent", "Keg level", state,
-                "{{ value_json.percent }}", unit_of_measurement="%", icon="mdi:keg",
-            ),
-        ),
-        (
-            topics.config("sensor", f"{base}_beverage"),
-            _entity(
-                topics, device, f"{base}_beverage", "Beverage", state,
-                "{{ value_json.beverage }}", icon="mdi:beer",
-            ),
-        ),
-        (
-            topics.config("binary_sensor", f"{base}_pouring"),
-            _entity(
-                topics, device, f"{base}_pouring", "Pouring", state,
-                "{{ 'ON' if value_json.pouring else 'OFF' }}", icon="mdi:beer",
-            ),
-        ),
-    ]  # fmt: skip
+            topics.config(component, f"{base}_{suffix}"),
+            _entity(topics, device, f"{base}_{suffix}", name, state, template, **extra),
+        )
+        for component, suffix, name, template, extra in entities
+    ]
+
+
+def tap_configs(topics: Topics, name: str) -> list[tuple[str, dict[str, Any]]]:
+    device = _device(topics, "tap", name, "Tap")
+    return _configs(topics, device, f"tap_{slug(name)}", topics.state("taps", name), TAP_ENTITIES)
 
 
 def sensor_configs(topics: Topics, reading: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -186,53 +202,14 @@ def sensor_configs(topics: Topics, reading: dict[str, Any]) -> list[tuple[str, d
 
 
 def worker_configs(topics: Topics, name: str) -> list[tuple[str, dict[str, Any]]]:
-    state = topics.state("workers", name)
     device = _device(topics, "worker", name, "Worker")
-    base = f"worker_{slug(name)}"
-    return [
-        (
-            topics.config("binary_sensor", f"{base}_online"),
-            _entity(
-                topics, device, f"{base}_online", "Online", state,
-                "{{ 'ON' if value_json.online else 'OFF' }}", device_class="connectivity",
-            ),
-        ),
-        (
-            topics.config("binary_sensor", f"{base}_busy"),
-            _entity(
-                topics, device, f"{base}_busy", "Busy", state,
-                "{{ 'ON' if value_json.busy else 'OFF' }}", device_class="running",
-            ),
-        ),
-        (
-            topics.config("sensor", f"{base}_running"),
-            _entity(
-                topics, device, f"{base}_running", "Tasks running", state,
-                "{{ value_json.running }}", state_class="measurement",
-            ),
-        ),
-    ]  # fmt: skip
+    state = topics.state("workers", name)
+    return _configs(topics, device, f"worker_{slug(name)}", state, WORKER_ENTITIES)
 
 
 def jobs_configs(topics: Topics) -> list[tuple[str, dict[str, Any]]]:
-    state = topics.state("jobs")
     device = _device(topics, "farm", "farm", "Job farm")
-    fields = [
-        ("tasks_running", "Tasks running"),
-        ("tasks_queued", "Tasks queued"),
-        ("jobs_active", "Jobs active"),
-        ("jobs_queued", "Jobs queued"),
-    ]
-    return [
-        (
-            topics.config("sensor", f"jobs_{key}"),
-            _entity(
-                topics, device, f"jobs_{key}", label, state, f"{{{{ value_json.{key} }}}}",
-                state_class="measurement",
-            ),
-        )
-        for key, label in fields
-    ]  # fmt: skip
+    return _configs(topics, device, "jobs", topics.state("jobs"), JOBS_ENTITIES)
 
 
 def retained_messages(
