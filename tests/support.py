@@ -282,3 +282,19 @@ class ConsoleClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def farmhand(
+    *args: str, master: MasterProcess | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The `farmhand` command as a real process (`python -m farmhand.cli`), optionally pointed
+    at `master`."""
+    flags = ["--master", master.address] if master is not None else []
+    return subprocess.run(
+        [sys.executable, "-m", "farmhand.cli", *flags, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import MasterProcess, RpcClient
+from tests.support import MasterProcess, Program, RpcClient
 
 
 @pytest.fixture
@@ -23,3 +23,15 @@ def api(master: MasterProcess) -> Iterator[RpcClient]:
     """A JSON-RPC connection to the `master` fixture (trusted: loopback, no key)."""
     with RpcClient(master.port) as client:
         yield client
+
+
+@pytest.fixture
+def worker(tmp_path: Path, master: MasterProcess) -> Iterator[Program]:
+    """A real worker.py named w1 on `master`."""
+    program = Program(
+        "worker.py",
+        *("--master", master.address, "--name", "w1", "--work-dir", str(tmp_path / "work")),
+        log_path=tmp_path / "worker.log",
+    )
+    yield program
+    program.stop()

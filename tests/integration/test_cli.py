@@ -5,43 +5,16 @@ submit (and --wait with a real worker: exit 0, 1), jobs, job, call, --json, the 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, MasterProcess, Program, RpcClient
+from tests.support import ROOT, MasterProcess, Program, RpcClient, farmhand
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def farmhand(
-    *args: str, master: MasterProcess | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    flags = ["--master", master.address] if master is not None else []
-    return subprocess.run(
-        [sys.executable, "-m", "farmhand.cli", *flags, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
-
-
-@pytest.fixture
-def worker(tmp_path: Path, master: MasterProcess) -> Iterator[Program]:
-    program = Program(
-        "worker.py",
-        *("--master", master.address, "--name", "w1", "--work-dir", str(tmp_path / "work")),
-        log_path=tmp_path / "worker.log",
-    )
-    yield program
-    program.stop()
 
 
 def test_submit_prints_the_job_id_and_jobs_and_job_show_it(master: MasterProcess) -> None:

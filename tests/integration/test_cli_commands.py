@@ -12,40 +12,14 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from farmhand.cli.main import COMMANDS
-from tests.support import ROOT, MasterProcess, Program, RpcClient, wait_for
+from tests.support import ROOT, MasterProcess, Program, RpcClient, farmhand, wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def farmhand(
-    *args: str, master: MasterProcess | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    flags = ["--master", master.address] if master is not None else []
-    return subprocess.run(
-        [sys.executable, "-m", "farmhand.cli", *flags, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
-
-
-@pytest.fixture
-def worker(tmp_path: Path, master: MasterProcess) -> Iterator[Program]:
-    program = Program(
-        "worker.py",
-        *("--master", master.address, "--name", "w1", "--work-dir", str(tmp_path / "work")),
-        log_path=tmp_path / "worker.log",
-    )
-    yield program
-    program.stop()
 
 
 def test_tasks_and_log_and_log_follow_a_running_task(

@@ -37,22 +37,6 @@ def farm(master: MasterProcess) -> Iterator[Client]:
         yield client
 
 
-@pytest.fixture
-def worker(tmp_path: Path, master: MasterProcess) -> Iterator[Program]:
-    program = Program(
-        "worker.py",
-        "--master",
-        master.address,
-        "--name",
-        "w1",
-        "--work-dir",
-        str(tmp_path / "work"),
-        log_path=tmp_path / "worker.log",
-    )
-    yield program
-    program.stop()
-
-
 def test_call_returns_the_result_and_raises_rpc_errors_with_code_message_data(
     farm: Client,
 ) -> None:
