@@ -15,7 +15,24 @@ from protocol.jsonrpc import encode_notification
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("clients", "jobs", "tasks", "readings", "pours", "presence", "procs", "events")
+TOPICS = (
+    "clients", "jobs", "tasks", "readings", "pours", "presence", "procs", "events", "notices",
+)  # fmt: skip
+# Named farm events, the ones webhooks, email and MQTT users are told of: each is published on
+# the `notices` topic as `{event, data}` by `EventBus.notify`.
+NOTICE_TOPIC = "notices"
+NOTICES = (
+    "job.completed",
+    "job.failed",
+    "job.canceled",
+    "client.offline",
+    "pour",
+    "keg.low",
+    "keg.ended",
+    "session.started",
+    "sensor.alert",
+    "sensor.cleared",
+)
 LOG_TOPIC_PREFIX = "log:"
 
 
@@ -60,3 +77,9 @@ class EventBus:
         payload = encode_notification("event", {"topic": topic, "data": data})
         for subscriber in list(subscribers):
             subscriber.send_bytes(payload)
+
+    def notify(self, event: str, data: Any) -> None:
+        """Tell the `notices` subscribers (webhooks, the dashboard, MQTT) of a named farm event."""
+        if event not in NOTICES:
+            raise ValueError(f"unknown notice {event!r}")
+        self.publish(NOTICE_TOPIC, {"event": event, "data": data})
