@@ -26,6 +26,7 @@ from . import (
     call,
     clients,
     completion,
+    delete,
     enable,
     job,
     jobs,
@@ -55,6 +56,7 @@ COMMANDS: tuple[Command, ...] = (
     actions.RESUME,
     actions.REQUEUE,
     actions.PRIORITY,
+    delete.COMMAND,
     call.COMMAND,
     completion.COMMAND,
 )

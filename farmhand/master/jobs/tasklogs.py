@@ -95,6 +95,11 @@ class TaskLogs:
             log.info("removed the task logs of %d old jobs", removed)
         return removed
 
+    def remove(self, job_ids: list[int]) -> int:
+        """Remove the log folders of these jobs (deleted ones); how many there were."""
+        removed: int = self._pool.spawn(self._remove_folders, job_ids).get() if job_ids else 0
+        return removed
+
     # -- writer thread -------------------------------------------------------------------------
     def _drain(self) -> None:
         while True:
