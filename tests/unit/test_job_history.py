@@ -14,7 +14,7 @@ from farmhand.master.jobs.views import task_view
 from farmhand.master.registry import RuntimeClient
 from models.jobstore import JobStore
 from protocol.errors import ErrorCode, RpcError
-from tests.unit.farmkit import FarmKit, peer_of
+from tests.unit.farmkit import FarmKit, MasterKit, peer_of
 
 pytestmark = [pytest.mark.fast, pytest.mark.timeout(30)]
 
@@ -251,3 +251,17 @@ def test_retention_is_off_by_default(kit: FarmKit, worker: RuntimeClient) -> Non
     kit.clock.advance(10_000 * DAY_S)
     assert kit.farm.expire(kit.clock.wall()) == []
     assert history.view_job(kit.farm, job_id).rec.status == "completed"
+
+
+def test_console_delete_and_the_retention_flag(tmp_path: Path) -> None:
+    master = MasterKit(tmp_path, job_retention_days=3.0)
+    try:
+        assert master.services.farm.job_retention_s == 3 * DAY_S
+        job_id = master.call("jobs.submit", name="c", argv=["true"])["job_id"]
+        assert "is queued: only completed, failed or canceled" in master.console(f"delete {job_id}")
+        master.call("jobs.cancel", job_id=job_id)
+        assert master.console(f"delete {job_id}") == f"job {job_id} deleted"
+        assert "no job" in master.console(f"delete {job_id}")
+        assert "usage: delete ID" in master.console("delete")
+    finally:
+        master.close()
