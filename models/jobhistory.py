@@ -63,6 +63,10 @@ class JobHistory:
             'GROUP BY "job_id", "status"'
         )
         self._job = JOB.select(f' WHERE "id" = {p}')
+        self._jobs = JOB.select(f" WHERE {among('id')}")
+        # The same orders as the pages, ids only (the index alone answers).
+        self._ids_one = f'SELECT "id" FROM "job" WHERE "status" = {p} AND {outside("id")}{tail}'
+        self._ids_several = f'SELECT "id" FROM "job" WHERE {several} AND {outside("id")}{tail}'
         self._status = f'SELECT "status" FROM "job" WHERE "id" = {p}'
         self._tasks_total = f'SELECT "tasks_total" FROM "job" WHERE "id" = {p}'
         self._tasks = TASK.select(f' WHERE "job_id" = {p} ORDER BY "task_index"')
@@ -87,6 +91,16 @@ class JobHistory:
         """Jobs of `statuses` but those of `skip_ids` (the ones in memory), newest first: the
         page `offset`, `limit` with each job's task counts, and how many there are in all."""
         return self._store.read(self._do_page, list(statuses), list(skip_ids), limit, offset)
+
+    def ids(
+        self, statuses: Sequence[str], skip_ids: Sequence[int], limit: int
+    ) -> tuple[list[int], int]:
+        """The first `limit` ids of `page` (newest first), and how many there are in all."""
+        return self._store.read(self._do_ids, list(statuses), list(skip_ids), limit)
+
+    def counted(self, job_ids: Sequence[int]) -> list[Counted]:
+        """These jobs with their task counts, in the order given (missing ones left out)."""
+        return self._store.read(self._do_counted, list(job_ids))
 
     def job(self, job_id: int) -> tuple[JobRecord, list[TaskRecord], list[BlocklistRecord]] | None:
         """One job with all its tasks (by index) and its blocklist, or None."""
@@ -121,7 +135,29 @@ class JobHistory:
             cursor = db.execute_sql(self._page_one, (statuses[0], bound[1], limit, offset))
         else:
             cursor = db.execute_sql(self._page, (*bound, limit, offset))
-        jobs = [job_of(row) for row in cursor.fetchall()]
+        return self._with_counts([job_of(row) for row in cursor.fetchall()]), total
+
+    def _do_ids(
+        self, statuses: list[str], skip_ids: list[int], limit: int
+    ) -> tuple[list[int], int]:
+        db = self._store.db
+        bound = (self._ids(statuses), self._ids(skip_ids))
+        total = int(db.execute_sql(self._count, bound).fetchone()[0])
+        if len(statuses) == 1:
+            cursor = db.execute_sql(self._ids_one, (statuses[0], bound[1], limit, 0))
+        else:
+            cursor = db.execute_sql(self._ids_several, (*bound, limit, 0))
+        return [int(row[0]) for row in cursor.fetchall()], total
+
+    def _do_counted(self, job_ids: list[int]) -> list[Counted]:
+        if not job_ids:
+            return []
+        rows = self._store.db.execute_sql(self._jobs, (self._ids(job_ids),)).fetchall()
+        found = {job.id: job for job in map(job_of, rows)}
+        return self._with_counts([found[i] for i in job_ids if i in found])
+
+    def _with_counts(self, jobs: list[JobRecord]) -> list[Counted]:
+        db = self._store.db
         # Stored with the job when it left memory; counted for jobs finished before that was.
         counts = {job.id: job.task_counts or {} for job in jobs}
         uncounted = [job.id for job in jobs if job.task_counts is None]
@@ -129,7 +165,7 @@ class JobHistory:
             rows = db.execute_sql(self._counts, (self._ids(uncounted),)).fetchall()
             for job_id, status, count in rows:
                 counts[job_id][status] = int(count)
-        return [(job, counts[job.id]) for job in jobs], total
+        return [(job, counts[job.id]) for job in jobs]
 
     def _do_job(
         self, job_id: int

@@ -43,10 +43,14 @@ def list_jobs(
     if not live:  # the usual case for a finished status: one page straight from the database
         page, total = farm.history.page(stored, skip, limit, offset)
         return [job_view(JobState.summary(rec, counts)) for rec, counts in page], total
-    page, stored_total = farm.history.page(stored, skip, offset + limit, 0)
-    merged = live + [JobState.summary(rec, counts) for rec, counts in page]
-    merged.sort(key=lambda state: -state.id)
-    return [job_view(state) for state in merged[offset : offset + limit]], len(live) + stored_total
+    # Merged by id: the stored ids up to the page's end, then only the page's rows.
+    stored_ids, stored_total = farm.history.ids(stored, skip, offset + limit)
+    by_id = {state.id: state for state in live}
+    chosen = sorted([*by_id, *stored_ids], reverse=True)[offset : offset + limit]
+    rows = farm.history.counted([job_id for job_id in chosen if job_id not in by_id])
+    by_id.update((rec.id, JobState.summary(rec, counts)) for rec, counts in rows)
+    views = [job_view(by_id[job_id]) for job_id in chosen if job_id in by_id]
+    return views, len(live) + stored_total
 
 
 class KnownJobs:
