@@ -36,6 +36,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent))
 import orjson  # noqa: E402
 from benchlib import BenchError, RpcClient, percentile, start_master, stop_all  # noqa: E402
 
+sys.path.insert(0, str(CODE))  # benchlib put this checkout first: the models come from CODE
 from models.db import redact_url  # noqa: E402
 from models.jobstore import JobRecord, JobStore, TaskRecord  # noqa: E402
 from models.store import Store  # noqa: E402
@@ -100,6 +101,9 @@ def build_history(url: str | None, data_dir: Path, tasks: int, per_job: int) -> 
                     counts[task.status] = counts.get(task.status, 0) + 1
                 job.task_counts = counts
             jobstore.insert_job(job, records)
+        if store.backend == "postgresql":
+            # Fresh planner statistics, as autovacuum takes them after a change this large.
+            store.call(store.db.execute_sql, "ANALYZE")
     finally:
         store.close()
     return {"jobs": jobs, "tasks": jobs * per_job, "insert_s": time.perf_counter() - began}
