@@ -58,22 +58,23 @@ def connect_clients(port: int, count: int) -> list[Connection]:
 
 
 class Http:
-    """A keep-alive HTTP client with the dashboard's session cookie."""
+    """A keep-alive HTTP client with the dashboard's cookies (a jar: the login sets two, the
+    device cookie and the session cookie, in separate Set-Cookie headers)."""
 
     def __init__(self, url: str):
         parts = urlsplit(url)
         self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        self.cookie = ""
+        self.cookies: dict[str, str] = {}
 
     def request(self, method: str, path: str, body: bytes | None = None, **headers: str):
-        if self.cookie:
-            headers["Cookie"] = self.cookie
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         self.conn.request(method, path, body=body, headers=headers)
         response = self.conn.getresponse()
         data = response.read()
-        cookie = response.getheader("Set-Cookie")
-        if cookie:
-            self.cookie = cookie.split(";")[0]
+        for header in response.msg.get_all("Set-Cookie") or []:
+            name, _, value = header.split(";")[0].partition("=")
+            self.cookies[name.strip()] = value.strip().strip('"')
         return response.status, data
 
     def login(self, username: str, password: str) -> None:

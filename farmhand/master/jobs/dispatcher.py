@@ -167,6 +167,13 @@ class Dispatcher:
             "cwd": job.cwd,
             "timeout_s": job.timeout_s,
             "progress_regex": job.progress_regex,
+            # The files the task writes (its previews are made from them), placeholders filled.
+            "outputs": None
+            if job.outputs is None
+            else expand_argv(
+                [job.outputs], job=job.id, task=task.index, start=task.frame_start,
+                end=task.frame_end,
+            )[0],
             "frame_start": task.frame_start,
             "frame_end": task.frame_end,
         }
