@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gevent.event import AsyncResult
+
 from ..jobs.board import JobState
 from ..jobs.states import JobStatus
 from ..jobs.stranded import blocked_reason
@@ -124,3 +126,11 @@ def jobs_set_priority(services: Services, session: Session, p: Args) -> dict[str
     priority = p["priority"]
     services.farm.set_priority(state, priority)
     return job_view(state)
+
+
+@method("jobs.preview", Access.READ, params=(integer("job_id", "the job's id"),))
+def jobs_preview(services: Services, session: Session, p: Args) -> AsyncResult:
+    """The newest thumbnail of the job's output: `{task_id, frame, content_type, width, height,
+    data}` (`data` base64, at most 640 px wide); -32004 while there is none."""
+    job_id = p["job_id"]
+    return services.farm.previews.read(job_id)

@@ -171,7 +171,10 @@ class Dispatcher:
             "outputs": None
             if job.outputs is None
             else expand_argv(
-                [job.outputs], job=job.id, task=task.index, start=task.frame_start,
+                [job.outputs],
+                job=job.id,
+                task=task.index,
+                start=task.frame_start,
                 end=task.frame_end,
             )[0],
             "frame_start": task.frame_start,
