@@ -1,6 +1,7 @@
 // Overview: clients by role, jobs by status, tasks running, throughput, recent events.
 import { $, el, api, live, throttle, timeOf, badge } from "./lib.js";
 import { lineChart } from "./chart.js";
+import { showIn } from "./previews.js";
 
 const chart = lineChart($("#throughput-chart"), "tasks/min", "", () => 3600);
 
@@ -21,6 +22,16 @@ function render(data) {
   $("#tasks-completed").textContent = `${data.status.farm.tasks_completed_total} completed since the master started`;
   chart.set(data.throughput);
   $("#events").replaceChildren(...data.events.slice().reverse().map(eventRow));
+  showRendered(data.last_rendered);
+}
+
+// The "Last rendered" tile: the newest preview of any job, linking to its job.
+function showRendered(p) {
+  if (!p) return;
+  const tile = $("#last-rendered");
+  showIn(tile.querySelector("figure"), p);
+  tile.querySelector("a").href = `/jobs/${p.job_id}`;
+  tile.querySelector("small").hidden = true;
 }
 
 function eventRow(event) {
@@ -53,5 +64,6 @@ live({
     refresh();
   },
   throughput: refresh,
+  previews: showRendered,
   events: (event) => addRow(eventRow(event)),
 }, refresh);

@@ -188,8 +188,14 @@ class PreviewStore:
         self._spawn(shutil.rmtree, self.root / str(job_id), True)  # ignore_errors
         log.info("job %d: previews forgotten", job_id)
 
-    def jobs_with_previews(self) -> int:
-        return len(self._newest)
+    def newest_of(self, job_ids: list[int] | None, limit: int) -> list[Preview]:
+        """The newest preview of each of `job_ids` (None: of every job), newest first."""
+        if job_ids is None:
+            chosen = list(self._newest.values())
+        else:
+            chosen = [p for job_id in job_ids if (p := self._newest.get(job_id)) is not None]
+        chosen.sort(key=lambda p: p.version, reverse=True)
+        return chosen[:limit]
 
     # -- inside ----------------------------------------------------------------------------------
     @staticmethod
