@@ -92,7 +92,9 @@ def decode_preview(content_type: str, width: int, height: int, data: str) -> byt
     except ValueError:
         raise invalid_params("task.preview: data is not base64", "bad_data") from None
     if not image.startswith(CONTENT_TYPES[content_type][1]):
-        raise invalid_params(f"task.preview: data is not a {content_type} image", "bad_data")
+        raise invalid_params(
+            f"task.preview: data is not {content_type} data (its first bytes differ)", "bad_data"
+        )
     return image
 
 
