@@ -76,11 +76,8 @@ def overview(dash: Dashboard) -> dict[str, Any]:
     """What the Overview page shows: status, jobs by status, throughput, recent events."""
     status = gevent.spawn(dash.call, "status")
     events = gevent.spawn(dash.call, "events.recent", {"limit": 20})
-    rendered = gevent.spawn(dash.call, "jobs.previews", {"limit": 1})
     by_status = dash.jobs_by_status()
     return {
-        # The newest preview of all (the "Last rendered" tile), or null.
-        "last_rendered": next(iter(rendered.get()["previews"]), None),
         "status": status.get(),
         "jobs_by_status": by_status,
         "throughput": dash.metrics.throughput(),

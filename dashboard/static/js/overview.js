@@ -22,10 +22,12 @@ function render(data) {
   $("#tasks-completed").textContent = `${data.status.farm.tasks_completed_total} completed since the master started`;
   chart.set(data.throughput);
   $("#events").replaceChildren(...data.events.slice().reverse().map(eventRow));
-  showRendered(data.last_rendered);
 }
 
-// The "Last rendered" tile: the newest preview of any job, linking to its job.
+// The "Last rendered" tile: the newest preview of any job (jobs.previews), linking to its job.
+async function loadRendered() {
+  try { showRendered((await api("jobs.previews", { limit: 1 })).previews[0]); } catch { /* banner */ }
+}
 function showRendered(p) {
   if (!p) return;
   const tile = $("#last-rendered");
@@ -55,6 +57,7 @@ const refresh = throttle(async () => {
 }, 2000);
 
 render(JSON.parse(document.getElementById("initial-data").textContent));
+loadRendered();
 live({
   clients: (event) => { farmEvent("client", `${event.client.name} ${event.change}`); refresh(); },
   jobs: (job) => {
@@ -66,4 +69,4 @@ live({
   throughput: refresh,
   previews: showRendered,
   events: (event) => addRow(eventRow(event)),
-}, refresh);
+}, () => { refresh(); loadRendered(); });
