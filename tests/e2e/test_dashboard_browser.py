@@ -261,14 +261,14 @@ def test_a_pour_appears_on_the_taps_page(page: Any, farm: dict[str, Any]) -> Non
     assert page.errors == []
 
 
-# A renderer's stand-in: waits a little, then writes frame N as a 1280x720 PNG (Pillow).
+# A renderer's stand-in: waits a little, then writes frame N into folder F as a 1280x720 PNG.
 RENDER_FRAME = (
     "import os, sys, time; from PIL import Image, ImageDraw; f = int(sys.argv[1]); "
-    "time.sleep(0.8); os.makedirs('shots', exist_ok=True); "
+    "time.sleep(0.8); os.makedirs(sys.argv[2], exist_ok=True); "
     "im = Image.linear_gradient('L').resize((1280, 720)).convert('RGB'); "
     "im.paste((40 * f % 256, 90, 200 - 30 * f), (0, 0, 1280, 240)); "
     "ImageDraw.Draw(im).text((60, 60), 'frame %d' % f, fill='white', font_size=120); "
-    "im.save('shots/%04d.png' % f)"
+    "im.save('%s/%04d.png' % (sys.argv[2], f))"
 )
 
 
@@ -276,10 +276,14 @@ def test_previews_show_live_on_the_job_page_and_the_jobs_list(
     page: Any, farm: dict[str, Any]
 ) -> None:
     with RpcClient(farm["master"].port) as rpc:
+        argv = [sys.executable, "-c", RENDER_FRAME, "{frame}"]
+        # One more job first, so the jobs list shows two previews.
+        title = [*argv, "title"]
+        rpc.call("jobs.submit", name="render-title", argv=title, frames="4", outputs="title/*.png")
         job_id = rpc.call(
             "jobs.submit",
             name="render-shots",
-            argv=[sys.executable, "-c", RENDER_FRAME, "{frame}"],
+            argv=[*argv, "shots"],
             frames="1-3",
             outputs="shots/*.png",
         )["job_id"]
