@@ -22,7 +22,7 @@ from .thumbnails import MAX_PREVIEW_BYTES, Skipped, Thumbnail, make_thumbnail, n
 
 log = logging.getLogger(__name__)
 
-# One thread: previews come one at a time; waiting ones beyond this are dropped (newest kept).
+# One thread: previews are made one at a time; more than this many waiting are dropped.
 MAX_WAITING = 4
 THUMBNAIL_TIMEOUT_S = 60.0
 
@@ -50,23 +50,33 @@ class PreviewMaker:
         return gevent.spawn(self._make_and_send, order, cwd)
 
     def _make_and_send(self, order: TaskOrder, cwd: str) -> None:
+        made = None
         try:
-            made = self._pool.spawn(_thumbnail_of, cwd, order.outputs or "", self.max_bytes)
-            thumbnail = made.get(timeout=THUMBNAIL_TIMEOUT_S)
+            with gevent.Timeout(THUMBNAIL_TIMEOUT_S):
+                # spawn waits while the one thread is busy: nothing piles up behind it.
+                made = self._pool.spawn(_thumbnail_of, cwd, order.outputs or "", self.max_bytes)
+                # Counted until the thread is done with it, not until this greenlet gives up:
+                # a decode that hangs keeps its place.
+                made.rawlink(self._thread_done)
+                thumbnail = made.get()
         except Skipped as exc:
             log.info("attempt %s: no preview: %s", order.attempt, exc)
             return
         except gevent.Timeout:
             log.warning(
-                "attempt %s: no preview: not made within %.0f s", order.attempt, THUMBNAIL_TIMEOUT_S
+                "attempt %s: no preview: not made within %g s", order.attempt, THUMBNAIL_TIMEOUT_S
             )
             return
         except Exception:
             log.exception("attempt %s: making the preview failed", order.attempt)
             return
         finally:
-            self._waiting -= 1
+            if made is None:
+                self._waiting -= 1  # it never reached the thread
         self._send(order, thumbnail)
+
+    def _thread_done(self, _result: object) -> None:
+        self._waiting -= 1
 
     def _send(self, order: TaskOrder, thumbnail: Thumbnail) -> None:
         link = self.reports.link

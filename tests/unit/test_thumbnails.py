@@ -186,3 +186,42 @@ def test_no_outputs_means_no_preview(tmp_path: Path) -> None:
     assert maker.task_succeeded(order, str(tmp_path)) is None
     gevent.sleep(0)
     assert link.calls == []
+
+
+def test_a_hanging_decode_holds_one_place_and_nothing_piles_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gevent import monkey
+
+    from farmhand.worker import previews
+
+    # A real OS-thread event even if something patched threading (the decode runs in a thread).
+    release = monkey.get_original("threading", "Event")()
+
+    def hangs(cwd: str, pattern: str, max_bytes: int) -> None:
+        release.wait(20)
+        raise Skipped("released")
+
+    monkeypatch.setattr(previews, "_thumbnail_of", hangs)
+    monkeypatch.setattr(previews, "THUMBNAIL_TIMEOUT_S", 0.05)
+    maker, link = _maker_with_link()
+    with caplog.at_level(logging.INFO, logger="farmhand.worker.previews"):
+        waiting = [maker.task_succeeded(_order("*.png"), str(tmp_path)) for _ in range(5)]
+        assert waiting[-1] is None  # at most MAX_WAITING (4) at once
+        assert "4 previews are already waiting" in caplog.text
+        for greenlet in waiting[:4]:
+            assert greenlet is not None
+            greenlet.join(10)
+        assert caplog.text.count("not made within") == 4  # each gave up in time…
+        # …and only what reached the pool keeps its place (the hung decode, one queued).
+        assert maker._waiting == 2
+        for _ in range(3):  # more tasks succeed meanwhile: nothing piles up
+            later = maker.task_succeeded(_order("*.png"), str(tmp_path))
+            assert later is not None
+            later.join(10)
+        assert maker._waiting == 2
+        release.set()
+        with gevent.Timeout(10):
+            while maker._waiting:
+                gevent.sleep(0.01)
+    assert link.calls == []
