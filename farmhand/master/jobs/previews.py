@@ -105,7 +105,8 @@ class PreviewStore:
         self._by_job: dict[int, list[Preview]] = {}  # oldest first
         self._newest: dict[int, Preview] = {}
         self._version = 0
-        self._gone: set[int] = set()  # forgotten while a write may still land
+        # Jobs forgotten while a write of theirs may still land (ids only: small, never pruned).
+        self._gone: set[int] = set()
 
     # -- loading ---------------------------------------------------------------------------------
     def load(self) -> None:
@@ -124,7 +125,7 @@ class PreviewStore:
                     found += 1
         for previews in self._by_job.values():
             previews.sort(key=lambda p: p.version)
-        log.info("previews: %d of %d jobs loaded from %s", found, len(self._by_job), self.root)
+        log.info("%d previews of %d jobs loaded from %s", found, len(self._by_job), self.root)
 
     # -- verbs -----------------------------------------------------------------------------------
     def add(
