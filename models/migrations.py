@@ -136,6 +136,22 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "client rows: room for HOT updates", then=_client_fillfactor),
     # NULL: the job names no outputs (it was submitted before templates, or without them).
     Migration(8, "job outputs", adds=(schema.Job.outputs,)),
+    # Beverages on kegs, pour corrections, sensor places and alert rules (issue 15).
+    Migration(
+        12,
+        "kegerator: beverages, pour corrections, sensor places, alert rules",
+        adds=(
+            schema.Keg.abv,
+            schema.Keg.style,
+            schema.Keg.ibu,
+            schema.Keg.srm,
+            schema.Keg.size,
+            schema.Keg.image,
+            schema.Pour.spill,
+            schema.Pour.canceled,
+        ),
+        creates=(schema.SensorPlace, schema.AlertRule),
+    ),
 ]
 
 
