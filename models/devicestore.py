@@ -156,8 +156,9 @@ class DeviceStore:
         p = store.db.param
         self._max_ids = "SELECT " + ", ".join(
             f'(SELECT COALESCE(MAX(id), 0) FROM "{t}")'
-            for t in ("user", "auth_token", "keg", "pour", "alert_rule")
+            for t in ("user", "auth_token", "keg", "pour")
         )
+        self._max_rule_id = 'SELECT COALESCE(MAX(id), 0) FROM "alert_rule"'
         self._select_users = USER.select(' ORDER BY "id"')
         self._select_tokens = TOKEN.select(' ORDER BY "id"')
         self._select_taps = TAP.select(' ORDER BY "name"')
@@ -233,9 +234,13 @@ class DeviceStore:
     # -- public API (any greenlet) ---------------------------------------------------------------
 
     def max_ids(self) -> dict[str, int]:
-        """Highest id of "user", "token", "keg", "pour" and "alert_rule" (0 for none): where the
-        master counts."""
+        """Highest id of "user", "token", "keg" and "pour" (0 for none): where the master counts."""
         return self._store.call(self._do_max_ids)
+
+    def max_rule_id(self) -> int:
+        """Highest alert rule id (0 for none)."""
+        row = self._store.call(self._fetch_all, self._max_rule_id)
+        return int(row[0][0])
 
     def load_users(self) -> list[UserRecord]:
         """Every user, ordered by id."""
@@ -375,8 +380,7 @@ class DeviceStore:
 
     def _do_max_ids(self) -> dict[str, int]:
         row = self._store.db.execute_sql(self._max_ids).fetchone()
-        names = ("user", "token", "keg", "pour", "alert_rule")
-        return dict(zip(names, map(int, row), strict=True))
+        return dict(zip(("user", "token", "keg", "pour"), map(int, row), strict=True))
 
     def _do_load_users(self) -> list[UserRecord]:
         rows = self._store.db.execute_sql(self._select_users).fetchall()

@@ -220,24 +220,22 @@ def _or(value: Any, unchanged: Any) -> Any:
 
 @method("taps.list", Access.READ)
 def taps_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
-    """Every tap with its keg, live flow and valve state."""
+    """Every tap with its keg, live flow and valve state; the placed sensors and the fridges."""
     taps = services.devices.taps.taps
     places = services.devices.alerts.places.values()
     latest = services.devices.readings.latest
-    sensors: dict[str | None, list[dict[str, Any]]] = {}
-    for place in sorted(places, key=lambda place: place.sensor):
-        reading = latest.get(place.sensor)
-        sensors.setdefault(place.tap, []).append(
-            {
-                "sensor": place.sensor,
-                "fridge": place.fridge,
-                "reading": reading_view(reading) if reading is not None else None,
-            }
-        )
+    sensors = [
+        {
+            "sensor": place.sensor,
+            "tap": place.tap,
+            "fridge": place.fridge,
+            "reading": reading_view(latest[place.sensor]) if place.sensor in latest else None,
+        }
+        for place in sorted(places, key=lambda place: place.sensor)
+    ]
     return {
-        "taps": [
-            {**tap_view(taps[name]), "sensors": sensors.get(name, [])} for name in sorted(taps)
-        ],
+        "taps": [tap_view(taps[name]) for name in sorted(taps)],
+        "sensors": sensors,
         "fridges": sorted({place.fridge for place in places if place.fridge is not None}),
     }
 

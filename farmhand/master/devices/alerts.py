@@ -66,8 +66,8 @@ class AlertBoard:
         self.places: dict[str, SensorPlaceRecord] = {}
         self._next_id = 1
 
-    def load(self, max_ids: dict[str, int]) -> None:
-        self._next_id = max_ids.get("alert_rule", 0) + 1
+    def load(self) -> None:
+        self._next_id = self.store.max_rule_id() + 1
         self.places = {place.sensor: place for place in self.store.load_places()}
         for rec in self.store.load_rules():
             self._add(Rule(rec))

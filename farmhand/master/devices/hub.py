@@ -71,7 +71,7 @@ class DeviceHub:
         self.taps.load(max_ids)
         self.stats.load(self.store.query_pours(limit=ALL_POURS))
         self.readings.load()
-        self.alerts.load(max_ids)
+        self.alerts.load()
 
     def _count_pour(self, pour: PourRecord) -> None:
         sessions = len(self.stats.sessions)
