@@ -42,17 +42,22 @@ MAX_FOR_S = 30 * 86400.0
 HeardFrom = Callable[[str, float], float | None]
 
 
-@dataclass
+@dataclass(slots=True)
 class Rule:
     rec: AlertRuleRecord
     out_since: float | None = None  # when the readings left the range (above/below)
     alerting: bool = False
     alert_since: float | None = None
     last_value: float | None = None
+    # Copied from `rec` for the ingest's hot path: +limit above, -limit below (so one compare
+    # of sign * value serves both), None for silent.
+    sign: float = 0.0
+    limit: float | None = None
 
-    def out_of_range(self, value: float) -> bool:
-        assert self.rec.value is not None
-        return value > self.rec.value if self.rec.kind == "above" else value < self.rec.value
+    def __post_init__(self) -> None:
+        if self.rec.kind != "silent" and self.rec.value is not None:
+            self.sign = 1.0 if self.rec.kind == "above" else -1.0
+            self.limit = self.sign * self.rec.value
 
 
 class AlertBoard:
@@ -130,13 +135,15 @@ class AlertBoard:
         """A watched sensor's new reading (called by the ingest)."""
         for rule in self.by_sensor.get(sensor, ()):
             rule.last_value = value
-            if rule.rec.kind == "silent":
+            limit = rule.limit
+            if limit is None:  # silent
                 if rule.alerting:
                     self._clear(rule, now, "heard again")
-            elif rule.out_of_range(value):
+            elif rule.sign * value > limit:
                 if rule.out_since is None:
                     rule.out_since = now
-                self._check_time(rule, now)
+                if not rule.alerting and now - rule.out_since >= rule.rec.for_s:
+                    self._raise(rule, now)
             else:
                 rule.out_since = None
                 if rule.alerting:
