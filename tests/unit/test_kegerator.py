@@ -116,7 +116,8 @@ def test_kegs_start_stores_the_beverage_and_a_restart_keeps_it(tmp_path: Path) -
         kit.call("kegs.end", tap="tap1")
         for bad in ({"size": "keg"}, {"size": "0 L"}, {}, {"volume_ml": 1000, "image": "ftp://x"}):
             assert (
-                code_of(lambda: kit.call("kegs.start", tap="tap1", beverage="x", **bad)) == -32602
+                code_of(lambda bad=bad: kit.call("kegs.start", tap="tap1", beverage="x", **bad))
+                == -32602
             )
         kit.call("kegs.start", tap="tap1", beverage="Lager", size="19.5 L", srm=3)
         assert "Lager" in kit.console("kegs") and "Dry stout" in kit.console("kegs")
@@ -282,7 +283,7 @@ def test_a_below_rule_with_zero_minutes_raises_at_the_reading(kit: MasterKit, in
 
 
 def test_an_agent_not_heard_from_raises_and_its_return_clears(kit: MasterKit, inbox: Inbox) -> None:
-    agent, peer = kit.agent("hardware", "brewpi")
+    agent, _ = kit.agent("hardware", "brewpi")
     kit.call("alerts.create", kind="silent", target="brewpi", minutes=10)
     kit.call("alerts.create", kind="silent", target="cellar", minutes=10)  # a sensor, never heard
     devices = kit.services.devices
