@@ -10,6 +10,8 @@ from ..services import Services
 from ..session import Session
 from .base import Access, Args, Method, boolean, collector, integer, number, string
 
+# Ids are SQLite/PostgreSQL 64-bit integers: a larger one is no pour, not a driver error.
+MAX_ID = 2**62
 METHODS: list[Method] = []
 method = collector(METHODS)
 
@@ -18,7 +20,7 @@ method = collector(METHODS)
     "pours.cancel",
     Access.ADMIN,
     writes=True,
-    params=(integer("id", "the pour's id", minimum=1),),
+    params=(integer("id", "the pour's id", minimum=1, maximum=MAX_ID),),
 )
 def pours_cancel(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Cancel a pour: its volume goes back into its keg and it leaves the stats and listings."""
@@ -30,7 +32,7 @@ def pours_cancel(services: Services, session: Session, p: Args) -> dict[str, Any
     Access.ADMIN,
     writes=True,
     params=(
-        integer("id", "the pour's id", minimum=1),
+        integer("id", "the pour's id", minimum=1, maximum=MAX_ID),
         string("username", "give it to this user (`guest`: to nobody)", None, max_length=64),
         number("volume_ml", "its corrected volume in ml", None, minimum=0),
         boolean("spill", "a spill: it left the keg but counts for no drinker", None),
