@@ -143,7 +143,9 @@ class PourStats:
         if pour.keg_id is not None:
             scopes.append(("keg", pour.keg_id))
         for scope in scopes:
-            totals = self._totals.setdefault(scope, Totals())
+            totals = self._totals.get(scope)
+            if totals is None:
+                totals = self._totals[scope] = Totals()
             totals.count(session.id, drinker, weekday, pour.volume_ml, sign)
 
     def get(self, scope: Scope) -> dict[str, Any]:
