@@ -122,8 +122,11 @@ def install(app: bottle.Bottle, dash: Dashboard) -> None:
 
     @app.get("/readings", access="viewer")
     def readings_page() -> str:
-        data = dash.call("readings.query", {"limit": 1})
-        return _page("readings", "Readings", {"latest": data["latest"]})
+        data = _parallel(
+            dash, readings=("readings.query", {"limit": 1}), alerts=("alerts.list", {})
+        )
+        initial = {"latest": data["readings"]["latest"], "rules": data["alerts"]["rules"]}
+        return _page("readings", "Readings", initial)
 
     @app.get("/audit", access="admin")
     def audit_page() -> str:

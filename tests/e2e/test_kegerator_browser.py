@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(120)
 ALICE_CARD = "a11ce0001"
 
 
-def test_kiosk_taps_user_and_keg_pages(page: Any, farm: dict[str, Any]) -> None:
+def test_kiosk_taps_user_and_keg_pages(page: Any, farm: dict[str, Any]) -> None:  # noqa: F811
     port = farm["master"].port
     with RpcClient(port) as rpc:
         rpc.call("taps.configure", tap="tap1", meter="keg1.flow0", idle_s=1)
@@ -84,4 +84,18 @@ def test_kiosk_taps_user_and_keg_pages(page: Any, farm: dict[str, Any]) -> None:
     page.locator("#temperature .uplot canvas").wait_for()
     sync_api.expect(page.locator("#pours tr[data-pour]")).to_contain_text("bob")
     shot(page, "keg-page")
+
+    page.goto(page.base + "/readings")
+    sync_api.expect(page.locator('#rule-rows tr[data-rule="1"]')).to_contain_text("raised")
+    page.select_option("#add-rule select[name=kind]", "below")
+    page.fill("#add-rule input[name=target]", "fridge1")
+    page.fill("#add-rule input[name=value]", "1")
+    page.fill("#add-rule input[name=minutes]", "10")
+    page.click("#add-rule button[type=submit]")
+    sync_api.expect(page.locator('#rule-rows tr[data-rule="2"]')).to_contain_text(
+        "fridge1 below 1 for 10 min"
+    )
+    shot(page, "readings-alert-rules")
+    with RpcClient(port) as rpc:
+        assert [r["kind"] for r in rpc.call("alerts.list")["rules"]] == ["above", "below"]
     assert page.errors == []
