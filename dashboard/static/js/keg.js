@@ -16,7 +16,7 @@ barChart($("#by-weekday"), days, days.map((d) => stats.volume_by_weekday[d]));
 const drinkers = Object.keys(stats.volume_by_drinker);
 barChart($("#by-drinker"), drinkers, drinkers.map((d) => stats.volume_by_drinker[d]));
 fillRows($("#pours"), pours, (p) => el("tr", { dataset: { pour: p.id } }, el("td", {}, `${new Date(p.end).toLocaleDateString()} ${timeOf(p.end)}`),
-  el("td", {}, p.username ? el("a", { href: `/people/${p.username}` }, p.username) : "guest"),
+  el("td", {}, p.username ? el("a", { href: `/people/${encodeURIComponent(p.username)}` }, p.username) : "guest"),
   el("td", {}, p.spill ? `${ml(p.volume_ml)} (spill)` : ml(p.volume_ml))), "no pours");
 
 async function temperatures() {

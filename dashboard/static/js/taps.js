@@ -112,7 +112,7 @@ function pourRow(pour) {
   const fix = (action, label) => el("button", { class: "outline small", dataset: { fix: action },
     on: { click: () => correct(pour, action) } }, label);
   return el("tr", { dataset: { pour: pour.id } }, el("td", {}, timeOf(pour.end)), el("td", {}, pour.tap),
-    el("td", {}, pour.spill ? el("em", {}, "spill") : pour.username ? el("a", { href: `/people/${pour.username}` }, pour.username) : "guest"),
+    el("td", {}, pour.spill ? el("em", {}, "spill") : pour.username ? el("a", { href: `/people/${encodeURIComponent(pour.username)}` }, pour.username) : "guest"),
     el("td", {}, ml(pour.volume_ml)),
     isAdmin ? el("td", { class: "fixes" }, fix("cancel", "Cancel"), fix("spill", pour.spill ? "Not a spill" : "Spill"),
       fix("user", "Reassign"), fix("volume", "Volume")) : null);
