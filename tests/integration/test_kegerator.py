@@ -1,7 +1,8 @@
 """The kegerator against a real master over TCP: a keg started by named size with its beverage,
 a pour from a fake Kegboard agent announced as `pour` and `keg.low` notices, corrected over the
 API and the `farmhand` command (audited, the stats following), and a sensor alert rule raised by
-a real agent's readings. The logic's edge cases are in tests/unit/test_kegerator.py."""
+a real agent's readings (rules also added and listed with `farmhand alerts`). The logic's edge
+cases are in tests/unit/test_kegerator.py."""
 
 from __future__ import annotations
 
@@ -71,5 +72,10 @@ def test_a_sensor_out_of_range_raises_an_alert_and_clears(tmp_path: Path) -> Non
                 fridge.notify("reading", sensor="fridge1", kind="temperature", value=3, unit="C")
                 assert notice(admin, "sensor.cleared")["reason"] == "back in range"
             assert admin.call("alerts.list")["active"] == []
+            added = farmhand("alerts", "add", "silent", "fridge", "--minutes", "10", master=hub)
+            assert added.returncode == 0 and "fridge not heard from for 10 min" in added.stdout
+            listed = farmhand("alerts", master=hub)
+            assert "fridge1 above 6 for 0 min" in listed.stdout and "2 rules" in listed.stdout
+            assert farmhand("alerts", "add", "sideways", "x", master=hub).returncode == 2
     finally:
         hub.stop()
