@@ -155,10 +155,15 @@ def _authorise(session: Session, role: str, record: KeyRecord | None) -> None:
     "heartbeat",
     Access.AGENT,
     agents=AGENT_ROLES,
-    params=(text_list("running", "the attempt ids running now", None),),
+    params=(
+        text_list("running", "the attempt ids running now", None),
+        mapping(
+            "host", "host facts: `cpus`, `mem_total_bytes`, `mem_available_bytes`, `load`", None
+        ),
+    ),
 )
 def heartbeat(services: Services, session: Session, p: Args) -> None:
-    """An agent is alive; `running` lists the attempt ids it runs now."""
+    """An agent is alive; `running` lists the attempt ids it runs now, `host` its machine."""
     running = p["running"]
     assert session.client is not None
     if session.client.connection is not session.connection:
@@ -166,6 +171,8 @@ def heartbeat(services: Services, session: Session, p: Args) -> None:
     services.registry.heard_from(session.client, services.clock.wall(), services.clock.mono())
     if running is not None:
         services.registry.set_running(session.client, running)
+    if p["host"] is not None:
+        services.registry.set_host_info(session.client, p["host"])
 
 
 @method("ping", Access.READ, agents=AGENT_ROLES)
