@@ -3,6 +3,7 @@ total and available (Linux /proc/meminfo; absent elsewhere) and the 1/5/15-minut
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,8 @@ def host_info(meminfo: Path = MEMINFO) -> dict[str, Any]:
         facts["mem_total_bytes"] = memory["MemTotal"]
     if "MemAvailable" in memory:
         facts["mem_available_bytes"] = memory["MemAvailable"]
-    try:
+    with contextlib.suppress(OSError):  # no load average on this platform
         facts["load"] = [round(value, 2) for value in os.getloadavg()]
-    except OSError:  # not available on this platform
-        pass
     return facts
 
 
