@@ -1,4 +1,4 @@
-"""Worker control from a shell: `farmhand client NAME`, `farmhand stop|restart SELECTOR
+"""Worker control from a shell: `farmhand inspect NAME`, `farmhand stop|restart SELECTOR
 [--when now|idle]`, `farmhand schedule SELECTOR --set WINDOWS | --clear` and `farmhand prune
 [--offline-for DURATION]`; each prints the console's words (farmhand/workertext.py)."""
 
@@ -96,12 +96,12 @@ def run_prune(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-CLIENT = Command(
-    "client",
+INSPECT = Command(
+    "inspect",
     "one client: status, schedule, host facts, recent tasks, blocklists",
     add_name,
     run_client,
-    examples=("farmhand client render-01",),
+    examples=("farmhand inspect render-01",),
 )
 STOP = Command(
     "stop",

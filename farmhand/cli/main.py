@@ -51,7 +51,7 @@ COMMANDS: tuple[Command, ...] = (
     clients.COMMAND,
     enable.ENABLE,
     enable.DISABLE,
-    control.CLIENT,
+    control.INSPECT,
     control.STOP,
     control.RESTART,
     control.SCHEDULE,

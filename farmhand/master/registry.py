@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from models.store import ClientRecord
@@ -105,8 +105,9 @@ class RuntimeClient:
             schedule=self.sleep.text if self.sleep is not None else None,
         )
 
-    def view(self) -> dict[str, Any]:
-        """The `clients.list` row (also the `client` of a `clients` event, docs/events.md)."""
+    def view(self, now: float | None = None) -> dict[str, Any]:
+        """The `clients.list` row (also the `client` of a `clients` event, docs/events.md);
+        `asleep` is whether wall time `now` is in its sleep schedule (False without `now`)."""
         return {
             "id": self.id,
             "name": self.name,
@@ -120,6 +121,7 @@ class RuntimeClient:
             "slots": self.slots,
             "running": list(self.running),
             "schedule": self.sleep.text if self.sleep is not None else None,
+            "asleep": now is not None and self.asleep(now),
             "stopping": self.stopping,
         }
 
@@ -131,8 +133,9 @@ class ClientWatcher(Protocol):
 
 
 class ClientRegistry:
-    def __init__(self, events: EventBus) -> None:
+    def __init__(self, events: EventBus, wall: Callable[[], float] = time.time) -> None:
         self._events = events
+        self._wall = wall  # for `asleep` in the views of events
         self._watchers: list[ClientWatcher] = []
         self._by_name: dict[str, RuntimeClient] = {}
         self._dirty: set[RuntimeClient] = set()
@@ -358,7 +361,9 @@ class ClientRegistry:
         for watcher in self._watchers:
             watcher.client_changed(client, change)
         if self._events.has_subscribers("clients"):
-            self._events.publish("clients", {"change": change, "client": client.view(), **extra})
+            self._events.publish(
+                "clients", {"change": change, "client": client.view(self._wall()), **extra}
+            )
 
 
 def _stored_schedule(text: str | None) -> Schedule | None:

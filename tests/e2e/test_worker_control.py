@@ -143,7 +143,7 @@ def test_host_facts_schedule_and_prune_through_the_cli(
         assert len(facts) == 3
         got = api.call("clients.get", name="w1")["host_info"]
         assert got["cpus"] == os.cpu_count() and got["mem_total_bytes"] > 0
-        shown = farmhand("client", "w1", master=master)
+        shown = farmhand("inspect", "w1", master=master)
         assert f"cpus {os.cpu_count()}" in shown.stdout and "schedule: none" in shown.stdout
         windows = "mon-sun 00:00-24:00"  # always asleep: it takes no task
         scheduled = farmhand("schedule", "w1", "--set", windows, master=master)

@@ -263,7 +263,7 @@ def test_heartbeat_host_facts_reach_clients_get(master: MasterKit) -> None:
     master.call("heartbeat", session, running=[], host={**facts, "load": [0.5, 1, 2], "x": 1})
     got = master.call("clients.get", name="w1")
     assert got["host_info"] == {**facts, "load": [0.5, 1.0, 2.0]}
-    assert "cpus 8" in master.console("client w1")
+    assert "cpus 8" in master.console("inspect w1")
 
 
 def test_prune_through_the_api_and_console(master: MasterKit) -> None:

@@ -28,7 +28,7 @@ HISTORY_LIMIT = 50
 
 
 def _row(services: Services, client: RuntimeClient) -> dict[str, Any]:
-    return {**client.view(), "asleep": client.asleep(services.clock.wall())}
+    return client.view(services.clock.wall())
 
 
 @method("clients.list", Access.READ, params=(string("select", SELECTOR_SUMMARY, "all"),))

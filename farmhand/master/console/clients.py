@@ -1,4 +1,4 @@
-"""Console: clients, client, enable, disable, stop, restart, schedule, forget, prune."""
+"""Console: clients, inspect, enable, disable, stop, restart, schedule, forget, prune."""
 
 from __future__ import annotations
 
@@ -87,14 +87,14 @@ def forget(console: ConsoleConnection, args: list[str]) -> Reply:
 
 
 @command(
-    "client",
-    "client NAME",
+    "inspect",
+    "inspect NAME",
     "one client: status, schedule, host facts (CPUs, memory, load), recent tasks, blocklists",
     methods=("clients.get",),
 )
-def client(console: ConsoleConnection, args: list[str]) -> Reply:
+def inspect(console: ConsoleConnection, args: list[str]) -> Reply:
     if len(args) != 1:
-        raise UsageError("usage: client NAME")
+        raise UsageError("usage: inspect NAME")
     result = console.call("clients.get", {"name": args[0]})
     return Reply(result, client_text(result, lambda stamp: _ago(stamp, console.now())))
 
