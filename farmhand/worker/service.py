@@ -84,7 +84,10 @@ class WorkerService:
         return list(held)
 
     def hello_params(self) -> dict[str, Any]:
-        return {"attempts": self.attempts()}
+        params: dict[str, Any] = {"attempts": self.attempts()}
+        if self.stop_order is not None:
+            params["stopping"] = self.stop_order  # a master that forgot it must not order more
+        return params
 
     def on_connected(self, link: MasterLink) -> None:
         self.reports.deliver_over(link)

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gevent.event import Event
 
 from farmhand.agent.exits import EXIT_RESTART, EXIT_STOP
 from farmhand.agent.hostinfo import host_info, read_meminfo
 from farmhand.master.clock import FakeClock
 from farmhand.node.states import Action, Lifecycle, Policy, State
+from farmhand.worker.service import WorkerService
 from protocol.errors import ErrorCode, RpcError
 from protocol.schedule import ScheduleError, parse_schedule
 from protocol.selector import parse_selector
@@ -256,6 +258,17 @@ def test_stop_and_restart_through_the_api_and_console(master: MasterKit) -> None
     assert "usage: stop SELECTOR" in master.console("stop")
 
 
+def test_a_worker_still_draining_says_so_in_hello_and_gets_no_task(master: MasterKit) -> None:
+    _, peer = master.agent("worker", "w1", stopping={"action": "restart", "when": "idle"})
+    assert master.call("clients.get", name="w1")["stopping"] == {
+        "action": "restart",
+        "when": "idle",
+    }
+    master.call("jobs.submit", name="j", argv=["true"])
+    master.dispatch()
+    assert peer.sent("task.run") == [] and peer.sent("worker.stop") == []
+
+
 def test_heartbeat_host_facts_reach_clients_get(master: MasterKit) -> None:
     facts = {"cpus": 8, "mem_total_bytes": 1 << 34, "mem_available_bytes": 1 << 33}
     session, _ = master.agent("worker", "w1", info={"host_info": {"cpus": 4}})
@@ -281,3 +294,25 @@ def test_prune_through_the_api_and_console(master: MasterKit) -> None:
     assert [c["name"] for c in master.call("clients.list")["clients"]] == ["here"]
     with pytest.raises(RpcError):
         master.call("clients.get", name="gone")
+
+
+# -- the worker's side ------------------------------------------------------------------------
+def test_a_worker_told_to_stop_takes_no_task_and_exits_with_the_code(tmp_path: Path) -> None:
+    exits: list[int] = []
+    stopped = Event()
+
+    def on_stopped(code: int) -> None:
+        exits.append(code)
+        stopped.set()
+
+    service = WorkerService(slots=2, work_dir=tmp_path, on_stopped=on_stopped)
+    assert service.stop_worker({"action": "restart", "when": "idle"}) == {"running": []}
+    assert service.hello_params()["stopping"] == {"action": "restart", "when": "idle"}
+    order = {"attempt": "1.1.abc", "task_id": 1, "job_id": 1, "argv": ["true"]}
+    with pytest.raises(RpcError) as refused:
+        service.run_task(order)
+    assert refused.value.reason == "shutting_down"
+    assert stopped.wait(5)  # nothing was running: the stop is carried out at once
+    assert exits == [EXIT_RESTART]
+    with pytest.raises(RpcError):
+        service.stop_worker({"action": "halt", "when": "idle"})

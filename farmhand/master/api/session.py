@@ -37,6 +37,11 @@ method = collector(METHODS)
         integer("proto", "the protocol version spoken", PROTOCOL_VERSION),
         mapping("info", "agents: host, slots, tags and other facts", {}),
         text_list("attempts", "workers: the attempt ids still held", []),
+        mapping(
+            "stopping",
+            "workers: the stop order it is carrying out, `{action, when}` (it takes no task)",
+            None,
+        ),
     ),
 )
 def hello(services: Services, session: Session, p: Args) -> dict[str, Any]:
@@ -90,6 +95,12 @@ def hello(services: Services, session: Session, p: Args) -> dict[str, Any]:
     if replaced is not None and replaced is not session.connection:
         replaced.close(f"replaced by a new connection from {session.peer}")
     if role == "worker":
+        stopping = p["stopping"]
+        if stopping is not None:
+            # Still draining after a reconnect (a master restart forgot the order): no task.
+            action, when = stopping.get("action"), stopping.get("when")
+            if action in ("stop", "restart") and when in ("now", "idle"):
+                services.registry.begin_stop(client, action, when)
         services.farm.reconcile_worker(client, attempts)
     return {
         "client_id": client.id,
