@@ -59,11 +59,18 @@ class Window:
 class Schedule:
     windows: tuple[Window, ...]
     text: str  # the canonical form: what is stored and shown
+    # [begin, end) minutes of the week, computed once: the dispatcher asks on every pass.
+    spans: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def of(cls, windows: tuple[Window, ...]) -> Schedule:
+        text = ", ".join(_format(window) for window in windows)
+        return cls(windows, text, tuple(span for w in windows for span in w.spans()))
 
     def asleep(self, weekday: int, minute: int) -> bool:
         """True if minute `minute` (0-1439) of `weekday` (0 = Monday) is in a window."""
         at = weekday * MINUTES_PER_DAY + minute
-        return any(begin <= at < end for w in self.windows for begin, end in w.spans())
+        return any(begin <= at < end for begin, end in self.spans)
 
 
 def parse_schedule(text: str) -> Schedule:
@@ -73,8 +80,7 @@ def parse_schedule(text: str) -> Schedule:
     parts = [part.strip() for part in text.lower().split(",")]
     if not any(parts):
         raise ScheduleError("empty schedule: give windows like 'mon-fri 09:00-19:00'")
-    windows = tuple(_window(part) for part in parts)
-    return Schedule(windows, ", ".join(_format(window) for window in windows))
+    return Schedule.of(tuple(_window(part) for part in parts))
 
 
 def _window(part: str) -> Window:

@@ -79,10 +79,7 @@ class RuntimeClient:
 
     def asleep(self, now: float) -> bool:
         """In a window of its sleep schedule at wall time `now` (the master's local time)."""
-        if self.sleep is None:
-            return False
-        local = time.localtime(now)
-        return self.sleep.asleep(local.tm_wday, local.tm_hour * 60 + local.tm_min)
+        return self.sleep is not None and self.sleep.asleep(*week_minute(now))
 
     @property
     def status(self) -> str:
@@ -364,6 +361,12 @@ class ClientRegistry:
             self._events.publish(
                 "clients", {"change": change, "client": client.view(self._wall()), **extra}
             )
+
+
+def week_minute(now: float) -> tuple[int, int]:
+    """(weekday, minute of the day) of wall time `now` in the master's local time."""
+    local = time.localtime(now)
+    return local.tm_wday, local.tm_hour * 60 + local.tm_min
 
 
 def _stored_schedule(text: str | None) -> Schedule | None:

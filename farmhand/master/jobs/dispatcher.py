@@ -35,7 +35,7 @@ from protocol.errors import RpcError
 from protocol.frames import expand_argv
 
 from ..ports import Peer
-from ..registry import RuntimeClient
+from ..registry import RuntimeClient, week_minute
 from .board import JobBoard, JobState
 from .stranded import may_take
 from .tasklogs import TaskLogs
@@ -109,14 +109,14 @@ class Dispatcher:
         jobs = [state for state in self._jobs if state.queue]
         if not jobs:
             return 0
-        now = self.wall()
+        day, minute = week_minute(self.wall())  # local time, once per pass
         ready = [
             worker
             for worker in self.workers.values()
             if self.free_slots(worker) > 0
             and self._cooling.get(worker.name, 0.0) <= now_mono
             and worker.stopping is None
-            and not worker.asleep(now)
+            and (worker.sleep is None or not worker.sleep.asleep(day, minute))
         ]
         ready.sort(key=lambda worker: -self.free_slots(worker) / max(worker.slots, 1))
         batch: list[Order] = []
