@@ -106,6 +106,8 @@ def test_stop_idle_finishes_the_running_task_then_exits(
         wait_for(lambda: online(api, "w1"), what="w1 online")
         job = api.call("jobs.submit", name="two", argv=["sh", "-c", script], frames="1-2")["job_id"]
         wait_for(started.exists, what="the first task")
+        # Busy once a heartbeat lists the attempt (the table's status comes from heartbeats).
+        wait_for(lambda: api.call("clients.get", name="w1")["running"], what="a busy beat")
         result = api.call("clients.stop", select="w1", when="idle")
         assert result == {"ordered": ["w1"], "skipped": [], "requeued": [], "when": "idle"}
         listed = farmhand("clients", "w1", master=master)
