@@ -23,6 +23,7 @@ from protocol.version import SOFTWARE_VERSION
 
 from . import (
     actions,
+    alerts,
     call,
     clients,
     completion,
@@ -62,6 +63,7 @@ COMMANDS: tuple[Command, ...] = (
     actions.REQUEUE,
     actions.PRIORITY,
     call.COMMAND,
+    alerts.COMMAND,
     completion.COMMAND,
 )
 # How long a command keeps trying to reach a master before it says none answers.

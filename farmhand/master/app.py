@@ -163,6 +163,8 @@ class Master:
             if config.mqtt
             else None
         )
+        if self.mqtt is not None:
+            self.services.status_parts["mqtt"] = self.mqtt.status
         self._stop_requested = Event()
 
     @property

@@ -260,4 +260,5 @@ def status(services: Services, session: Session, p: Args) -> dict[str, Any]:
         "connections": {"rpc": dialects["rpc"], "console": dialects["console"]},
         "farm": services.farm.status(),
         "devices": services.devices.status(),
+        **{name: part() for name, part in services.status_parts.items()},
     }
