@@ -103,9 +103,14 @@ def test_a_burst_of_lines_is_one_handoff_to_the_writer_thread(logs: TaskLogs) ->
         logs.begin_attempt(task, f"{task_id}.1.a", "w1", 0.0)
         logs.append(task, f"--- farmhand: attempt {task_id}.1.a ended: exit code 0 ---\n")
         logs.close(task)
-    gevent.sleep(0)  # one hub loop iteration
+    assert logs.handoffs == 0  # nothing handed over line by line
+    assert _text(logs, _task(200)).count("--- farmhand:") == 2  # a read hands over at once
     assert logs.handoffs == 1
-    assert _text(logs, _task(200)).count("--- farmhand:") == 2
+    logs.output(_task(1), "late\n")
+    with gevent.Timeout(5):  # the hub's timer hands it over
+        while logs.handoffs < 2:
+            gevent.sleep(0.005)
+    assert _text(logs, _task(1)).endswith("late\n")
 
 
 def test_pruning_removes_the_job_file_too(logs: TaskLogs) -> None:

@@ -12,8 +12,8 @@ master's lines about it are still served by `tasks.log`.
 
 File work runs in one writer thread: creating a file per task cost the hub ~40% of its time at
 full dispatch rate (bench/dispatch.py). The hub only appends to a list and hands the batch over
-once per hub loop iteration, not once per line; the thread drains it, and reads go through the
-same thread, so they see every write made before them.
+at most every HANDOFF_S (10 ms), not once per line; the thread drains it, and reads go through
+the same thread after handing over what is queued, so they see every write made before them.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class Write:
 
 
 TAIL_CHECK_BYTES = 4096
+HANDOFF_S = 0.01  # how long log lines may wait on the hub for the writer thread
 
 
 class TaskLogs:
@@ -79,6 +80,7 @@ class TaskLogs:
         self._draining = False
         self._handoff_due = False  # a hub callback will hand the queued writes to the thread
         self.handoffs = 0  # batches handed to the writer thread (tests, benches)
+        self._closed = False
         # Owned by the writer thread:
         self._open: OrderedDict[int, IO[bytes]] = OrderedDict()
         self._job_files: OrderedDict[int, IO[bytes]] = OrderedDict()
@@ -122,14 +124,18 @@ class TaskLogs:
             if self._draining or self._handoff_due:
                 return
             self._handoff_due = True
-        # Hand over once the hub has run what is ready now: a dispatch batch or a burst of
-        # reports becomes one handoff to the writer thread instead of one per line.
-        gevent.get_hub().loop.run_callback(self._hand_off)
+        # Hand over at most every HANDOFF_S: dispatch batches and bursts of reports become one
+        # handoff to the writer thread (a thread-pool spawn costs the hub tens of µs), not one
+        # per line. Reads hand over at once, so they still see every write before them.
+        timer = gevent.get_hub().loop.timer(HANDOFF_S)
+        timer.start(self._hand_off, timer)
 
-    def _hand_off(self) -> None:
+    def _hand_off(self, timer: Any = None) -> None:
+        if timer is not None:
+            timer.close()
         with self._lock:
             self._handoff_due = False
-            if self._draining or not self._writes:
+            if self._draining or not self._writes or self._closed:
                 return
             self._draining = True
         self.handoffs += 1
@@ -143,6 +149,7 @@ class TaskLogs:
 
     def close_all(self) -> None:
         self._pool.spawn(self._close_all).get()
+        self._closed = True  # a handoff timer still armed finds nothing to do
         self._pool.kill()
 
     def prune(self, finished_before: dict[int, float], retention_s: float, now: float) -> int:
