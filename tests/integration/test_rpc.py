@@ -294,9 +294,10 @@ def test_a_client_that_speaks_after_the_dialect_wait_still_gets_json_rpc(
     try:
         assert console.banner.startswith("farmhand master ")
         console.send_raw(b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n')
-        line = console.read_until(b"\n")
-        assert line in (b"\r", b"")  # the end of the prompt's line
-        reply = orjson.loads(console.read_until(b"\n"))
+        # The end of the prompt's line, then the reply on a line of its own.
+        prompt_end, line = console.read_until(b"}\n").split(b"\r\n", 1)
+        assert prompt_end == b""
+        reply = orjson.loads(line + b"}")
         assert reply == {"jsonrpc": "2.0", "id": 1, "result": "pong"}
         # The one JSON-RPC peer skips the banner lines before the first message.
         peer: RpcPeer[str] = RpcPeer()
