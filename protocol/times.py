@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-
 # The last whole second formatted and its text: views of many clients or tasks stamped within
 # the same second (clients.list over 10,000 agents) format the date and time once.
 # One tuple, replaced whole: a thread reading it never sees a second with another's text.
@@ -25,7 +24,8 @@ def iso_utc(epoch_s: float | None) -> str | None:
     second, text = _last_second
     if second != whole:
         at = datetime.fromtimestamp(whole, UTC)
-        text = f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:{at.second:02d}"
+        day = f"{at.year:04d}-{at.month:02d}-{at.day:02d}"
+        text = f"{day}T{at.hour:02d}:{at.minute:02d}:{at.second:02d}"
         _last_second = (whole, text)
     return f"{text}.{micros // 1000:03d}Z"
 

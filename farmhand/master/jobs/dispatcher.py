@@ -4,7 +4,9 @@
 a task finished or requeued, a worker arriving or enabled); the loop then runs `run_once()`,
 which hands out tasks round-robin across workers so a farm fills evenly. The best task for a
 worker is the oldest queued task of the highest-priority eligible job whose tags the worker has,
-whose dependencies are completed and which has not blocklisted the worker.
+whose dependencies are completed and which has not blocklisted the worker. A worker told to
+stop or restart, or inside a window of its sleep schedule (at the wall time, the master's local
+time), gets nothing; the safety tick wakes dispatch when a window ends.
 
 Durable dispatch: an order leaves only once its dispatch record (task → dispatched, attempt id,
 worker) is committed. `run_once` assigns a whole batch in memory, the journal's next flush
@@ -38,7 +40,7 @@ from protocol.errors import RpcError
 from protocol.frames import expand_argv
 
 from ..ports import Peer
-from ..registry import RuntimeClient
+from ..registry import RuntimeClient, week_minute
 from .board import JobBoard, JobState
 from .states import TaskStatus
 from .stranded import may_take
@@ -129,10 +131,14 @@ class Dispatcher:
         assign: Callable[[TaskRecord, RuntimeClient], Order],
     ) -> list[Order]:
         """Round-robin the tasks of `jobs` (best first) over the workers' free slots."""
+        day, minute = week_minute(self.wall())  # local time, once per pass
         ready = [
             worker
             for worker in self.workers.values()
-            if self.free_slots(worker) > 0 and self._cooling.get(worker.name, 0.0) <= now_mono
+            if self.free_slots(worker) > 0
+            and self._cooling.get(worker.name, 0.0) <= now_mono
+            and worker.stopping is None
+            and (worker.sleep is None or not worker.sleep.asleep(day, minute))
         ]
         ready.sort(key=lambda worker: -self.free_slots(worker) / max(worker.slots, 1))
         batch: list[Order] = []
@@ -229,17 +235,20 @@ class Dispatcher:
     def _order(self, task: TaskRecord, worker: RuntimeClient, job: JobRecord) -> Order:
         attempt = task.attempt
         assert attempt is not None
+        expand = partial(
+            expand_argv, job=job.id, task=task.index, start=task.frame_start, end=task.frame_end
+        )
         params = {
             "attempt": attempt,
             "task_id": task.id,
             "job_id": task.job_id,
-            "argv": expand_argv(
-                job.argv, job=job.id, task=task.index, start=task.frame_start, end=task.frame_end
-            ),
+            "argv": expand(job.argv),
             "env": job.env,
             "cwd": job.cwd,
             "timeout_s": job.timeout_s,
             "progress_regex": job.progress_regex,
+            # The files the task writes (its preview is made from them), placeholders filled.
+            "outputs": None if job.outputs is None else expand([job.outputs])[0],
             "frame_start": task.frame_start,
             "frame_end": task.frame_end,
         }

@@ -29,9 +29,10 @@ from ..events import EventBus
 from ..registry import ClientRegistry, RuntimeClient
 from ..ticker import Ticker
 from . import attempts
-from .board import JobBoard, JobState
+from .board import BLOCKLIST_FAILURES, JobBoard, JobState
 from .dispatcher import Dispatcher
 from .journal import Journal
+from .previews import PreviewStore
 from .retries import retry_delay
 from .states import JOB_FINAL, TASK_IN_FLIGHT, JobStatus, TaskStatus, job_action
 from .submit import build_records
@@ -40,6 +41,14 @@ from .tasklogs import TaskLogs
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 3600.0
+
+
+def _log_stop_reply(worker: str) -> Callable[[Any, Any], None]:
+    def on_reply(result: Any, error: Any) -> None:
+        if error is not None:
+            log.warning("worker %s did not take the stop order: %s", worker, error)
+
+    return on_reply
 
 
 class JobFarm:
@@ -62,6 +71,8 @@ class JobFarm:
         self.journal = Journal(jobstore)
         self.board = JobBoard(self.journal, events, wall)
         self.logs = TaskLogs(data_dir / "logs", events)
+        # Thumbnails of finished tasks' outputs; a deleted job's go with `previews.forget`.
+        self.previews = PreviewStore(data_dir / "previews", events)
         self.workers: dict[str, RuntimeClient] = {}
         # Lets cancel reach a worker that is online but disabled (not in `workers`).
         self.registry: ClientRegistry = registry
@@ -84,6 +95,7 @@ class JobFarm:
         tasks = self.jobstore.load_tasks()
         self.board.load_state(jobs, tasks, self.jobstore.load_blocklist(), self.jobstore.max_ids())
         self._hold_retries(tasks)
+        self.previews.load()
         deadline = self.mono() + self.heartbeat_timeout_s
         self.unconfirmed = {task.id: deadline for task in tasks if task.status in TASK_IN_FLIGHT}
         self.recovered = set(self.unconfirmed)
@@ -188,6 +200,40 @@ class JobFarm:
         if not self.stopping:
             attempts.worker_lost(self, client)
 
+    def stop_worker(self, client: RuntimeClient, action: str, when: str) -> list[int]:
+        """An operator's stop or restart of an online worker (the registry already marked it
+        stopping, so it gets no new task). `now`: its in-flight tasks are requeued at once
+        without counting an attempt (the worker kills their process groups; its late reports
+        are stale). `idle`: they finish. Then the order goes out. Returns the requeued ids."""
+        requeued: list[int] = []
+        if when == "now" and not self.stopping:
+            requeued = [task.id for task in self.board.running_on(client.name)]
+            attempts.worker_lost(self, client, f"stopped by the operator ({action} now)")
+        if client.connection is not None:
+            client.connection.call_async(
+                "worker.stop", {"action": action, "when": when}, _log_stop_reply(client.name)
+            )
+        return requeued
+
+    def worker_history(self, name: str, limit: int) -> list[TaskRecord]:
+        """The tasks `name` ran or runs, most recent first (those the board still holds)."""
+        tasks = [task for task in self.board.tasks.values() if task.worker == name]
+        tasks.sort(key=lambda task: (task.finished or task.started or 0.0, task.id), reverse=True)
+        return tasks[:limit]
+
+    def blocklisted_on(self, name: str) -> list[dict[str, Any]]:
+        """Jobs whose failures on `name` are counted (its blocklist entries)."""
+        return [
+            {
+                "job_id": state.id,
+                "job": state.rec.name,
+                "failures": state.blocklist[name],
+                "blocked": state.blocklist[name] >= BLOCKLIST_FAILURES,
+            }
+            for state in self.board.jobs.values()
+            if state.blocklist.get(name)
+        ]
+
     def reconcile_worker(self, client: RuntimeClient, held: list[str]) -> None:
         """After a worker's hello: keep the tasks it still holds (`held`, attempt ids),
         requeue the others, and tell it to cancel attempts the master no longer wants."""
@@ -211,6 +257,24 @@ class JobFarm:
     ) -> AsyncResult:
         """Record the outcome; the reply resolves once it is committed (-32009 if stale)."""
         return attempts.finished(self, client, attempt, exit_code, error)
+
+    def task_preview(
+        self, client: RuntimeClient, task_id: int, frame: int | None, image: dict[str, Any]
+    ) -> AsyncResult:
+        """Keep a thumbnail of a task's output sent by the worker that ran it (`image`:
+        content_type, width, height, data as bytes); resolves once its file is written."""
+        task = self.board.task(task_id)
+        if task.worker != client.name:
+            raise conflict(f"task {task_id} was not run by {client.name}", "not_this_workers_task")
+        return self.previews.add(
+            task.job_id,
+            task.id,
+            frame,
+            image["content_type"],
+            image["width"],
+            image["height"],
+            image["data"],
+        )
 
     # -- operators' verbs ----------------------------------------------------------------------
     def submit(self, spec: dict[str, Any], now: float) -> JobState:
