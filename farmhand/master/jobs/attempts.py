@@ -57,7 +57,7 @@ def output(farm: JobFarm, client: RuntimeClient, attempt: str, data: str) -> Non
     if task is None:
         log.debug("stale task.output for attempt %s from %s", attempt, client.name)
         return
-    farm.logs.append(task, data)
+    farm.logs.output(task, data)
 
 
 def progress(farm: JobFarm, client: RuntimeClient, attempt: str, percent: float) -> None:

@@ -281,9 +281,18 @@ class JobFarm:
         """A read submission (jobs.submit.read_submission) becomes a job with fresh ids."""
         job_id, first_task_id = self.board.new_ids(len(spec["chunks"]))
         job, tasks = build_records(spec, job_id, first_task_id, now)
-        self.jobstore.insert_job(job, tasks)
+        # On an idle farm the insert stores the first dispatch records too: one commit from
+        # the submit to the orders (Dispatcher.plan_new_job).
+        planned = self.dispatcher.plan_new_job(job, tasks)
+        try:
+            self.jobstore.insert_job(job, tasks)
+        except BaseException:
+            self.dispatcher.unplan(planned)
+            raise
         state = self.board.add_job(job, tasks)
         log.info("job %d (%s) submitted: %d tasks", job_id, job.name, len(tasks))
+        if planned:
+            self.dispatcher.send_planned(planned)
         self.dispatcher.wake()
         return state
 
