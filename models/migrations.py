@@ -148,6 +148,24 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "client rows: room for HOT updates", then=_client_fillfactor),
     # NULL: the job names no outputs (it was submitted before templates, or without them).
     Migration(8, "job outputs", adds=(schema.Job.outputs,)),
+    # NULL: no sleep schedule (the client takes work at any time).
+    Migration(11, "client sleep schedules", adds=(schema.Client.schedule,)),
+    # Beverages on kegs, pour corrections, sensor places and alert rules (issue 15).
+    Migration(
+        12,
+        "kegerator: beverages, pour corrections, sensor places, alert rules",
+        adds=(
+            schema.Keg.abv,
+            schema.Keg.style,
+            schema.Keg.ibu,
+            schema.Keg.srm,
+            schema.Keg.size,
+            schema.Keg.image,
+            schema.Pour.spill,
+            schema.Pour.canceled,
+        ),
+        creates=(schema.SensorPlace, schema.AlertRule),
+    ),
     # Finished jobs stay on disk only: jobs.list of a status reads a page of them newest first.
     # NULL task counts: a job finished before; its list views count its tasks instead.
     Migration(

@@ -23,9 +23,11 @@ from protocol.version import SOFTWARE_VERSION
 
 from . import (
     actions,
+    alerts,
     call,
     clients,
     completion,
+    control,
     delete,
     enable,
     job,
@@ -51,6 +53,11 @@ COMMANDS: tuple[Command, ...] = (
     clients.COMMAND,
     enable.ENABLE,
     enable.DISABLE,
+    control.INSPECT,
+    control.STOP,
+    control.RESTART,
+    control.SCHEDULE,
+    control.PRUNE,
     actions.CANCEL,
     actions.PAUSE,
     actions.RESUME,
@@ -58,6 +65,7 @@ COMMANDS: tuple[Command, ...] = (
     actions.PRIORITY,
     delete.COMMAND,
     call.COMMAND,
+    alerts.COMMAND,
     completion.COMMAND,
 )
 # How long a command keeps trying to reach a master before it says none answers.
