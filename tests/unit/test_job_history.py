@@ -189,6 +189,7 @@ def test_delete_removes_a_finished_job_its_rows_and_logs(
     job_id = kit.submit(frames="1-2", max_attempts=1)
     run_all(kit, worker, job_id, exit_code=1)
     folder = kit.tmp_path / "logs" / f"job-{job_id}"
+    kit.farm.logs.read(history.view_job(kit.farm, job_id).tasks[0], 0, None)  # writes are done
     assert folder.is_dir()
     deleted: list[int] = []
     kit.farm.on_job_deleted.append(deleted.append)
@@ -238,6 +239,7 @@ def test_retention_deletes_jobs_finished_longer_ago_than_its_days(tmp_path: Path
         assert expired == [[old]]
         assert [j.id for j in JobStore(kit.store).load_jobs()] == [recent, live]
         assert not (tmp_path / "logs" / f"job-{old}").exists()
+        kit.farm.logs.read(history.view_job(kit.farm, recent).tasks[0], 0, None)  # written
         assert (tmp_path / "logs" / f"job-{recent}").exists()
         kit.clock.advance(5 * DAY_S)
         assert kit.farm.expire(kit.clock.wall()) == [recent]

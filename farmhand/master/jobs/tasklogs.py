@@ -164,7 +164,10 @@ class TaskLogs:
 
     def remove(self, job_ids: list[int]) -> int:
         """Remove the log folders of these jobs (deleted ones); how many there were."""
-        removed: int = self._pool.spawn(self._remove_folders, job_ids).get() if job_ids else 0
+        if not job_ids:
+            return 0
+        self._hand_off()  # writes queued for them first: none may bring a folder back after
+        removed: int = self._pool.spawn(self._remove_folders, job_ids).get()
         return removed
 
     # -- writer thread -------------------------------------------------------------------------
