@@ -34,6 +34,7 @@ from . import (
     tasks,
     templates,
     watch,
+    webhooks,
 )
 from .base import EXIT_FAILED, EXIT_USAGE, Command, Context, UsageError, to_json
 from .settings import SettingsError, resolve
@@ -55,6 +56,7 @@ COMMANDS: tuple[Command, ...] = (
     actions.RESUME,
     actions.REQUEUE,
     actions.PRIORITY,
+    webhooks.COMMAND,
     call.COMMAND,
     completion.COMMAND,
 )

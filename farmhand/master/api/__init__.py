@@ -15,10 +15,25 @@ from . import (
     sim,
     stats,
     tasks,
+    webhooks,
 )
 from .base import Access, Method, Param, assemble
 
-MODULES = (session, clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit, rpc)
+MODULES = (
+    session,
+    clients,
+    keys,
+    jobs,
+    tasks,
+    procs,
+    devices,
+    people,
+    stats,
+    sim,
+    audit,
+    rpc,
+    webhooks,
+)
 METHODS: dict[str, Method] = assemble(module.METHODS for module in MODULES)
 
 __all__ = ["METHODS", "MODULES", "Access", "Method", "Param"]

@@ -1,6 +1,6 @@
 """Console commands, one module per concern, named as the api's method modules are (session,
-clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit). `MODULES` is the list; each
-module's `COMMANDS` its commands. Nothing registers itself by being imported."""
+clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit, webhooks). `MODULES` is
+the list; each module's `COMMANDS` its commands. Nothing registers itself by being imported."""
 
 from . import (
     audit,
@@ -14,10 +14,11 @@ from . import (
     sim,
     stats,
     tasks,
+    webhooks,
 )
 from .base import Command, Reply, UsageError, assemble
 
-MODULES = (session, clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit)
+MODULES = (session, clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit, webhooks)
 COMMANDS, ALIASES = assemble(module.COMMANDS for module in MODULES)
 
 

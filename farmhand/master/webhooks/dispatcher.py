@@ -1,0 +1,396 @@
+"""The webhook dispatcher: the webhooks, their queues and delivery log, and the greenlets that
+POST farm events to them.
+
+Theory of operation. The dispatcher is an in-process subscriber of the `notices` topic: the hub
+hands it each event's bytes (`send_bytes`), and all it does there is build the body once and
+append a delivery to the queue of every webhook that wants the event: O(webhooks), no I/O. Each
+queue is bounded (QUEUE_LIMIT): when it is full the oldest waiting delivery is dropped and
+counted, so a dead endpoint cannot grow memory. A loop greenlet hands webhooks with a due
+delivery to a pool of POOL_SIZE delivery greenlets, one webhook per greenlet at a time (a slow
+endpoint holds one greenlet, never the hub or the others). A failed attempt is retried after
+10 s, 20 s, 40 s … at most an hour apart (`retry_delay`), until a day after the event; then the
+delivery is given up and logged. The time is passed in (`wall`), so tests walk the schedule
+with a fake clock and `run_once(now)`.
+
+Persistence: webhooks are stored when created; a delivery's row is written (behind, every
+FLUSH_S, one transaction) after its first attempt and after each later one, with the webhook's
+counters. So deliveries waiting for a retry survive a restart; events not yet attempted when the
+master stops are lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import gevent
+import orjson
+from gevent.event import Event
+from gevent.pool import Pool
+
+from models.webhookstore import DeliveryRecord, WebhookRecord, WebhookStore
+from protocol.backoff import exponential_delay
+from protocol.errors import invalid_params, not_found
+from protocol.times import iso_utc
+
+from ..events import NOTICE_TOPIC, NOTICES, EventBus
+from ..ticker import Ticker
+from . import sender
+from .sender import Outcome
+
+log = logging.getLogger(__name__)
+
+ANY_EVENT = "*"
+EVENT_NAMES = (*NOTICES, ANY_EVENT)
+QUEUE_LIMIT = 1000  # deliveries waiting per webhook (new and to be retried)
+POOL_SIZE = 16
+FIRST_RETRY_S = 10.0
+MAX_RETRY_S = 3600.0
+GIVE_UP_AFTER_S = 86_400.0
+FLUSH_S = 1.0
+RECENT_DELIVERIES = 20  # kept in memory per webhook for the delivery log in its view
+LOG_RETENTION_S = 7 * 86_400.0  # finished deliveries stored this long
+PRUNE_EVERY_S = 3600.0
+IDLE_WAIT_S = 1.0
+MAX_WEBHOOKS = 100
+MAX_URL_LENGTH = 2000
+
+Post = Callable[[str, dict[str, str], bytes], Outcome]
+
+
+def retry_delay(attempts: int, first_s: float = FIRST_RETRY_S) -> float:
+    """Seconds to wait after the `attempts`-th failed attempt (1 for the first)."""
+    return exponential_delay(attempts - 1, first_s, MAX_RETRY_S)
+
+
+def check_events(events: Iterable[str]) -> list[str]:
+    chosen = list(dict.fromkeys(events))
+    if not chosen:
+        raise invalid_params(
+            f"events must name at least one event: {', '.join(EVENT_NAMES)}", "no_events"
+        )
+    unknown = [event for event in chosen if event not in EVENT_NAMES]
+    if unknown:
+        raise invalid_params(
+            f"unknown event {unknown[0]!r}: expected some of {', '.join(EVENT_NAMES)}",
+            "unknown_event",
+        )
+    return chosen
+
+
+def delivery_view(delivery: DeliveryRecord) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "event": delivery.event,
+        "time": iso_utc(delivery.created),
+        "state": delivery.state,
+        "attempts": delivery.attempts,
+        "status_code": delivery.status_code,
+        "latency_ms": delivery.latency_ms,
+        "error": delivery.error,
+        "next_try": iso_utc(delivery.next_try) if delivery.state == "pending" else None,
+    }
+
+
+class Hook:
+    """One webhook at run time: its record, the deliveries waiting, the newest ones."""
+
+    def __init__(self, rec: WebhookRecord) -> None:
+        self.rec = rec
+        self.queue: deque[DeliveryRecord] = deque()
+        self.recent: deque[DeliveryRecord] = deque(maxlen=RECENT_DELIVERIES)
+        self.busy = False  # a delivery greenlet is working on it
+
+    def wants(self, event: str) -> bool:
+        return event in self.rec.events or ANY_EVENT in self.rec.events
+
+    def next_due(self, now: float) -> DeliveryRecord | None:
+        """The oldest delivery whose time has come, taken off the queue."""
+        for delivery in self.queue:
+            if (delivery.next_try or 0.0) <= now:
+                self.queue.remove(delivery)
+                return delivery
+        return None
+
+    def earliest(self) -> float | None:
+        return min((delivery.next_try or 0.0 for delivery in self.queue), default=None)
+
+    def view(self) -> dict[str, Any]:
+        rec = self.rec
+        return {
+            "id": rec.id,
+            "url": rec.url,
+            "events": list(rec.events),
+            "has_secret": bool(rec.secret),
+            "created": iso_utc(rec.created),
+            "delivered": rec.delivered,
+            "failed": rec.failed,
+            "dropped": rec.dropped,
+            "queued": len(self.queue),
+            "last_time": iso_utc(rec.last_time),
+            "last_status": rec.last_status,
+            "last_latency_ms": rec.last_latency_ms,
+            "last_error": rec.last_error,
+            "recent": [delivery_view(delivery) for delivery in reversed(self.recent)],
+        }
+
+
+class WebhookDispatcher:
+    def __init__(
+        self,
+        store: WebhookStore,
+        events: EventBus,
+        wall: Callable[[], float],
+        *,
+        post: Post = sender.post,
+        queue_limit: int = QUEUE_LIMIT,
+        pool_size: int = POOL_SIZE,
+        first_retry_s: float = FIRST_RETRY_S,
+    ) -> None:
+        self.store = store
+        self.events = events
+        self.wall = wall
+        self.post = post
+        self.queue_limit = queue_limit
+        self.first_retry_s = first_retry_s
+        self.hooks: dict[int, Hook] = {}
+        self._pool = Pool(pool_size)
+        self._wake = Event()
+        self._loop: gevent.Greenlet | None = None
+        self._flusher = Ticker("webhooks", FLUSH_S, self.flush)
+        self._dirty_hooks: dict[int, WebhookRecord] = {}
+        self._dirty_deliveries: dict[int, DeliveryRecord] = {}
+        self._next_delivery_id = 1
+        self._last_prune = 0.0
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def load(self) -> None:
+        for rec in self.store.load_webhooks():
+            self.hooks[rec.id] = Hook(rec)
+        pending = self.store.load_pending()
+        for delivery in pending:
+            hook = self.hooks.get(delivery.webhook_id)
+            if hook is not None:
+                hook.queue.append(delivery)
+                hook.recent.append(delivery)
+        self._next_delivery_id = self.store.max_delivery_id() + 1
+        if self.hooks:
+            log.info("loaded %d webhooks, %d deliveries to retry", len(self.hooks), len(pending))
+
+    def start(self) -> None:
+        self.events.subscribe(self, [NOTICE_TOPIC])
+        self._loop = gevent.spawn(self._run)
+        self._flusher.start()
+
+    def stop(self) -> None:
+        """Stop delivering: attempts in flight are abandoned (a stored delivery stays pending and
+        is retried after a restart); what changed is stored."""
+        self.events.unsubscribe(self)
+        if self._loop is not None:
+            self._loop.kill()
+            self._loop = None
+        self._pool.kill(timeout=1.0)
+        self._flusher.stop()
+        try:
+            self.flush()
+        except Exception:
+            log.exception("webhooks: could not store the delivery log")
+
+    # -- the operator's verbs --------------------------------------------------------------------
+    def create(self, url: str, events: list[str], secret: str | None, now: float) -> Hook:
+        try:
+            sender.check_url(url)
+        except ValueError as exc:
+            raise invalid_params(str(exc), "bad_url") from None
+        if len(url) > MAX_URL_LENGTH:
+            raise invalid_params(f"webhook URL longer than {MAX_URL_LENGTH} characters", "bad_url")
+        if len(self.hooks) >= MAX_WEBHOOKS:
+            raise invalid_params(f"at most {MAX_WEBHOOKS} webhooks", "too_many_webhooks")
+        rec = WebhookRecord(
+            id=max(self.hooks, default=0) + 1,
+            url=url,
+            events=check_events(events),
+            secret=secret or None,
+            created=now,
+        )
+        self.store.save_webhook(rec)  # stored before the call is answered
+        hook = Hook(rec)
+        self.hooks[rec.id] = hook
+        log.info("webhook %d created: %s for %s", rec.id, url, ", ".join(rec.events))
+        return hook
+
+    def delete(self, webhook_id: int) -> None:
+        hook = self.get(webhook_id)
+        self.store.delete_webhook(webhook_id)
+        del self.hooks[webhook_id]
+        self._dirty_hooks.pop(webhook_id, None)
+        for delivery in [*hook.queue, *hook.recent]:
+            self._dirty_deliveries.pop(delivery.id, None)
+        hook.queue.clear()
+        log.info("webhook %d deleted: %s", webhook_id, hook.rec.url)
+
+    def get(self, webhook_id: int) -> Hook:
+        hook = self.hooks.get(webhook_id)
+        if hook is None:
+            raise not_found(f"no webhook {webhook_id}", "no_such_webhook")
+        return hook
+
+    def views(self) -> list[dict[str, Any]]:
+        return [self.hooks[webhook_id].view() for webhook_id in sorted(self.hooks)]
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "webhooks": len(self.hooks),
+            "webhook_deliveries_queued": sum(len(hook.queue) for hook in self.hooks.values()),
+        }
+
+    # -- the hub's side: an EventBus subscriber ---------------------------------------------------
+    def send_bytes(self, data: bytes) -> None:
+        if not self.hooks:
+            return
+        params = orjson.loads(data).get("params") or {}
+        notice = params.get("data") or {}
+        event = notice.get("event")
+        if isinstance(event, str):
+            self.enqueue(event, notice.get("data"), self.wall())
+
+    def enqueue(self, event: str, data: Any, now: float) -> int:
+        """Queue the event for every webhook that wants it; how many did."""
+        body: bytes | None = None
+        queued = 0
+        for hook in self.hooks.values():
+            if not hook.wants(event):
+                continue
+            if body is None:
+                body = orjson.dumps({"event": event, "time": iso_utc(now), "data": data})
+            delivery = DeliveryRecord(
+                self._next_delivery_id, hook.rec.id, event, now, body, "pending", 0, now,
+                None, None, None, now,
+            )  # fmt: skip
+            self._next_delivery_id += 1
+            hook.queue.append(delivery)
+            hook.recent.append(delivery)
+            self._bound(hook)
+            queued += 1
+        if queued:
+            self._wake.set()
+        return queued
+
+    def _bound(self, hook: Hook) -> None:
+        while len(hook.queue) > self.queue_limit:
+            dropped = hook.queue.popleft()
+            dropped.state = "dropped"
+            dropped.next_try = None
+            dropped.updated = self.wall()
+            hook.rec.dropped += 1
+            self._dirty_hooks[hook.rec.id] = hook.rec
+            if dropped.attempts:  # stored as pending: store that it will not be retried
+                self._dirty_deliveries[dropped.id] = dropped
+            if hook.rec.dropped in (1, 10, 100) or hook.rec.dropped % 1000 == 0:
+                log.warning(
+                    "webhook %d (%s): queue full, dropped %d deliveries so far",
+                    hook.rec.id,
+                    hook.rec.url,
+                    hook.rec.dropped,
+                )
+
+    # -- delivering ------------------------------------------------------------------------------
+    def run_once(self, now: float) -> int:
+        """Attempt every delivery due at `now`, here and now (tests; the loop uses the pool)."""
+        attempted = 0
+        for hook in list(self.hooks.values()):
+            while (delivery := hook.next_due(now)) is not None:
+                self.attempt(hook, delivery, now)
+                attempted += 1
+        return attempted
+
+    def attempt(self, hook: Hook, delivery: DeliveryRecord, now: float | None = None) -> Outcome:
+        """POST one delivery and record how it went; schedule its retry or give it up."""
+        rec = hook.rec
+        headers = {"X-Farmhand-Event": delivery.event}
+        if rec.secret:
+            headers["X-Farmhand-Signature"] = sender.signature(rec.secret, delivery.body)
+        outcome = self.post(rec.url, headers, delivery.body)
+        now = self.wall() if now is None else now
+        delivery.attempts += 1
+        delivery.status_code = outcome.status
+        delivery.latency_ms = round(outcome.latency_ms, 2)
+        delivery.error = outcome.error
+        delivery.updated = now
+        rec.last_time = now
+        rec.last_status = outcome.status
+        rec.last_latency_ms = delivery.latency_ms
+        rec.last_error = outcome.error
+        if outcome.ok:
+            delivery.state = "delivered"
+            delivery.next_try = None
+            rec.delivered += 1
+        elif now - delivery.created + retry_delay(delivery.attempts, self.first_retry_s) > GIVE_UP_AFTER_S:
+            delivery.state = "failed"
+            delivery.next_try = None
+            rec.failed += 1
+            log.warning(
+                "webhook %d (%s): gave up delivery %d (%s) after %d attempts: %s",
+                rec.id, rec.url, delivery.id, delivery.event, delivery.attempts, outcome.error,
+            )  # fmt: skip
+        else:
+            delivery.next_try = now + retry_delay(delivery.attempts, self.first_retry_s)
+            if rec.id in self.hooks:
+                hook.queue.append(delivery)
+                self._bound(hook)
+            log.info(
+                "webhook %d (%s): delivery %d (%s) failed (%s), retry in %.0f s",
+                rec.id, rec.url, delivery.id, delivery.event, outcome.error,
+                delivery.next_try - now,
+            )  # fmt: skip
+        if rec.id in self.hooks:
+            self._dirty_hooks[rec.id] = rec
+            self._dirty_deliveries[delivery.id] = delivery
+        return outcome
+
+    def _run(self) -> None:
+        while True:
+            now = self.wall()
+            earliest: float | None = None
+            for hook in list(self.hooks.values()):
+                if hook.busy or not hook.queue:
+                    continue
+                due = hook.earliest()
+                if due is not None and due <= now and self._pool.free_count() > 0:
+                    hook.busy = True
+                    self._pool.spawn(self._work, hook)
+                elif due is not None:
+                    earliest = due if earliest is None else min(earliest, due)
+            wait_s = IDLE_WAIT_S if earliest is None else max(0.0, min(IDLE_WAIT_S, earliest - now))
+            self._wake.clear()
+            self._wake.wait(wait_s)
+
+    def _work(self, hook: Hook) -> None:
+        try:
+            while hook.rec.id in self.hooks and (delivery := hook.next_due(self.wall())):
+                self.attempt(hook, delivery)
+        except Exception:
+            log.exception("webhook %d: delivery failed unexpectedly", hook.rec.id)
+        finally:
+            hook.busy = False
+            self._wake.set()
+
+    # -- storing ---------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Store the counters and deliveries changed since the last flush; prune old ones."""
+        hooks, self._dirty_hooks = list(self._dirty_hooks.values()), {}
+        deliveries, self._dirty_deliveries = list(self._dirty_deliveries.values()), {}
+        try:
+            self.store.save_changes(hooks, deliveries)
+        except Exception:
+            for rec in hooks:  # kept for the next flush
+                self._dirty_hooks.setdefault(rec.id, rec)
+            for delivery in deliveries:
+                self._dirty_deliveries.setdefault(delivery.id, delivery)
+            raise
+        now = self.wall()
+        if now - self._last_prune >= PRUNE_EVERY_S:
+            self._last_prune = now
+            self.store.prune(now - LOG_RETENTION_S)
