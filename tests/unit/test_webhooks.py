@@ -5,6 +5,7 @@ day, the bounded queue, and the delivery log surviving a restart."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import orjson
@@ -193,7 +194,7 @@ def test_a_failing_endpoint_is_retried_with_backoff_for_a_day_then_given_up(
         kit.clock.advance(0.5)
         assert hooks.run_once(kit.clock.wall()) == 1
         tries.append(kit.clock.wall())
-    gaps = [round(b - a) for a, b in zip(tries, tries[1:], strict=False)]
+    gaps = [round(b - a) for a, b in pairwise(tries)]
     assert gaps[:5] == [10, 20, 40, 80, 160] and max(gaps) == 3600
     assert tries[-1] - began <= GIVE_UP_AFTER_S
     assert len(fake.posts) == len(tries)
@@ -226,7 +227,10 @@ def test_retries_survive_a_restart(kit: MasterKit) -> None:
     hooks.run_once(kit.clock.wall())
     hooks.flush()
     reloaded = WebhookDispatcher(
-        WebhookStore(kit.services.store), kit.services.events, kit.clock.wall, post=FakeEndpoint(200)
+        WebhookStore(kit.services.store),
+        kit.services.events,
+        kit.clock.wall,
+        post=FakeEndpoint(200),
     )
     reloaded.load()
     hook = reloaded.get(1)

@@ -327,7 +327,10 @@ class WebhookDispatcher:
             delivery.state = "delivered"
             delivery.next_try = None
             rec.delivered += 1
-        elif now - delivery.created + retry_delay(delivery.attempts, self.first_retry_s) > GIVE_UP_AFTER_S:
+        elif (
+            now - delivery.created + retry_delay(delivery.attempts, self.first_retry_s)
+            > GIVE_UP_AFTER_S
+        ):
             delivery.state = "failed"
             delivery.next_try = None
             rec.failed += 1

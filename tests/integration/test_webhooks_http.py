@@ -1,0 +1,180 @@
+"""Webhooks through a real master process to real HTTP servers on 127.0.0.1 (http.server in a
+thread): signed POSTs whose HMAC the receiver checks, a failing endpoint retried for real, a dead
+endpoint that keeps the hub answering, and the `farmhand webhooks` command."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import MasterProcess, RpcClient, farmhand, wait_for
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Receiver:
+    """An HTTP server that keeps every POST and answers with `statuses` in turn (the last one
+    for ever); a POST whose signature does not verify is answered 401."""
+
+    def __init__(self, secret: str | None, *statuses: int) -> None:
+        self.secret = secret
+        self.statuses = list(statuses) or [200]
+        self.posts: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                verified = receiver.verify(body, self.headers.get("X-Farmhand-Signature"))
+                statuses = receiver.statuses
+                status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+                status = status if verified else 401
+                receiver.posts.append(
+                    {
+                        "event": self.headers["X-Farmhand-Event"],
+                        "body": json.loads(body),
+                        "verified": verified,
+                        "answered": status,
+                    }
+                )
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def verify(self, body: bytes, header: str | None) -> bool:
+        if self.secret is None:
+            return header is None
+        expected = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        return header is not None and hmac.compare_digest(header, expected)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hooked_master(tmp_path: Path) -> Iterator[MasterProcess]:
+    """A master whose failed deliveries are retried after 0.2 s (then 0.4 s, …)."""
+    config = tmp_path / "master.toml"
+    config.write_text("webhook_first_retry_s = 0.2\n")
+    process = MasterProcess(tmp_path / "var", "--config", str(config))
+    yield process
+    process.stop()
+
+
+def cancel_a_job(api: RpcClient, name: str) -> int:
+    job_id = int(api.call("jobs.submit", name=name, argv=["true"], frames="1")["job_id"])
+    api.call("jobs.cancel", job_id=job_id)
+    return job_id
+
+
+def test_signed_posts_reach_a_real_server_and_a_failing_one_is_retried(
+    hooked_master: MasterProcess,
+) -> None:
+    good = Receiver("s3cret")
+    flaky = Receiver(None, 503, 200)
+    try:
+        with RpcClient(hooked_master.port) as api:
+            api.call("webhooks.create", url=good.url, events=["job.canceled"], secret="s3cret")
+            api.call("webhooks.create", url=flaky.url, events=["*"])
+            job_id = cancel_a_job(api, "signed")
+            wait_for(lambda: good.posts, what="the signed POST")
+            (post,) = good.posts
+            assert post["verified"] and post["event"] == "job.canceled"
+            assert post["body"]["event"] == "job.canceled"
+            assert post["body"]["data"]["id"] == job_id
+            assert post["body"]["data"]["status"] == "canceled"
+            assert post["body"]["time"].endswith("Z")
+            # The flaky endpoint answered 503 first: the master tried again and got 200.
+            wait_for(lambda: len(flaky.posts) >= 2, what="the retry")
+            assert [p["answered"] for p in flaky.posts] == [503, 200]
+            assert flaky.posts[0]["body"] == flaky.posts[1]["body"]
+
+            def logged() -> dict[str, Any] | None:
+                views = api.call("webhooks.list")["webhooks"]
+                return views[1] if views[1]["delivered"] == 1 else None
+
+            view = wait_for(logged, what="the delivery log")
+            assert view["last_status"] == 200 and view["last_error"] is None
+            (delivery,) = view["recent"]
+            assert (delivery["state"], delivery["attempts"]) == ("delivered", 2)
+    finally:
+        good.close()
+        flaky.close()
+
+
+def test_a_dead_endpoint_does_not_block_the_hub(hooked_master: MasterProcess) -> None:
+    # A listening socket that never accepts: connections complete (backlog) and nobody answers.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(100)
+    refused = socket.socket()
+    refused.bind(("127.0.0.1", 0))  # bound, never listening: connection refused
+    try:
+        with RpcClient(hooked_master.port) as api:
+            for port in (silent.getsockname()[1], refused.getsockname()[1]):
+                api.call("webhooks.create", url=f"http://127.0.0.1:{port}/x", events=["*"])
+            for index in range(20):
+                cancel_a_job(api, f"j{index}")
+            # The silent endpoint holds a delivery greenlet waiting for its answer …
+            wait_for(
+                lambda: api.call("webhooks.list")["webhooks"][1]["last_error"],
+                what="the refused endpoint's first failure",
+            )
+            # … and the hub still answers and takes jobs.
+            assert api.call("ping") is not None
+            assert api.call("jobs.submit", name="after", argv=["true"], frames="1")["tasks"] == 1
+            views = api.call("webhooks.list")["webhooks"]
+            assert views[0]["delivered"] == 0
+            assert "refused" in views[1]["last_error"].lower()
+    finally:
+        silent.close()
+        refused.close()
+
+
+def test_the_farmhand_command_manages_webhooks(master: MasterProcess) -> None:
+    created = farmhand(
+        "--json",
+        "webhooks",
+        "create",
+        "http://127.0.0.1:9/h",
+        "--events",
+        "job.completed,job.failed",
+        "--secret",
+        "x",
+        master=master,
+    )
+    assert created.returncode == 0, created.stderr
+    view = json.loads(created.stdout)
+    assert (view["id"], view["events"], view["has_secret"]) == (
+        1,
+        ["job.completed", "job.failed"],
+        True,
+    )
+    listed = farmhand("webhooks", master=master)
+    assert "http://127.0.0.1:9/h" in listed.stdout and "1 webhook" in listed.stdout
+    bad = farmhand("webhooks", "create", "http://x/", "--events", "nope", master=master)
+    assert bad.returncode == 1 and "unknown event 'nope'" in bad.stderr
+    assert farmhand("webhooks", "delete", "1", master=master).returncode == 0
+    assert "no webhooks" in farmhand("webhooks", master=master).stdout
