@@ -31,8 +31,8 @@ MODULES = (
     stats,
     sim,
     audit,
-    rpc,
     webhooks,
+    rpc,
 )
 METHODS: dict[str, Method] = assemble(module.METHODS for module in MODULES)
 
