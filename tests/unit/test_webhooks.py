@@ -243,3 +243,10 @@ def test_retries_survive_a_restart(kit: MasterKit) -> None:
     (stored,) = WebhookStore(kit.services.store).recent(1, 10)
     assert (stored.state, stored.attempts, stored.status_code) == ("delivered", 2, 200)
     assert orjson.loads(stored.body)["event"] == "job.canceled"
+
+
+def test_the_dashboard_offers_every_event_a_webhook_may_take() -> None:
+    from dashboard.routes.pages import WEBHOOK_EVENTS
+    from farmhand.master.webhooks.dispatcher import EVENT_NAMES
+
+    assert WEBHOOK_EVENTS == EVENT_NAMES

@@ -1,0 +1,63 @@
+"""A real HTTP server on 127.0.0.1 (http.server in a thread) that receives webhook POSTs and
+checks their signatures: shared by the integration and the browser tests."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Receiver:
+    """An HTTP server that keeps every POST and answers with `statuses` in turn (the last one
+    for ever); a POST whose signature does not verify is answered 401."""
+
+    def __init__(self, secret: str | None, *statuses: int) -> None:
+        self.secret = secret
+        self.statuses = list(statuses) or [200]
+        self.posts: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                verified = receiver.verify(body, self.headers.get("X-Farmhand-Signature"))
+                statuses = receiver.statuses
+                status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+                status = status if verified else 401
+                receiver.posts.append(
+                    {
+                        "event": self.headers["X-Farmhand-Event"],
+                        "body": json.loads(body),
+                        "verified": verified,
+                        "answered": status,
+                    }
+                )
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def verify(self, body: bytes, header: str | None) -> bool:
+        if self.secret is None:
+            return header is None
+        expected = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        return header is not None and hmac.compare_digest(header, expected)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
