@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import MasterProcess, RpcClient, farmhand, wait_for
+from tests.support import MasterProcess, Program, RpcClient, farmhand, wait_for
 from tests.webhookreceiver import Receiver
 
 pytestmark = pytest.mark.timeout(60)
@@ -123,3 +123,47 @@ def test_the_farmhand_command_manages_webhooks(master: MasterProcess) -> None:
     assert bad.returncode == 1 and "unknown event 'nope'" in bad.stderr
     assert farmhand("webhooks", "delete", "1", master=master).returncode == 0
     assert "no webhooks" in farmhand("webhooks", master=master).stdout
+
+
+def test_the_relay_recipe_turns_events_into_slack_text(
+    tmp_path: Path, hooked_master: MasterProcess
+) -> None:
+    """contrib/webhook_relay.py (docs/webhooks.md) as a real process between the master and a
+    stand-in for Slack's incoming webhook, which wants `{"text": …}`."""
+    slack = Receiver(None)
+    relay = Program(
+        "contrib/webhook_relay.py",
+        *("--listen", "127.0.0.1:0", "--secret", "relay-secret", "--slack", slack.url),
+        log_path=tmp_path / "relay.log",
+    )
+    try:
+        assert relay.proc.stdout is not None
+        url = relay.proc.stdout.readline().decode().split()[-1]
+        with RpcClient(hooked_master.port) as api:
+            api.call("webhooks.create", url=url, events=["job.canceled"], secret="relay-secret")
+            job_id = cancel_a_job(api, "shot-010")
+            wait_for(lambda: slack.posts, what="the relayed message")
+            assert slack.posts[0]["body"] == {"text": f"farmhand: job {job_id} (shot-010) canceled"}
+            view = wait_for(
+                lambda: (
+                    api.call("webhooks.list")["webhooks"][0]["delivered"]
+                    and api.call("webhooks.list")["webhooks"][0]
+                )
+            )
+            assert view["last_status"] == 200
+            # A wrong secret is refused by the relay: farmhand logs the 401 and retries.
+            api.call("webhooks.create", url=url, events=["job.canceled"], secret="wrong")
+            cancel_a_job(api, "bad")
+            wait_for(
+                lambda: api.call("webhooks.list")["webhooks"][1]["last_status"] == 401,
+                what="the relay's 401",
+            )
+            wait_for(lambda: len(slack.posts) == 2, what="job 2 through the right secret")
+            texts = [post["body"]["text"] for post in slack.posts]
+            assert texts == [
+                f"farmhand: job {job_id} (shot-010) canceled",
+                "farmhand: job 2 (bad) canceled",
+            ]
+    finally:
+        relay.stop()
+        slack.close()
