@@ -13,18 +13,23 @@ from typing import Any
 
 class Receiver:
     """An HTTP server that keeps every POST and answers with `statuses` in turn (the last one
-    for ever); a POST whose signature does not verify is answered 401."""
+    for ever); a POST whose signature does not verify is answered 401. `keep_alive`: HTTP/1.1,
+    so a client may send several POSTs over one connection (`connections` counts them)."""
 
-    def __init__(self, secret: str | None, *statuses: int) -> None:
+    def __init__(self, secret: str | None, *statuses: int, keep_alive: bool = False) -> None:
         self.secret = secret
         self.statuses = list(statuses) or [200]
         self.posts: list[dict[str, Any]] = []
+        self.connections: set[tuple[str, int]] = set()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 verified = receiver.verify(body, self.headers.get("X-Farmhand-Signature"))
+                receiver.connections.add(self.client_address)
                 statuses = receiver.statuses
                 status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
                 status = status if verified else 401

@@ -167,3 +167,17 @@ def test_the_relay_recipe_turns_events_into_slack_text(
     finally:
         relay.stop()
         slack.close()
+
+
+def test_deliveries_reuse_a_keep_alive_connection(hooked_master: MasterProcess) -> None:
+    receiver = Receiver("k", keep_alive=True)
+    try:
+        with RpcClient(hooked_master.port) as api:
+            api.call("webhooks.create", url=receiver.url, events=["job.canceled"], secret="k")
+            for index in range(5):
+                cancel_a_job(api, f"k{index}")
+                wait_for(lambda n=index: len(receiver.posts) > n, what=f"POST {index + 1}")
+        assert all(post["verified"] for post in receiver.posts)
+        assert len(receiver.connections) == 1
+    finally:
+        receiver.close()

@@ -250,3 +250,29 @@ def test_the_dashboard_offers_every_event_a_webhook_may_take() -> None:
     from farmhand.master.webhooks.dispatcher import EVENT_NAMES
 
     assert WEBHOOK_EVENTS == EVENT_NAMES
+
+
+def test_the_delivery_queue_gives_the_due_ones_in_order_and_sweeps_stale_entries() -> None:
+    from farmhand.master.webhooks.dispatcher import DeliveryQueue
+    from models.webhookstore import DeliveryRecord
+
+    def delivery(number: int, due: float) -> DeliveryRecord:
+        return DeliveryRecord(
+            number, 1, "pour", 0.0, b"{}", "pending", 0, due, None, None, None, 0.0
+        )
+
+    queue = DeliveryQueue()
+    for number, due in ((1, 5.0), (2, 0.0), (3, 0.0), (4, 9.0)):
+        queue.put(delivery(number, due))
+    assert queue.earliest() == 0.0
+    taken = [queue.take_due(1.0), queue.take_due(1.0), queue.take_due(1.0)]
+    assert [d.id if d else None for d in taken] == [2, 3, None]
+    assert queue.pop_oldest().id == 1  # dropped: its heap entry is skipped from now on
+    assert queue.earliest() == 9.0 and [d.id for d in queue] == [4]
+    # A dead endpoint: deliveries waiting for far-off retries are dropped by the thousand;
+    # their heap entries are swept, not kept until their time comes.
+    for number in range(10, 1010):
+        queue.put(delivery(number, 3600.0 + number))
+        queue.pop_oldest()
+    assert [d.id for d in queue] == [1009] and len(queue._due) <= 2 * len(queue) + 64 + 1
+    assert queue.earliest() == 3600.0 + 1009

@@ -12,17 +12,19 @@ endpoint holds one greenlet, never the hub or the others). A failed attempt is r
 delivery is given up and logged. The time is passed in (`wall`), so tests walk the schedule
 with a fake clock and `run_once(now)`.
 
-Persistence: webhooks are stored when created; a delivery's row is written (behind, every
-FLUSH_S, one transaction) after its first attempt and after each later one, with the webhook's
-counters. So deliveries waiting for a retry survive a restart; events not yet attempted when the
-master stops are lost.
+Persistence: webhooks are stored when created; their counters and last outcome, and the row of
+every delivery whose first attempt failed, are written behind (every FLUSH_S, one transaction)
+after each attempt. So deliveries waiting for a retry survive a restart; a delivery that went
+through at once is counted but not stored (it stays in the in-memory log, `recent`); events not
+yet attempted when the master stops are lost.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import gevent
@@ -94,12 +96,62 @@ def delivery_view(delivery: DeliveryRecord) -> dict[str, Any]:
     }
 
 
+class DeliveryQueue:
+    """A webhook's waiting deliveries: in the order they were queued (the oldest is the one a
+    full queue drops) and by due time (a heap, whose entries for deliveries no longer waiting
+    are skipped when they come up and swept when they outnumber the waiting ones). Every
+    operation is O(1) or O(log n): a full queue of a dead endpoint costs the hub nothing more."""
+
+    def __init__(self) -> None:
+        self._waiting: OrderedDict[int, DeliveryRecord] = OrderedDict()
+        self._due: list[tuple[float, int]] = []
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def __iter__(self) -> Iterator[DeliveryRecord]:
+        return iter(list(self._waiting.values()))
+
+    def put(self, delivery: DeliveryRecord) -> None:
+        self._waiting[delivery.id] = delivery
+        heapq.heappush(self._due, (delivery.next_try or 0.0, delivery.id))
+        if len(self._due) > 2 * len(self._waiting) + 64:
+            self._due = [(d.next_try or 0.0, d.id) for d in self._waiting.values()]
+            heapq.heapify(self._due)
+
+    def pop_oldest(self) -> DeliveryRecord:
+        return self._waiting.popitem(last=False)[1]
+
+    def earliest(self) -> float | None:
+        """When the next delivery is due; None when none waits."""
+        due = self._due
+        while due and self._stale(due[0]):
+            heapq.heappop(due)
+        return due[0][0] if due else None
+
+    def take_due(self, now: float) -> DeliveryRecord | None:
+        """The delivery due soonest, if it is due at `now`, taken off the queue."""
+        earliest = self.earliest()
+        if earliest is None or earliest > now:
+            return None
+        _, delivery_id = heapq.heappop(self._due)
+        return self._waiting.pop(delivery_id)
+
+    def clear(self) -> None:
+        self._waiting.clear()
+        self._due.clear()
+
+    def _stale(self, entry: tuple[float, int]) -> bool:
+        delivery = self._waiting.get(entry[1])
+        return delivery is None or (delivery.next_try or 0.0) != entry[0]
+
+
 class Hook:
     """One webhook at run time: its record, the deliveries waiting, the newest ones."""
 
     def __init__(self, rec: WebhookRecord) -> None:
         self.rec = rec
-        self.queue: deque[DeliveryRecord] = deque()
+        self.queue = DeliveryQueue()
         self.recent: deque[DeliveryRecord] = deque(maxlen=RECENT_DELIVERIES)
         self.busy = False  # a delivery greenlet is working on it
 
@@ -107,15 +159,8 @@ class Hook:
         return event in self.rec.events or ANY_EVENT in self.rec.events
 
     def next_due(self, now: float) -> DeliveryRecord | None:
-        """The oldest delivery whose time has come, taken off the queue."""
-        for delivery in self.queue:
-            if (delivery.next_try or 0.0) <= now:
-                self.queue.remove(delivery)
-                return delivery
-        return None
-
-    def earliest(self) -> float | None:
-        return min((delivery.next_try or 0.0 for delivery in self.queue), default=None)
+        """The delivery due soonest, if its time has come, taken off the queue."""
+        return self.queue.take_due(now)
 
     def view(self) -> dict[str, Any]:
         rec = self.rec
@@ -144,7 +189,7 @@ class WebhookDispatcher:
         events: EventBus,
         wall: Callable[[], float],
         *,
-        post: Post = sender.post,
+        post: Post | None = None,
         queue_limit: int = QUEUE_LIMIT,
         pool_size: int = POOL_SIZE,
         first_retry_s: float = FIRST_RETRY_S,
@@ -152,7 +197,8 @@ class WebhookDispatcher:
         self.store = store
         self.events = events
         self.wall = wall
-        self.post = post
+        self._sender = sender.Sender()
+        self.post: Post = post or self._sender.post
         self.queue_limit = queue_limit
         self.first_retry_s = first_retry_s
         self.hooks: dict[int, Hook] = {}
@@ -173,7 +219,7 @@ class WebhookDispatcher:
         for delivery in pending:
             hook = self.hooks.get(delivery.webhook_id)
             if hook is not None:
-                hook.queue.append(delivery)
+                hook.queue.put(delivery)
                 hook.recent.append(delivery)
         self._next_delivery_id = self.store.max_delivery_id() + 1
         if self.hooks:
@@ -192,6 +238,7 @@ class WebhookDispatcher:
             self._loop.kill()
             self._loop = None
         self._pool.kill(timeout=1.0)
+        self._sender.close()
         self._flusher.stop()
         try:
             self.flush()
@@ -270,7 +317,7 @@ class WebhookDispatcher:
                 None, None, None, now,
             )  # fmt: skip
             self._next_delivery_id += 1
-            hook.queue.append(delivery)
+            hook.queue.put(delivery)
             hook.recent.append(delivery)
             self._bound(hook)
             queued += 1
@@ -280,7 +327,7 @@ class WebhookDispatcher:
 
     def _bound(self, hook: Hook) -> None:
         while len(hook.queue) > self.queue_limit:
-            dropped = hook.queue.popleft()
+            dropped = hook.queue.pop_oldest()
             dropped.state = "dropped"
             dropped.next_try = None
             dropped.updated = self.wall()
@@ -341,7 +388,7 @@ class WebhookDispatcher:
         else:
             delivery.next_try = now + retry_delay(delivery.attempts, self.first_retry_s)
             if rec.id in self.hooks:
-                hook.queue.append(delivery)
+                hook.queue.put(delivery)
                 self._bound(hook)
             log.info(
                 "webhook %d (%s): delivery %d (%s) failed (%s), retry in %.0f s",
@@ -350,7 +397,10 @@ class WebhookDispatcher:
             )  # fmt: skip
         if rec.id in self.hooks:
             self._dirty_hooks[rec.id] = rec
-            self._dirty_deliveries[delivery.id] = delivery
+            # A delivery that went through at once is only counted: storing each one would
+            # cost a row per event and webhook. One that failed is stored, to be retried.
+            if not (outcome.ok and delivery.attempts == 1):
+                self._dirty_deliveries[delivery.id] = delivery
         return outcome
 
     def _run(self) -> None:
@@ -360,7 +410,7 @@ class WebhookDispatcher:
             for hook in list(self.hooks.values()):
                 if hook.busy or not hook.queue:
                     continue
-                due = hook.earliest()
+                due = hook.queue.earliest()
                 if due is not None and due <= now and self._pool.free_count() > 0:
                     hook.busy = True
                     self._pool.spawn(self._work, hook)

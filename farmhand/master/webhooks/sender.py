@@ -1,4 +1,4 @@
-"""One webhook POST: the body's signature and the HTTP exchange, over gevent sockets.
+"""Webhook POSTs: the body's signature and the HTTP exchange, over gevent sockets, keep-alive.
 
 The master is gevent without monkey-patching, so the stdlib's http.client would block the hub on
 a plain socket: the connection classes here open a gevent socket (and wrap it with gevent's ssl
@@ -73,43 +73,100 @@ class _TlsConnection(http.client.HTTPSConnection):
         self.sock = self._gevent_context.wrap_socket(sock, server_hostname=self.host)
 
 
-def post(url: str, headers: dict[str, str], body: bytes) -> Outcome:
-    """POST `body` to `url`; never raises for network trouble (the Outcome says what went wrong)."""
-    parts = urlsplit(url)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host = parts.hostname or ""
-    connection: http.client.HTTPConnection = (
-        _TlsConnection(host, parts.port, CONNECT_TIMEOUT_S)
-        if parts.scheme == "https"
-        else _Connection(host, parts.port, timeout=CONNECT_TIMEOUT_S)
-    )
-    began = time.perf_counter()
-    try:
-        with gevent.Timeout(DEADLINE_S):
-            connection.request(
-                "POST",
-                path,
-                body=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "User-Agent": USER_AGENT,
-                    **headers,
-                },
-            )
-            response = connection.getresponse()
-            answer = response.read()
-        latency_ms = (time.perf_counter() - began) * 1000.0
-        if 200 <= response.status < 300:
-            return Outcome(response.status, latency_ms, None)
-        text = answer[:MAX_ERROR_BODY].decode("utf-8", "replace").strip()
-        reason = f"HTTP {response.status} {response.reason}".strip()
-        return Outcome(response.status, latency_ms, f"{reason}: {text}" if text else reason)
-    except gevent.Timeout:
-        return Outcome(
-            None, (time.perf_counter() - began) * 1000.0, f"no answer in {DEADLINE_S:g} s"
-        )
-    except (OSError, http.client.HTTPException) as exc:
-        latency_ms = (time.perf_counter() - began) * 1000.0
-        return Outcome(None, latency_ms, f"{type(exc).__name__}: {exc}".rstrip(": "))
-    finally:
-        connection.close()
+Key = tuple[str, str, int | None]
+# Idle keep-alive connections kept per endpoint (scheme, host, port).
+MAX_IDLE_PER_ENDPOINT = 2
+# What a server's silent close of an idle keep-alive connection looks like on reuse.
+_STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
+class Sender:
+    """POSTs over keep-alive connections: one TCP (and TLS) handshake per endpoint, not per
+    delivery, where the endpoint allows it."""
+
+    def __init__(self) -> None:
+        self._idle: dict[Key, list[http.client.HTTPConnection]] = {}
+
+    def post(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
+        """POST `body` to `url`; never raises for network trouble (the Outcome says what)."""
+        parts = urlsplit(url)
+        key: Key = (parts.scheme, parts.hostname or "", parts.port)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        idle = self._idle.get(key)
+        began = time.perf_counter()
+        if idle:
+            connection = idle.pop()
+            try:
+                return self._exchange(key, connection, path, headers, body, began)
+            except _STALE_CONNECTION:
+                began = time.perf_counter()  # closed while idle: once more, on a new one
+        connection = _connect(key)
+        try:
+            return self._exchange(key, connection, path, headers, body, began)
+        except _STALE_CONNECTION as exc:
+            return Outcome(None, _ms_since(began), _describe(exc))
+
+    def close(self) -> None:
+        for connections in self._idle.values():
+            for connection in connections:
+                connection.close()
+        self._idle.clear()
+
+    def _exchange(
+        self,
+        key: Key,
+        connection: http.client.HTTPConnection,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        began: float,
+    ) -> Outcome:
+        keep = False
+        try:
+            with gevent.Timeout(DEADLINE_S):
+                connection.request(
+                    "POST",
+                    path,
+                    body=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        "User-Agent": USER_AGENT,
+                        **headers,
+                    },
+                )
+                response = connection.getresponse()
+                answer = response.read()
+            keep = not response.will_close
+            latency_ms = _ms_since(began)
+            if 200 <= response.status < 300:
+                return Outcome(response.status, latency_ms, None)
+            text = answer[:MAX_ERROR_BODY].decode("utf-8", "replace").strip()
+            reason = f"HTTP {response.status} {response.reason}".strip()
+            return Outcome(response.status, latency_ms, f"{reason}: {text}" if text else reason)
+        except gevent.Timeout:
+            return Outcome(None, _ms_since(began), f"no answer in {DEADLINE_S:g} s")
+        except _STALE_CONNECTION:
+            raise
+        except (OSError, http.client.HTTPException) as exc:
+            return Outcome(None, _ms_since(began), _describe(exc))
+        finally:
+            idle = self._idle.setdefault(key, [])
+            if keep and len(idle) < MAX_IDLE_PER_ENDPOINT:
+                idle.append(connection)
+            else:
+                connection.close()
+
+
+def _connect(key: Key) -> http.client.HTTPConnection:
+    scheme, host, port = key
+    if scheme == "https":
+        return _TlsConnection(host, port, CONNECT_TIMEOUT_S)
+    return _Connection(host, port, timeout=CONNECT_TIMEOUT_S)
+
+
+def _ms_since(began: float) -> float:
+    return (time.perf_counter() - began) * 1000.0
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".rstrip(": ")
