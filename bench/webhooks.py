@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import socket
 import subprocess
 import sys
@@ -88,6 +90,43 @@ def generate_load(port: int, rate: float) -> int:
     return 0
 
 
+class NoStore:
+    """The dispatcher's store, doing nothing: the hub-side cost alone is measured."""
+
+    def save_webhook(self, record: object) -> None:
+        pass
+
+
+def hub_costs_us(webhooks: int, events: int = 5000) -> tuple[float, float]:
+    """Microseconds a `job.canceled` notice costs the call that emits it (EventBus.notify, the
+    dispatcher subscribed) and then the dispatcher's loop (fanning it out to the queues), with
+    `webhooks` webhooks whose queues are full (dead endpoints: drops are the steady state)."""
+    from farmhand.master.events import EventBus
+    from farmhand.master.webhooks.dispatcher import WebhookDispatcher
+
+    bus = EventBus()
+    dispatcher = WebhookDispatcher(NoStore(), bus, time.time)  # type: ignore[arg-type]
+    bus.subscribe(dispatcher, ["notices"])
+    for index in range(webhooks):
+        dispatcher.create(f"http://127.0.0.1:9/{index}", ["*"], "secret", time.time())
+    view = {
+        "id": 12, "name": "shot-010", "status": "canceled", "priority": 50, "tags": ["gpu"],
+        "created": "2026-12-02T16:00:00.000Z", "updated": "2026-12-02T16:00:01.000Z",
+        "tasks_total": 10, "tasks_by_status": {"queued": 0, "canceled": 10}, "progress": 0.0,
+        "argv": ["blender", "-b", "shot.blend", "-f", "{frame}"], "blocked": None,
+    }  # fmt: skip
+    for _ in range(1200):  # fill the queues
+        bus.notify("job.canceled", view)
+    dispatcher.fan_out()
+    began = time.perf_counter()
+    for _ in range(events):
+        bus.notify("job.canceled", view)
+    emitted = time.perf_counter()
+    dispatcher.fan_out()
+    fanned = time.perf_counter()
+    return (emitted - began) / events * 1e6, (fanned - emitted) / events * 1e6
+
+
 def dead_url() -> str:
     """A port nothing listens on (bound for a moment, then closed): connection refused."""
     with socket.socket() as sock:
@@ -104,21 +143,28 @@ def child(mode: str, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def phase(
     urls: list[str], calls: int, rate: float
-) -> tuple[list[float], list[float], list[dict[str, Any]]]:
-    """jobs.submit and ping latencies (ms) under load with these webhooks, and the webhooks'
-    views after."""
+) -> tuple[list[float], list[float], list[dict[str, Any]], float]:
+    """jobs.submit and ping latencies (ms) under load with these webhooks, the webhooks' views
+    after, and the master's CPU use (a fraction of one core) meanwhile."""
     started: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            _, host, port = start_master(Path(tmp) / "var", started)
+            master, host, port = start_master(Path(tmp) / "var", started)
             client = RpcClient(host, port)
             for url in urls:
                 client.call("webhooks.create", {"url": url, "events": ["*"]})
             started.append(child("--load", str(port), str(rate)))
             time.sleep(1.0)  # let the load and the queues reach their steady state
             submits, pings = [], []
+            cpu_before, wall_before = cpu_s(master.pid), time.monotonic()
             for index in range(WARMUP_CALLS + calls):
                 began = time.perf_counter()
                 client.call("jobs.submit", {"name": "timed", "argv": ["true"], "frames": "1"})
@@ -127,9 +173,10 @@ def phase(
                 if index >= WARMUP_CALLS:
                     submits.append((between - began) * 1000.0)
                     pings.append((time.perf_counter() - between) * 1000.0)
+            cpu = (cpu_s(master.pid) - cpu_before) / (time.monotonic() - wall_before)
             views = client.call("webhooks.list")["webhooks"]
             client.close()
-            return submits, pings, views
+            return submits, pings, views, cpu
         finally:
             stop_all(started)
 
@@ -159,9 +206,17 @@ def main() -> int:
         print(f"load: {args.rate:g} job.canceled events/s; webhooks: 3 fast, 1 slow (2 s), 1 dead")
         results: dict[bool, tuple[list[float], list[float]]] = {False: ([], []), True: ([], [])}
         views: list[dict[str, Any]] = []
-        for _ in range(args.rounds):
+        cpu_shares: dict[bool, list[float]] = {False: [], True: []}
+        for round_number in range(args.rounds):
             for hooked in (False, True):
-                submits, pings, seen = phase(urls if hooked else [], args.calls, args.rate)
+                submits, pings, seen, cpu = phase(urls if hooked else [], args.calls, args.rate)
+                print(
+                    f"  round {round_number + 1} {'with' if hooked else 'without'} webhooks: "
+                    f"submit p99 {percentile(submits, 0.99):.3f} ms, "
+                    f"ping p99 {percentile(pings, 0.99):.3f} ms, master CPU {cpu:.0%}",
+                    flush=True,
+                )
+                cpu_shares[hooked].append(cpu)
                 results[hooked][0].extend(submits)
                 results[hooked][1].extend(pings)
                 views = seen if hooked else views
@@ -180,6 +235,19 @@ def main() -> int:
             f"  webhook {view['id']}: delivered {view['delivered']}, queued {view['queued']}, "
             f"dropped {view['dropped']}, last {view['last_status']} {view['last_error'] or ''}"
         )
+    cpus = {hooked: sum(c) / len(c) for hooked, c in cpu_shares.items()}
+    posts_per_s = args.rate * 5
+    extra_cpu = cpus[True] - cpus[False]
+    print(
+        f"master CPU: {cpus[False]:.0%} of a core without webhooks, {cpus[True]:.0%} with "
+        f"(~{posts_per_s:g} POSTs/s tried): ~{extra_cpu / posts_per_s * 1e6:.0f} µs per POST"
+    )
+    logging.disable(logging.WARNING)  # the full queues' drop warnings
+    (base, _), (emit, fan) = hub_costs_us(0), hub_costs_us(5)
+    print(
+        f"a job.canceled notice costs the call that emits it {base:.1f} µs without webhooks, "
+        f"{emit:.1f} µs with 5; fanning it out to their queues costs the loop {fan:.1f} µs"
+    )
     target = f"< {TARGET_ADDED_P99_MS:g} ms"
     for method in ("submit", "ping"):
         added = p99[True, method] - p99[False, method]

@@ -212,10 +212,19 @@ def test_a_dead_endpoint_queue_is_bounded_dropping_the_oldest(kit: MasterKit) ->
     for job_id in range(1, 13):
         kit.call("jobs.submit", name=f"j{job_id}", argv=["true"], frames="1")
         kit.call("jobs.cancel", job_id=job_id)
+    assert hooks.fan_out() == 12
     view = kit.call("webhooks.list")["webhooks"][0]
     assert (view["queued"], view["dropped"]) == (5, 7)
     hook = hooks.get(1)
     assert [orjson.loads(d.body)["data"]["id"] for d in hook.queue] == [8, 9, 10, 11, 12]
+    # What the emitting call pays is one append to the intake, itself bounded.
+    hooks.intake_limit = 3
+    for job_id in range(13, 18):
+        kit.call("jobs.submit", name=f"j{job_id}", argv=["true"], frames="1")
+        kit.call("jobs.cancel", job_id=job_id)
+    assert hooks.intake_dropped == 2
+    assert hooks.fan_out() == 3
+    assert [orjson.loads(d.body)["data"]["id"] for d in hook.queue] == [11, 12, 15, 16, 17]
 
 
 def test_retries_survive_a_restart(kit: MasterKit) -> None:

@@ -2,15 +2,16 @@
 POST farm events to them.
 
 Theory of operation. The dispatcher is an in-process subscriber of the `notices` topic: the hub
-hands it each event's bytes (`send_bytes`), and all it does there is build the body once and
-append a delivery to the queue of every webhook that wants the event: O(webhooks), no I/O. Each
-queue is bounded (QUEUE_LIMIT): when it is full the oldest waiting delivery is dropped and
-counted, so a dead endpoint cannot grow memory. A loop greenlet hands webhooks with a due
+hands it each event's bytes (`send_bytes`), and all the emitting call pays is one append to a
+bounded intake (INTAKE_LIMIT, drop-oldest, counted). The loop greenlet then fans each event out
+(`fan_out`): the body is built once and a delivery appended to the queue of every webhook that wants
+the event. Each queue is bounded (QUEUE_LIMIT): when it is full the oldest waiting delivery is
+dropped and counted, so a dead endpoint cannot grow memory. The loop hands webhooks with a due
 delivery to a pool of POOL_SIZE delivery greenlets, one webhook per greenlet at a time (a slow
-endpoint holds one greenlet, never the hub or the others). A failed attempt is retried after
-10 s, 20 s, 40 s … at most an hour apart (`retry_delay`), until a day after the event; then the
-delivery is given up and logged. The time is passed in (`wall`), so tests walk the schedule
-with a fake clock and `run_once(now)`.
+endpoint holds one greenlet, never the hub or the others). A failed attempt is retried after 10 s,
+20 s, 40 s … at most an hour apart (`retry_delay`), until a day after the event; then the delivery
+is given up and logged. The time is passed in (`wall`), so tests walk the schedule with a fake clock
+and `run_once(now)`.
 
 Persistence: webhooks are stored when created; their counters and last outcome, and the row of
 every delivery whose first attempt failed, are written behind (every FLUSH_S, one transaction)
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 ANY_EVENT = "*"
 EVENT_NAMES = (*NOTICES, ANY_EVENT)
 QUEUE_LIMIT = 1000  # deliveries waiting per webhook (new and to be retried)
+INTAKE_LIMIT = 10_000  # events taken in, not yet handed to the webhooks' queues
+FAN_OUT_BATCH = 8  # events fanned out between two yields to the hub (≈ 40 deliveries)
 POOL_SIZE = 16
 FIRST_RETRY_S = 10.0
 MAX_RETRY_S = 3600.0
@@ -191,6 +194,7 @@ class WebhookDispatcher:
         *,
         post: Post | None = None,
         queue_limit: int = QUEUE_LIMIT,
+        intake_limit: int = INTAKE_LIMIT,
         pool_size: int = POOL_SIZE,
         first_retry_s: float = FIRST_RETRY_S,
     ) -> None:
@@ -200,6 +204,9 @@ class WebhookDispatcher:
         self._sender = sender.Sender()
         self.post: Post = post or self._sender.post
         self.queue_limit = queue_limit
+        self.intake_limit = intake_limit
+        self.intake_dropped = 0  # events dropped (oldest first) because the intake was full
+        self._intake: deque[tuple[bytes, float]] = deque()
         self.first_retry_s = first_retry_s
         self.hooks: dict[int, Hook] = {}
         self._pool = Pool(pool_size)
@@ -295,13 +302,33 @@ class WebhookDispatcher:
 
     # -- the hub's side: an EventBus subscriber ---------------------------------------------------
     def send_bytes(self, data: bytes) -> None:
+        """Take an event in: one append to the bounded intake, nothing parsed here. The call
+        that emitted it pays only this; the loop fans it out to the webhooks' queues."""
         if not self.hooks:
             return
-        params = orjson.loads(data).get("params") or {}
-        notice = params.get("data") or {}
-        event = notice.get("event")
-        if isinstance(event, str):
-            self.enqueue(event, notice.get("data"), self.wall())
+        intake = self._intake
+        if len(intake) >= self.intake_limit:
+            intake.popleft()
+            self.intake_dropped += 1
+            if self.intake_dropped in (1, 10, 100) or self.intake_dropped % 1000 == 0:
+                log.warning("webhooks: intake full, dropped %d events so far", self.intake_dropped)
+        intake.append((data, self.wall()))
+        self._wake.set()
+
+    def fan_out(self) -> int:
+        """Hand every event taken in to the queues of the webhooks that want it; how many."""
+        intake = self._intake
+        count = 0
+        while intake:
+            data, now = intake.popleft()
+            notice = (orjson.loads(data).get("params") or {}).get("data") or {}
+            event = notice.get("event")
+            if isinstance(event, str):
+                self.enqueue(event, notice.get("data"), now)
+            count += 1
+            if count % FAN_OUT_BATCH == 0:
+                gevent.sleep(0)  # a burst of events never holds the hub for long
+        return count
 
     def enqueue(self, event: str, data: Any, now: float) -> int:
         """Queue the event for every webhook that wants it; how many did."""
@@ -319,18 +346,18 @@ class WebhookDispatcher:
             self._next_delivery_id += 1
             hook.queue.put(delivery)
             hook.recent.append(delivery)
-            self._bound(hook)
+            self._bound(hook, now)
             queued += 1
         if queued:
             self._wake.set()
         return queued
 
-    def _bound(self, hook: Hook) -> None:
+    def _bound(self, hook: Hook, now: float) -> None:
         while len(hook.queue) > self.queue_limit:
             dropped = hook.queue.pop_oldest()
             dropped.state = "dropped"
             dropped.next_try = None
-            dropped.updated = self.wall()
+            dropped.updated = now
             hook.rec.dropped += 1
             self._dirty_hooks[hook.rec.id] = hook.rec
             if dropped.attempts:  # stored as pending: store that it will not be retried
@@ -345,7 +372,9 @@ class WebhookDispatcher:
 
     # -- delivering ------------------------------------------------------------------------------
     def run_once(self, now: float) -> int:
-        """Attempt every delivery due at `now`, here and now (tests; the loop uses the pool)."""
+        """Fan out what was taken in and attempt every delivery due at `now`, here and now
+        (tests; the loop uses the pool)."""
+        self.fan_out()
         attempted = 0
         for hook in list(self.hooks.values()):
             while (delivery := hook.next_due(now)) is not None:
@@ -389,7 +418,7 @@ class WebhookDispatcher:
             delivery.next_try = now + retry_delay(delivery.attempts, self.first_retry_s)
             if rec.id in self.hooks:
                 hook.queue.put(delivery)
-                self._bound(hook)
+                self._bound(hook, now)
             log.info(
                 "webhook %d (%s): delivery %d (%s) failed (%s), retry in %.0f s",
                 rec.id, rec.url, delivery.id, delivery.event, outcome.error,
@@ -405,6 +434,7 @@ class WebhookDispatcher:
 
     def _run(self) -> None:
         while True:
+            self.fan_out()
             now = self.wall()
             earliest: float | None = None
             for hook in list(self.hooks.values()):
