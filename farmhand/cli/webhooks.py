@@ -8,7 +8,7 @@ from typing import Any
 
 from farmhand.tables import webhooks_text
 
-from .base import EXIT_OK, Command, Context, UsageError
+from .base import EXIT_OK, Command, Context, UsageError, positive_id
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,9 +38,11 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         result = ctx.client.request("webhooks.create", params)
         ctx.emit(result, f"created webhook {result['id']}: {result['url']}")
     else:
-        if not args.target or not args.target.isdigit():
-            raise UsageError("webhooks delete ID (a number)")
-        result = ctx.client.request("webhooks.delete", {"id": int(args.target)})
+        try:
+            webhook_id = positive_id(args.target or "")
+        except argparse.ArgumentTypeError:
+            raise UsageError("webhooks delete ID (a positive whole number)") from None
+        result = ctx.client.request("webhooks.delete", {"id": webhook_id})
         ctx.emit(result, f"deleted webhook {args.target}")
     return EXIT_OK
 

@@ -121,6 +121,8 @@ def test_the_farmhand_command_manages_webhooks(master: MasterProcess) -> None:
     assert "http://127.0.0.1:9/h" in listed.stdout and "1 webhook" in listed.stdout
     bad = farmhand("webhooks", "create", "http://x/", "--events", "nope", master=master)
     assert bad.returncode == 1 and "unknown event 'nope'" in bad.stderr
+    superscript = farmhand("webhooks", "delete", "¹", master=master)
+    assert superscript.returncode == 2 and "positive whole number" in superscript.stderr
     assert farmhand("webhooks", "delete", "1", master=master).returncode == 0
     assert "no webhooks" in farmhand("webhooks", master=master).stdout
 

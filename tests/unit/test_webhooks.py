@@ -120,6 +120,7 @@ def test_the_console_command_creates_lists_and_deletes(kit: MasterKit) -> None:
     assert listing.endswith("1 webhook")
     assert "unknown event 'nope'" in kit.console("webhooks create http://x/ nope")
     assert "usage: webhooks" in kit.console("webhooks frobnicate")
+    assert "is not a webhook id" in kit.console("webhooks delete ¹")
     assert kit.console("webhooks delete 1") == "deleted webhook 1"
     assert kit.console("webhooks") == "no webhooks"
 

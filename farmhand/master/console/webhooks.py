@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from farmhand.tables import webhooks_text
 
-from .base import Command, Reply, UsageError, collector
+from .base import Command, Reply, UsageError, collector, is_number
 
 if TYPE_CHECKING:
     from farmhand.master.console.shell import ConsoleConnection
@@ -43,7 +43,7 @@ def webhooks(console: ConsoleConnection, args: list[str]) -> Reply:
         text = f"created webhook {result['id']}: {result['url']} for {', '.join(result['events'])}"
         return Reply(result, text + signed)
     if action == "delete" and len(rest) == 1:
-        if not rest[0].isdigit():
+        if not is_number(rest[0]):
             raise UsageError(f"webhooks delete ID: {rest[0]!r} is not a webhook id")
         result = console.call("webhooks.delete", {"id": int(rest[0])})
         return Reply(result, f"deleted webhook {rest[0]}")
