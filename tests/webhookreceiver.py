@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -14,9 +15,16 @@ from typing import Any
 class Receiver:
     """An HTTP server that keeps every POST and answers with `statuses` in turn (the last one
     for ever); a POST whose signature does not verify is answered 401. `keep_alive`: HTTP/1.1,
-    so a client may send several POSTs over one connection (`connections` counts them)."""
+    so a client may send several POSTs over one connection (`connections` counts them). `tls`: a
+    server context, for https://."""
 
-    def __init__(self, secret: str | None, *statuses: int, keep_alive: bool = False) -> None:
+    def __init__(
+        self,
+        secret: str | None,
+        *statuses: int,
+        keep_alive: bool = False,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.secret = secret
         self.statuses = list(statuses) or [200]
         self.posts: list[dict[str, Any]] = []
@@ -50,12 +58,16 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def verify(self, body: bytes, header: str | None) -> bool:
         if self.secret is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support import MasterProcess, Program, RpcClient, farmhand, wait_for
+from tests.tlscerts import FarmCa, make_farm_ca
 from tests.webhookreceiver import Receiver
 
 pytestmark = pytest.mark.timeout(60)
@@ -183,3 +185,40 @@ def test_deliveries_reuse_a_keep_alive_connection(hooked_master: MasterProcess) 
         assert len(receiver.connections) == 1
     finally:
         receiver.close()
+
+
+def test_https_endpoints_are_verified(tmp_path: Path) -> None:
+    """https:// goes through gevent's ssl with the system's trust store (here SSL_CERT_FILE, the
+    farm CA): a certificate it trusts gets the POST, one from another CA a TLS error."""
+    trusted_ca = make_farm_ca(tmp_path / "trusted", "127.0.0.1")
+    other_ca = make_farm_ca(tmp_path / "other", "127.0.0.1")
+
+    def server_context(ca: FarmCa) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(ca.cert, ca.key)
+        return context
+
+    trusted = Receiver("t", tls=server_context(trusted_ca))
+    untrusted = Receiver("t", tls=server_context(other_ca))
+    config = tmp_path / "master.toml"
+    config.write_text("webhook_first_retry_s = 30\n")
+    master = MasterProcess(
+        tmp_path / "var", "--config", str(config), env={"SSL_CERT_FILE": str(trusted_ca.ca)}
+    )
+    try:
+        with RpcClient(master.port) as api:
+            for receiver in (trusted, untrusted):
+                api.call("webhooks.create", url=receiver.url, events=["job.canceled"], secret="t")
+            cancel_a_job(api, "tls")
+            wait_for(lambda: trusted.posts, what="the POST over TLS")
+            assert trusted.posts[0]["verified"] and trusted.url.startswith("https://")
+
+            def failed() -> str | None:
+                return api.call("webhooks.list")["webhooks"][1]["last_error"]  # type: ignore[no-any-return]
+
+            assert "CERTIFICATE_VERIFY_FAILED" in wait_for(failed, what="the TLS error")
+            assert untrusted.posts == []
+    finally:
+        master.stop()
+        trusted.close()
+        untrusted.close()
