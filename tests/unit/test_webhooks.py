@@ -83,6 +83,9 @@ def test_create_list_delete_through_the_methods(kit: MasterKit) -> None:
     [
         ({"url": "ftp://x/y", "events": ["pour"]}, "bad_url"),
         ({"url": "http://x:99999/", "events": ["pour"]}, "bad_url"),
+        ({"url": "http://x/a b", "events": ["pour"]}, "bad_url"),
+        ({"url": "http://x\x00y/", "events": ["pour"]}, "bad_url"),
+        ({"url": "http://[::1/", "events": ["pour"]}, "bad_url"),
         ({"url": "http://x/", "events": []}, "no_events"),
         ({"url": "http://x/", "events": ["job.exploded"]}, "unknown_event"),
     ],

@@ -34,6 +34,8 @@ def signature(secret: str, body: bytes) -> str:
 
 def check_url(url: str) -> str:
     """The URL if it is http:// or https:// with a host; ValueError (one line) otherwise."""
+    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in url):
+        raise ValueError(f"bad webhook URL {url!r}: no spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"bad webhook URL {url!r}: expected http://HOST[:PORT]/PATH or https://…")
@@ -100,10 +102,10 @@ class Sender:
                 return self._exchange(key, connection, path, headers, body, began)
             except _STALE_CONNECTION:
                 began = time.perf_counter()  # closed while idle: once more, on a new one
-        connection = _connect(key)
         try:
+            connection = _connect(key)
             return self._exchange(key, connection, path, headers, body, began)
-        except _STALE_CONNECTION as exc:
+        except (*_STALE_CONNECTION, http.client.HTTPException, ValueError) as exc:
             return Outcome(None, _ms_since(began), _describe(exc))
 
     def close(self) -> None:
