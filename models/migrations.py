@@ -139,6 +139,8 @@ MIGRATIONS: list[Migration] = [
     Migration(
         10, "webhooks and their delivery log", creates=(schema.Webhook, schema.WebhookDelivery)
     ),
+    # NULL: no sleep schedule (the client takes work at any time).
+    Migration(11, "client sleep schedules", adds=(schema.Client.schedule,)),
 ]
 
 

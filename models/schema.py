@@ -43,6 +43,8 @@ class Client(BaseModel):
     first_seen = peewee.DoubleField(null=True)
     last_seen = peewee.DoubleField(null=True)
     info = peewee.TextField(default="{}")
+    # Sleep schedule (protocol/schedule.py, canonical text): when it takes no new work.
+    schedule = peewee.TextField(null=True)
 
     class Meta:
         table_name = "client"

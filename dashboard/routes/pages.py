@@ -50,6 +50,11 @@ def install(app: bottle.Bottle, dash: Dashboard) -> None:
         data = dash.call("clients.list", {"select": select})
         return _page("clients", "Clients", {"select": select, **data})
 
+    @app.get("/clients/<name>", access="viewer")
+    def client_page(name: str) -> str:
+        data = dash.call("clients.get", {"name": name})  # -32004 is a 404 (guard.py)
+        return _page("client", f"Client {name}", data, client=data)
+
     @app.get("/jobs", access="viewer")
     def jobs_page() -> str:
         status = query_text("status", None, max_length=20)

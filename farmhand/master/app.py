@@ -86,7 +86,7 @@ class Master:
         clock = clock or Clock()
         store = Store(config.db, config.data_dir, wall=clock.wall, mono=clock.mono)
         events = EventBus()
-        registry = ClientRegistry(events)
+        registry = ClientRegistry(events, wall=clock.wall)
         farm = JobFarm(
             JobStore(store),
             events,

@@ -138,6 +138,8 @@ class MasterConfig:
     webhook_first_retry_s: float = 10.0
     # SMTP mail for finished jobs: the config file's [email] table; None: no email.
     email: EmailConfig | None = None
+    # clients.prune without `offline_for_s` forgets clients offline longer than this (7 days).
+    prune_offline_s: float = 7 * 86400.0
 
     @property
     def tls_enabled(self) -> bool:

@@ -4,7 +4,9 @@
 a task finished or requeued, a worker arriving or enabled); the loop then runs `run_once()`,
 which hands out tasks round-robin across workers so a farm fills evenly. The best task for a
 worker is the oldest queued task of the highest-priority eligible job whose tags the worker has,
-whose dependencies are completed and which has not blocklisted the worker.
+whose dependencies are completed and which has not blocklisted the worker. A worker told to
+stop or restart, or inside a window of its sleep schedule (at the wall time, the master's local
+time), gets nothing; the safety tick wakes dispatch when a window ends.
 
 Durable dispatch: an order leaves only once its dispatch record (task → dispatched, attempt id,
 worker) is committed. `run_once` assigns a whole batch in memory, the journal's next flush
@@ -33,7 +35,7 @@ from protocol.errors import RpcError
 from protocol.frames import expand_argv
 
 from ..ports import Peer
-from ..registry import RuntimeClient
+from ..registry import RuntimeClient, week_minute
 from .board import JobBoard, JobState
 from .stranded import may_take
 from .tasklogs import TaskLogs
@@ -107,10 +109,14 @@ class Dispatcher:
         jobs = [state for state in self._jobs if state.queue]
         if not jobs:
             return 0
+        day, minute = week_minute(self.wall())  # local time, once per pass
         ready = [
             worker
             for worker in self.workers.values()
-            if self.free_slots(worker) > 0 and self._cooling.get(worker.name, 0.0) <= now_mono
+            if self.free_slots(worker) > 0
+            and self._cooling.get(worker.name, 0.0) <= now_mono
+            and worker.stopping is None
+            and (worker.sleep is None or not worker.sleep.asleep(day, minute))
         ]
         ready.sort(key=lambda worker: -self.free_slots(worker) / max(worker.slots, 1))
         batch: list[Order] = []
