@@ -36,6 +36,7 @@ from . import (
     tasks,
     templates,
     watch,
+    webhooks,
 )
 from .base import EXIT_FAILED, EXIT_USAGE, Command, Context, UsageError, to_json
 from .settings import SettingsError, resolve
@@ -62,6 +63,7 @@ COMMANDS: tuple[Command, ...] = (
     actions.RESUME,
     actions.REQUEUE,
     actions.PRIORITY,
+    webhooks.COMMAND,
     call.COMMAND,
     alerts.COMMAND,
     completion.COMMAND,
