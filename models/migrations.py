@@ -148,6 +148,9 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "client rows: room for HOT updates", then=_client_fillfactor),
     # NULL: the job names no outputs (it was submitted before templates, or without them).
     Migration(8, "job outputs", adds=(schema.Job.outputs,)),
+    Migration(
+        10, "webhooks and their delivery log", creates=(schema.Webhook, schema.WebhookDelivery)
+    ),
     # NULL: no sleep schedule (the client takes work at any time).
     Migration(11, "client sleep schedules", adds=(schema.Client.schedule,)),
     # Beverages on kegs, pour corrections, sensor places and alert rules (issue 15).

@@ -37,6 +37,7 @@ from . import (
     tasks,
     templates,
     watch,
+    webhooks,
 )
 from .base import EXIT_FAILED, EXIT_USAGE, Command, Context, UsageError, to_json
 from .settings import SettingsError, resolve
@@ -64,6 +65,7 @@ COMMANDS: tuple[Command, ...] = (
     actions.REQUEUE,
     actions.PRIORITY,
     delete.COMMAND,
+    webhooks.COMMAND,
     call.COMMAND,
     alerts.COMMAND,
     completion.COMMAND,

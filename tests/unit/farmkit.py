@@ -205,6 +205,7 @@ class MasterKit:
         services.keys.load()
         services.farm.load()
         services.devices.load()
+        services.webhooks.load()
         services.farm.journal.start()
         self.admin = Session("127.0.0.1", 1, "rpc", trusted=True)
         self._consoles: list[socket.socket] = []

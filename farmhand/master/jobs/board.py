@@ -24,7 +24,7 @@ from functools import partial
 from models.jobstore import BlocklistRecord, JobRecord, TaskRecord
 from protocol.errors import not_found
 
-from ..events import EventBus
+from ..events import NOTICE_TOPIC, EventBus
 from .journal import Journal
 from .states import JOB_FINAL, TASK_IN_FLIGHT, JobStatus, TaskStatus, task_transition
 from .views import job_view, task_view
@@ -332,11 +332,16 @@ class JobBoard:
 
     def set_job_status(self, state: JobState, status: JobStatus) -> None:
         job = state.rec
-        if job.status != status:
+        changed = job.status != status
+        if changed:
             log.info("job %d (%s) %s → %s", job.id, job.name, job.status, status)
             job.status = status
             self.generation += 1
         self.job_changed(state)
+        if changed and status in JOB_FINAL and self.events.has_subscribers(NOTICE_TOPIC):
+            # job.completed, job.failed, job.canceled with the jobs.get view (a finished job
+            # is never blocked).
+            self.events.notify(f"job.{status.value}", {**job_view(state), "blocked": None})
         if status in JOB_FINAL:
             self.settle(state)
 
