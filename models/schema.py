@@ -96,9 +96,12 @@ class Job(BaseModel):
     tasks_total = peewee.IntegerField()
     retry_delay_s = peewee.DoubleField(null=True)  # migration 5; NULL: the default backoff
     outputs = peewee.TextField(null=True)  # migration 8; the files a task writes (a glob)
+    task_counts = peewee.TextField(null=True)  # migration 14; a finished job's tasks by status
 
     class Meta:
         table_name = "job"
+        # Migration 14: a page of finished jobs of a status, newest first (models/jobhistory.py).
+        indexes = ((("status", "id"), False),)
 
 
 class Task(BaseModel):

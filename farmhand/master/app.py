@@ -96,6 +96,7 @@ class Master:
             mono=clock.mono,
             heartbeat_timeout_s=config.heartbeat_timeout_s,
             log_retention_days=config.log_retention_days,
+            job_retention_days=config.job_retention_days,
         )
         devices = DeviceHub(
             DeviceStore(store),
@@ -127,6 +128,9 @@ class Master:
         self.stepped_down = ""
         self.saver = ClientSaver(registry, store, config.save_interval_s, mono=clock.mono)
         audit = AuditLog(AuditStore(store), config.audit_retention_days, clock.wall)
+        farm.on_expired.append(
+            lambda ids: audit.record_by_master("jobs.delete", {"job_ids": ids}, "job retention")
+        )
         durability = Durability(
             store, registry, self.saver, farm.journal, devices.readings, audit, mono=clock.mono
         )

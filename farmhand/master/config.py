@@ -114,6 +114,9 @@ class MasterConfig:
     max_tasks_per_job: int = 100_000
     # Task logs of jobs finished longer ago than this are deleted (0 keeps them forever).
     log_retention_days: float = 30.0
+    # Finished jobs (completed, failed, canceled) unchanged this long are deleted with their
+    # tasks and logs, checked hourly (0: kept until jobs.delete; the default).
+    job_retention_days: float = 0.0
     # The stale process report of a node offline this long is dropped (0 keeps it forever).
     procs_offline_ttl_s: float = 3600.0
     # Audit entries (every state-changing call) older than this are deleted (0 keeps them).

@@ -9,6 +9,7 @@ from gevent.event import AsyncResult
 
 from protocol.errors import ErrorCode, RpcError
 
+from ..jobs import history
 from ..jobs.previews import decode_preview
 from ..jobs.states import TASK_FINAL
 from ..jobs.views import task_view
@@ -32,11 +33,10 @@ method = collector(METHODS)
 )
 def tasks_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """A job's tasks in order (optionally a page of them: offset, limit)."""
-    state = services.farm.board.job(p["job_id"])
     offset = p["offset"]
     limit = p["limit"]
-    chosen = state.tasks[offset:] if limit is None else state.tasks[offset : offset + limit]
-    return {"tasks": [task_view(task) for task in chosen], "total": len(state.tasks)}
+    chosen, total = history.task_page(services.farm, p["job_id"], offset, limit)
+    return {"tasks": [task_view(task) for task in chosen], "total": total}
 
 
 @method(
@@ -50,7 +50,7 @@ def tasks_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
 )
 def tasks_log(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """A task's log from a byte offset; `complete` once the task is over and all was read."""
-    task = services.farm.board.task(p["task_id"])
+    task = history.find_task(services.farm, p["task_id"])
     offset = p["offset"]
     limit = p["limit"]
     chunk = services.farm.logs.read(task, offset, limit)
