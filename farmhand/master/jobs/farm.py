@@ -289,7 +289,8 @@ class JobFarm:
     ) -> AsyncResult:
         """Keep a thumbnail of a task's output sent by the worker that ran it (`image`:
         content_type, width, height, data as bytes); resolves once its file is written."""
-        task = self.board.task(task_id)
+        # A job's last frames arrive after it finished, and a finished job has left memory.
+        task = history.find_task(self, task_id)
         if task.worker != client.name:
             raise conflict(f"task {task_id} was not run by {client.name}", "not_this_workers_task")
         return self.previews.add(
