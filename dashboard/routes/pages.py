@@ -118,6 +118,31 @@ def install(app: bottle.Bottle, dash: Dashboard) -> None:
         initial = {"keg": keg, "stats": data["stats"], "pours": pours, "sensors": sensors}
         return _page("keg", keg["beverage"], initial, keg=keg)
 
+    @app.get("/sessions", access="viewer")
+    def sessions_page() -> str:
+        data = dash.call("sessions.list", {"limit": 200})
+        return _page("sessions", "Drinking sessions", data)
+
+    @app.get("/sessions/<session_id:int>", access="viewer")
+    def session_page(session_id: int) -> str:
+        data = _parallel(
+            dash,
+            stats=("stats.get", {"session": session_id}),  # -32004 (a 404) for no such session
+            sessions=("sessions.list", {"limit": 10_000}),
+            pours=("pours.list", {"limit": 10_000}),
+        )
+        found = next((s for s in data["sessions"]["sessions"] if s["id"] == session_id), None)
+        if found is None:
+            raise HttpFailure(404, f"no drinking session {session_id}", "no_such_session")
+        # Sessions do not overlap: the pours within its span are its pours (ISO UTC sorts).
+        pours = [
+            p
+            for p in data["pours"]["pours"]
+            if found["start"] <= p["start"] and p["end"] <= found["end"]
+        ]
+        initial = {"session": found, "stats": data["stats"], "pours": pours}
+        return _page("session", f"Session {session_id}", initial, session_id=session_id)
+
     @app.get("/people", access="viewer")
     def people_page() -> str:
         data = _parallel(

@@ -24,6 +24,7 @@
       <li><a href="/jobs">Jobs</a></li>
       <li><a href="/taps">Taps</a></li>
       <li><a href="/people">Pours</a></li>
+      <li><a href="/sessions">Sessions</a></li>
       <li><a href="/readings">Readings</a></li>
 % if session.admin:
       <li><a href="/admin">Admin</a></li>

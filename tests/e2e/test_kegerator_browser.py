@@ -1,7 +1,8 @@
 """The kegerator's pages in a real browser (the fixtures of test_dashboard_browser.py: Debian
 chromium, Playwright, a real master and `python -m dashboard`): the kiosk counting a pour up
 live, the taps page with the beverage's SRM swatch, a raised alert and a pour reassigned through
-its button, the user page and the keg page with their uPlot charts. Screenshots go to
+its button and then live as it is corrected elsewhere, the user page and the keg page with their
+uPlot charts, the sessions list and a session's page. Screenshots go to
 tests/artifacts/screenshots/."""
 
 from __future__ import annotations
@@ -71,6 +72,14 @@ def test_kiosk_taps_user_and_keg_pages(page: Any, farm: dict[str, Any]) -> None:
     row.locator('button[data-fix="user"]').click()
     sync_api.expect(page.locator("#pours tr[data-pour]").first).to_contain_text("bob")
     shot(page, "taps-beverages-alerts")
+    mark_page(page)
+    pour_id = int(row.get_attribute("data-pour") or 0)
+    with RpcClient(port) as rpc:  # corrected elsewhere: the open page follows the pours event
+        rpc.call("pours.update", id=pour_id, username="alice")
+        sync_api.expect(page.locator("#pours tr[data-pour]").first).to_contain_text("alice")
+        rpc.call("pours.update", id=pour_id, username="bob")
+        sync_api.expect(page.locator("#pours tr[data-pour]").first).to_contain_text("bob")
+    assert not_reloaded(page)
 
     page.goto(page.base + "/people/bob")
     sync_api.expect(page.locator("#totals")).to_contain_text("330 ml")
@@ -84,6 +93,14 @@ def test_kiosk_taps_user_and_keg_pages(page: Any, farm: dict[str, Any]) -> None:
     page.locator("#temperature .uplot canvas").wait_for()
     sync_api.expect(page.locator("#pours tr[data-pour]")).to_contain_text("bob")
     shot(page, "keg-page")
+
+    page.click('nav a[href="/sessions"]')
+    sync_api.expect(page.locator("#sessions tr[data-session]")).to_have_count(1)
+    page.click('#sessions a[href="/sessions/1"]')
+    sync_api.expect(page.locator("#totals")).to_contain_text("330 ml")
+    sync_api.expect(page.locator('#drinkers tr[data-drinker="bob"]')).to_contain_text("330 ml")
+    sync_api.expect(page.locator("#pours tr[data-pour]")).to_contain_text("tap1")
+    shot(page, "session-page")
 
     page.goto(page.base + "/readings")
     sync_api.expect(page.locator('#rule-rows tr[data-rule="1"]')).to_contain_text("raised")

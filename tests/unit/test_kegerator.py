@@ -208,6 +208,66 @@ def test_corrections_survive_a_restart(tmp_path: Path) -> None:
         kit.close()
 
 
+def session_stats(kit: MasterKit, session_id: int, **more: Any) -> Any:
+    """`stats.get session=ID` (MasterKit.call's own `session` is the caller's)."""
+    return kit.api.call(kit.admin, "stats.get", {"session": session_id, **more})
+
+
+def test_stats_per_session_follow_pours_and_corrections(kit: MasterKit) -> None:
+    keg = Keg(kit, volume_ml=10_000)
+    first, second = keg.pour(300), keg.pour(200)
+    kit.clock.advance(91 * 60)  # past the session gap: the next pour opens session 2
+    keg.pour(100)
+    ids = [s["id"] for s in kit.call("sessions.list")["sessions"]]
+    assert ids == [2, 1]
+    one = session_stats(kit, 1)
+    assert (one["total_pours"], one["total_volume_ml"], one["largest_pour_ml"]) == (2, 500, 300)
+    assert one["volume_by_drinker"] == {"alice": 500} and one["sessions"] == 1
+    assert session_stats(kit, 2)["total_volume_ml"] == 100
+    kit.call("pours.update", id=second["id"], username="bob", volume_ml=250)
+    kit.call("pours.cancel", id=first["id"])
+    one = session_stats(kit, 1)
+    assert (one["total_pours"], one["volume_by_drinker"], one["largest_pour_ml"]) == (
+        1,
+        {"bob": 250},
+        250,
+    )
+    assert session_stats(kit, 2)["volume_by_drinker"] == {"alice": 100}
+    assert "250 ml in 1 pour, 1 session" in kit.console("stats session=1")
+    kit.call("pours.update", id=second["id"], spill=True)  # session 1 is left without pours
+    assert code_of(lambda: session_stats(kit, 1)) == -32004
+    assert code_of(lambda: session_stats(kit, 99)) == -32004
+    assert code_of(lambda: session_stats(kit, 2, keg=keg.keg["id"])) == -32602
+    assert "usage: stats" in kit.console("stats session=x")
+
+
+class PoursInbox:
+    """A `pours` subscriber: the events an open taps page receives."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def send_bytes(self, data: bytes) -> None:
+        self.events.append(orjson.loads(data)["params"]["data"])
+
+
+def test_a_correction_publishes_a_pours_event_with_the_pour_and_its_tap(kit: MasterKit) -> None:
+    keg = Keg(kit, volume_ml=10_000)
+    first, second = keg.pour(300), keg.pour(200)
+    inbox = PoursInbox()
+    kit.services.events.subscribe(inbox, ["pours"])
+    kit.call("pours.update", id=second["id"], username="bob")
+    kit.call("pours.cancel", id=first["id"])
+    assert [(e["change"], e["correction"]["id"]) for e in inbox.events] == [
+        ("updated", second["id"]),
+        ("canceled", first["id"]),
+    ]
+    updated, canceled = inbox.events
+    assert updated["correction"]["username"] == "bob" and updated["tap"]["name"] == "tap1"
+    assert canceled["correction"]["canceled"] is True
+    assert canceled["tap"]["keg"]["remaining_ml"] == 9800  # the tap after the correction
+
+
 # -- events -----------------------------------------------------------------------------------
 
 

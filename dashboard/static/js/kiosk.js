@@ -37,10 +37,10 @@ const refresh = throttle(reload, 1000);
 render();
 live({
   pours: (event) => {
-    const i = taps.findIndex((t) => t.name === event.tap.name);
+    const i = event.tap ? taps.findIndex((t) => t.name === event.tap.name) : -1;
     if (i < 0) return refresh();
     taps[i] = event.tap;
-    if (event.pour) $(`article[data-tap="${CSS.escape(event.tap.name)}"]`)?.replaceWith(card(event.tap));
+    if (event.pour || event.correction) $(`article[data-tap="${CSS.escape(event.tap.name)}"]`)?.replaceWith(card(event.tap));
     else $(`p[data-flow="${CSS.escape(event.tap.name)}"]`)?.replaceWith(pouring(event.tap));
   },
 }, refresh);

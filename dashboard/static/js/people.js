@@ -46,4 +46,4 @@ async function reload() {
 const refresh = throttle(reload, 1500);
 
 render();
-live({ pours: (e) => { if (e.pour) refresh(); }, presence: refresh }, refresh);
+live({ pours: (e) => { if (e.pour || e.correction) refresh(); }, presence: refresh }, refresh);

@@ -160,6 +160,14 @@ render();
 live({
   pours: (event) => {
     seq += 1;
+    if (event.correction) { // canceled: off the list; updated: in place; the tap's keg level too
+      const fixed = event.correction;
+      pours = fixed.canceled ? pours.filter((p) => p.id !== fixed.id) : pours.map((p) => (p.id === fixed.id ? fixed : p));
+      fillRows($("#pours"), pours, pourRow, "no pours yet");
+      const i = event.tap ? taps.findIndex((t) => t.name === event.tap.name) : -1;
+      if (i >= 0) { taps[i] = event.tap; $(`article[data-tap="${CSS.escape(event.tap.name)}"]`)?.replaceWith(card(event.tap)); }
+      return;
+    }
     if (event.pour) {
       const i = taps.findIndex((t) => t.name === event.tap.name);
       if (i >= 0) { taps[i] = event.tap; $(`article[data-tap="${CSS.escape(event.tap.name)}"]`)?.replaceWith(card(event.tap)); }

@@ -9,7 +9,7 @@ $("#totals").replaceChildren(total("Total", ml(stats.total_volume_ml)), total("P
   total("Sessions", stats.sessions), total("Largest pour", ml(stats.largest_pour_ml)));
 const days = Object.keys(stats.volume_by_weekday);
 barChart($("#by-weekday"), days, days.map((d) => stats.volume_by_weekday[d]));
-fillRows($("#sessions"), data.sessions, (s) => el("tr", { dataset: { session: s.id } }, el("td", {}, s.id),
+fillRows($("#sessions"), data.sessions, (s) => el("tr", { dataset: { session: s.id } }, el("td", {}, el("a", { href: `/sessions/${s.id}` }, s.id)),
   el("td", {}, new Date(s.start).toLocaleString()), el("td", {}, s.pours), el("td", {}, ml(s.volume_ml)),
   el("td", {}, s.drinkers.filter((d) => d !== data.username).join(", ") || "—")), "no sessions");
 fillRows($("#pours"), data.pours, (p) => el("tr", { dataset: { pour: p.id } }, el("td", {}, `${new Date(p.end).toLocaleDateString()} ${timeOf(p.end)}`),

@@ -30,15 +30,22 @@ def sessions_list(services: Services, session: Session, p: Args) -> dict[str, An
     params=(
         integer("keg", "one keg's stats (its id)", None, minimum=1),
         string("username", "one user's stats", None, max_length=64),
+        integer("session", "one drinking session's stats (its sessions.list id)", None, minimum=1),
     ),
 )
 def stats_get(services: Services, session: Session, p: Args) -> dict[str, Any]:
-    """Totals of the system, of one keg or of one user: volume, pours, by drinker and weekday,
-    the largest pour, sessions. Kept up to date per pour, never computed by a scan."""
-    keg, username = p["keg"], p["username"]
+    """Totals of the system, of one keg, one user or one drinking session: volume, pours, by
+    drinker and weekday, the largest pour, sessions. Kept up to date per pour, never computed
+    by a scan."""
+    keg, username, session_id = p["keg"], p["username"], p["session"]
     stats = services.devices.stats
-    if keg is not None and username is not None:
-        raise invalid_params("stats.get: give keg or username, not both", "bad_param")
+    if sum(x is not None for x in (keg, username, session_id)) > 1:
+        raise invalid_params("stats.get: give one of keg, username or session", "bad_param")
+    if session_id is not None:
+        found = stats.session(session_id)
+        if found is None or found.pours <= 0:
+            raise not_found(f"no drinking session {session_id}", "no_such_session")
+        return stats.get(("session", session_id))
     if keg is not None:
         known = stats.has(("keg", keg)) or any(
             tap.keg is not None and tap.keg.id == keg for tap in services.devices.taps.taps.values()

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 COMMANDS: list[Command] = []
 command = collector(COMMANDS)
 
-STATS_USAGE = "stats [keg=ID | user=NAME]"
+STATS_USAGE = "stats [keg=ID | user=NAME | session=ID]"
 
 
 @command(
@@ -44,7 +44,12 @@ def sessions(console: ConsoleConnection, args: list[str]) -> Reply:
     return Reply(result, f"{table}\n{plural(len(rows), 'session')}")
 
 
-@command("stats", STATS_USAGE, "pour totals of the system, a keg or a user", methods=("stats.get",))
+@command(
+    "stats",
+    STATS_USAGE,
+    "pour totals of the system, a keg, a user or a session",
+    methods=("stats.get",),
+)
 def stats(console: ConsoleConnection, args: list[str]) -> Reply:
     params: dict[str, Any] = {}
     for arg in args:
@@ -53,6 +58,8 @@ def stats(console: ConsoleConnection, args: list[str]) -> Reply:
             params["keg"] = int(value)
         elif key == "user" and value:
             params["username"] = value
+        elif key == "session" and is_number(value):
+            params["session"] = int(value)
         else:
             raise UsageError(f"usage: {STATS_USAGE}")
     result = console.call("stats.get", params)

@@ -7,6 +7,8 @@ works out how much the keg's poured volume changes (a canceled pour takes nothin
 a spill does), and saves the pour and the keg in one transaction. Only then the stats move the
 pour's share (`PourStats.correct`) and the keg's level lines are checked (a larger volume can
 make it low). The method calling it is a write, so the audit log records who corrected what.
+Open pages learn of it from a `pours` event `{correction, change, tap}`: the corrected pour's
+view, "canceled" or "updated", and its tap's view after the correction (None if the tap is gone).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..events import EventBus
 from .levels import notify_levels
 from .people import People
 from .stats import GUEST, PourStats
-from .taps import MIN_POUR_ML, TapBoard, keg_view
+from .taps import MIN_POUR_ML, TapBoard, keg_view, pour_view, tap_view
 
 log = logging.getLogger(__name__)
 
@@ -112,4 +114,10 @@ class PourCorrections:
         )
         if keg is not None and delta > 0:
             notify_levels(self.events, keg, poured_before, keg_view(keg))
+        if self.events.has_subscribers("pours"):
+            tap = self.taps.taps.get(new.tap)
+            change = "canceled" if new.canceled else "updated"
+            view = tap_view(tap) if tap is not None else None
+            event = {"correction": pour_view(new), "change": change, "tap": view}
+            self.events.publish("pours", event)
         return new

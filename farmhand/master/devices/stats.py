@@ -2,9 +2,10 @@
 
 Theory of operation. Pours come in the order they end. A pour that starts within `gap_s`
 (Kegbot's DRINK_SESSION_TIME_MINUTES, 90) of the current session's end joins it; otherwise it
-opens a new session. Every pour adds to the totals of three scopes — the system, its keg, its
-drinker — so `stats.get` reads a few counters and never scans the pours. At start the stored
-pours are replayed once, oldest first, which gives the same sessions and ids as before.
+opens a new session. Every pour adds to the totals of four scopes — the system, its keg, its
+drinker, its session — so `stats.get` reads a few counters and never scans the pours. At start
+the stored pours are replayed once, oldest first, which gives the same sessions and ids as
+before. A correction stays in the pour's session, so the session's scope follows it too.
 
 Corrections (a pour canceled, marked as spill, reassigned or resized) go through `correct(old,
 new)`: the old pour's share comes out of its session and scopes, the new one's goes into the
@@ -28,7 +29,7 @@ from protocol.times import iso_utc
 DRINK_SESSION_GAP_S = 90 * 60.0
 GUEST = "guest"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Scope = tuple[str, Any]  # ("system", None), ("keg", id), ("user", name)
+Scope = tuple[str, Any]  # ("system", None), ("keg", id), ("user", name), ("session", id)
 
 
 @dataclass
@@ -139,7 +140,7 @@ class PourStats:
         if session.drinkers[drinker] <= 0:
             del session.drinkers[drinker]
         weekday = WEEKDAYS[int(pour.start // 86400 + 3) % 7]  # UTC; 1970-01-01 was a Thursday
-        scopes: list[Scope] = [("system", None), ("user", drinker)]
+        scopes: list[Scope] = [("system", None), ("user", drinker), ("session", session.id)]
         if pour.keg_id is not None:
             scopes.append(("keg", pour.keg_id))
         for scope in scopes:
@@ -153,6 +154,12 @@ class PourStats:
 
     def has(self, scope: Scope) -> bool:
         return scope in self._totals
+
+    def session(self, session_id: int) -> DrinkSession | None:
+        """The session with this id (as in `sessions.list`), None if there is none."""
+        if 1 <= session_id <= len(self.sessions):
+            return self.sessions[session_id - 1]
+        return None
 
     def session_list(self, limit: int) -> list[dict[str, Any]]:
         """The newest `limit` sessions with pours, newest first."""
