@@ -214,13 +214,21 @@ class ReportQueue:
         self._wakeup.set()
 
     def finished(
-        self, attempt: str, exit_code: int | None, error: str | None, duration_s: float
+        self,
+        attempt: str,
+        exit_code: int | None,
+        error: str | None,
+        duration_s: float,
+        reason: str | None = None,
     ) -> None:
+        """`reason`: why it ended other than by success (exit, signal, timeout, canceled,
+        cannot-start), None when it succeeded."""
         self._outbox(attempt).finished = {
             "attempt": attempt,
             "exit_code": exit_code,
             "error": error,
             "duration_s": round(duration_s, 3),
+            "reason": reason,
         }
         self._wakeup.set()
 

@@ -31,7 +31,19 @@ BLOCKLIST_FAILURES = 3
 class JobState:
     """A job and its tasks, with what dispatch needs: a heap of queued task indexes."""
 
-    __slots__ = ("blocklist", "counts", "held", "in_flight", "queue", "rec", "tasks")
+    __slots__ = (
+        "blocklist",
+        "completed_s",
+        "counts",
+        "first_started",
+        "held",
+        "in_flight",
+        "last_finished",
+        "queue",
+        "rec",
+        "tasks",
+        "timed_completed",
+    )
 
     def __init__(self, rec: JobRecord, tasks: list[TaskRecord]) -> None:
         self.rec = rec
@@ -46,6 +58,34 @@ class JobState:
         self.blocklist: dict[str, int] = {}
         # task id → monotonic time its retry delay ends (queued, not yet dispatchable)
         self.held: dict[int, float] = {}
+        # Timing, kept as tasks move (JobBoard.move) so a job view never walks the tasks:
+        # the earliest start and latest end seen, and the run time of completed tasks.
+        self.first_started: float | None = None
+        self.last_finished: float | None = None
+        self.completed_s = 0.0
+        self.timed_completed = 0
+        for task in tasks:
+            self.note_times(task)
+            self.count_completed(task, 1)
+
+    def note_times(self, task: TaskRecord) -> None:
+        if task.started is not None and (
+            self.first_started is None or task.started < self.first_started
+        ):
+            self.first_started = task.started
+        if (
+            task.finished is not None
+            and task.status != TaskStatus.QUEUED
+            and (self.last_finished is None or task.finished > self.last_finished)
+        ):
+            self.last_finished = task.finished
+
+    def count_completed(self, task: TaskRecord, sign: int) -> None:
+        """Add (sign 1) or take back (-1) a completed task's run time."""
+        if task.status == TaskStatus.COMPLETED and task.started is not None:
+            if task.finished is not None:
+                self.completed_s += sign * max(0.0, task.finished - task.started)
+                self.timed_completed += sign
 
     @property
     def id(self) -> int:
@@ -159,9 +199,12 @@ class JobBoard:
         if old in TASK_IN_FLIGHT and new not in TASK_IN_FLIGHT:
             self._release(task, state)
         state.held.pop(task.id, None)
+        state.count_completed(task, -1)  # a completed task requeued gives its time back
         for name, value in changes.items():
             setattr(task, name, value)
         task.status = new
+        state.count_completed(task, 1)
+        state.note_times(task)
         state.counts[old] -= 1
         state.counts[new] += 1
         if new == TaskStatus.QUEUED:
@@ -183,7 +226,7 @@ class JobBoard:
         # leaves the task dispatched to the same worker, which reports it when back.
         self.journal.task_changed(task, urgent=event != "start")
         if self.events.has_subscribers("tasks"):
-            self.events.publish("tasks", task_view(task))
+            self.events.publish("tasks", task_view(task, self.wall()))
         self.refresh_job(state)
 
     def _enqueue(self, state: JobState, task: TaskRecord) -> None:
@@ -268,7 +311,7 @@ class JobBoard:
 
     def publish_job(self, state: JobState) -> None:
         if self.events.has_subscribers("jobs"):
-            self.events.publish("jobs", job_view(state))
+            self.events.publish("jobs", job_view(state, self.wall()))
 
     # -- dispatch support ----------------------------------------------------------------------
     def dispatchable(self) -> list[JobState]:

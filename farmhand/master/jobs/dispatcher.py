@@ -35,6 +35,7 @@ from protocol.frames import expand_argv
 from ..ports import Peer
 from ..registry import RuntimeClient
 from .board import JobBoard, JobState
+from .outcomes import Reason
 from .stranded import may_take
 from .tasklogs import TaskLogs
 
@@ -153,6 +154,7 @@ class Dispatcher:
             finished=None,
             exit_code=None,
             error=None,
+            reason=None,
             progress=0.0,
         )
         self.logs.begin_attempt(task, attempt, worker.name, self.wall())
@@ -217,7 +219,12 @@ class Dispatcher:
             "worker %s refused task %d (attempt %s): %s", worker, task.id, attempt, error.message
         )
         self._cooling[worker] = self.mono() + REFUSAL_COOLDOWN_S
-        self.board.move(task, "lose", error=f"refused by {worker}: {error.message}")
+        self.board.move(
+            task,
+            "lose",
+            error=f"refused by {worker}: {error.message}",
+            reason=Reason.CANNOT_START,
+        )
         self.wake()
 
     def start(self) -> None:

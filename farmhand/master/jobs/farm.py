@@ -32,6 +32,7 @@ from . import attempts
 from .board import JobBoard, JobState
 from .dispatcher import Dispatcher
 from .journal import Journal
+from .outcomes import Reason
 from .retries import retry_delay
 from .states import JOB_FINAL, TASK_IN_FLIGHT, JobStatus, TaskStatus, job_action
 from .submit import build_records
@@ -155,7 +156,12 @@ class JobFarm:
                     task.id,
                     task.worker,
                 )
-                self.board.move(task, "lose", error=f"worker {task.worker} did not come back")
+                self.board.move(
+                    task,
+                    "lose",
+                    error=f"worker {task.worker} did not come back",
+                    reason=Reason.LOST,
+                )
                 requeued.append(task_id)
         if requeued:
             self.dispatcher.wake()
@@ -207,10 +213,17 @@ class JobFarm:
         attempts.progress(self, client, attempt, percent)
 
     def task_finished(
-        self, client: RuntimeClient, attempt: str, exit_code: int | None, error: str | None
+        self,
+        client: RuntimeClient,
+        attempt: str,
+        exit_code: int | None,
+        error: str | None,
+        reason: str | None = None,
     ) -> AsyncResult:
-        """Record the outcome; the reply resolves once it is committed (-32009 if stale)."""
-        return attempts.finished(self, client, attempt, exit_code, error)
+        """Record the outcome; the reply resolves once it is committed (-32009 if stale).
+        `reason` is the worker's (outcomes.WORKER_REASONS), None if it succeeded or does
+        not say."""
+        return attempts.finished(self, client, attempt, exit_code, error, reason)
 
     # -- operators' verbs ----------------------------------------------------------------------
     def submit(self, spec: dict[str, Any], now: float) -> JobState:
