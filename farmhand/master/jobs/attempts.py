@@ -263,9 +263,7 @@ def reconcile_worker(farm: JobFarm, client: RuntimeClient, attempts: list[str]) 
         if task.attempt in held:
             log.info("task %d (attempt %s) confirmed on %s", task.id, task.attempt, client.name)
             continue
-        farm.board.move(
-            task, "lose", error=f"{client.name} no longer runs it", reason=Reason.LOST
-        )
+        farm.board.move(task, "lose", error=f"{client.name} no longer runs it", reason=Reason.LOST)
     mine = set(farm.board.load.get(client.name, ()))
     connection = client.connection
     if connection is None:

@@ -82,10 +82,10 @@ class JobState:
 
     def count_completed(self, task: TaskRecord, sign: int) -> None:
         """Add (sign 1) or take back (-1) a completed task's run time."""
-        if task.status == TaskStatus.COMPLETED and task.started is not None:
-            if task.finished is not None:
-                self.completed_s += sign * max(0.0, task.finished - task.started)
-                self.timed_completed += sign
+        started, finished = task.started, task.finished
+        if task.status == TaskStatus.COMPLETED and started is not None and finished is not None:
+            self.completed_s += sign * max(0.0, finished - started)
+            self.timed_completed += sign
 
     @property
     def id(self) -> int:

@@ -88,7 +88,9 @@ SUBMIT_PARAMS = (
     integer_list("depends_on", "jobs that must complete first", []),
     string(
         "progress_regex",
-        "a regex for progress in the output: a `percent` or `frame` group, else the first group",
+        "a regex for progress in the output: a `percent`, `frame` (a frame number) or `count` "
+        "(frames done, e.g. ffmpeg's `frame=`) group, else the first group, as a percent; "
+        "templates set one",
         None,
         max_length=1000,
     ),
