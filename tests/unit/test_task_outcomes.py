@@ -83,7 +83,10 @@ def test_an_attempt_without_an_exit_code_never_reads_exit_code_none(kit: FarmKit
     """An older worker's report (no `reason`) that could not start, or gave nothing at all."""
     job_id, _ = run_one(kit, max_attempts=1)
     task, line = ended(kit, job_id, None, "cannot start: Permission denied: /etc/passwd")
-    assert (task.reason, task.error) == ("cannot-start", "cannot start: Permission denied: /etc/passwd")
+    assert (task.reason, task.error) == (
+        "cannot-start",
+        "cannot start: Permission denied: /etc/passwd",
+    )
     assert "exit code None" not in line
     second, _ = run_one(kit, max_attempts=1)
     task, line = ended(kit, second, None, None)
