@@ -5,6 +5,7 @@ and the `farmhand` command show them with the attempts made and the elapsed time
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -83,7 +84,7 @@ def test_a_cancel_and_a_lost_worker_through_a_real_worker(
 ) -> None:
     script = "import os, time; print(os.getpid(), flush=True); time.sleep(60)"
     canceled = submit(api, "cancel-me", argv=[PY, "-c", script])
-    running = wait_running(api, canceled)
+    wait_running(api, canceled)
     api.call("jobs.cancel", job_id=canceled)
     task = only_task(api, canceled)
     assert (task["status"], task["reason"], task["error"]) == (
@@ -120,7 +121,5 @@ def test_a_cancel_and_a_lost_worker_through_a_real_worker(
         assert (task["attempts"], task["attempts_made"]) == (0, 0)  # a lost worker costs none
         assert "reason" in farmhand("--json", "tasks", str(lost), master=master).stdout
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # its task, orphaned by the SIGKILL
-        except ProcessLookupError:
-            pass

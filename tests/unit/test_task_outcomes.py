@@ -130,7 +130,7 @@ def test_a_retried_task_keeps_why_its_last_attempt_failed_until_the_next_runs(
 
 
 def test_elapsed_runs_with_the_clock_then_is_the_run_time(kit: FarmKit) -> None:
-    job_id, attempt = run_one(kit)
+    job_id, _ = run_one(kit)
     task = kit.farm.board.jobs[job_id].tasks[0]
     kit.clock.advance(4.5)
     view = task_view(task, kit.clock.wall())
