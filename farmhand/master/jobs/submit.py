@@ -101,7 +101,8 @@ SUBMIT_PARAMS = (
     ),
     number(
         "retry_delay_s",
-        "wait before a failed task runs again",
+        "seconds before a failed task's first retry, doubled for each later one up to 10 min "
+        "(none: 10 s, 20 s, 40 s …; 0: retry at once)",
         None,
         minimum=0,
         maximum=MAX_RETRY_DELAY_S,
