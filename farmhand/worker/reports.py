@@ -222,14 +222,16 @@ class ReportQueue:
         reason: str | None = None,
     ) -> None:
         """`reason`: why it ended other than by success (exit, signal, timeout, canceled,
-        cannot-start), None when it succeeded."""
-        self._outbox(attempt).finished = {
+        cannot-start), None when it succeeded (then left out: a success reads as before)."""
+        report: dict[str, Any] = {
             "attempt": attempt,
             "exit_code": exit_code,
             "error": error,
             "duration_s": round(duration_s, 3),
-            "reason": reason,
         }
+        if reason is not None:
+            report["reason"] = reason
+        self._outbox(attempt).finished = report
         self._wakeup.set()
 
     def _outbox(self, attempt: str) -> Outbox:

@@ -253,6 +253,7 @@ def test_console_tasks_and_jobs_show_attempts_made_elapsed_eta_and_why(tmp_path:
         ]
         help_text = master.console("help submit")
         assert "progress=REGEX" in help_text and "retry_delay=SECONDS" in help_text
+        assert "a group named percent, frame (a frame number) or count" in help_text
         assert re.search(r"retry_delay_s \(number, 0 to 86400; default null\)", help_text)
         assert "`count` (frames done, e.g. ffmpeg's `frame=`)" in help_text
     finally:

@@ -18,12 +18,14 @@ BAR_WIDTH = 20
 SUBMIT_USAGE = (
     "submit NAME [frames=1-250] [chunk=N] [priority=0-100] [tags=a,b] "
     "[max_attempts=N] [timeout=SECONDS] [retry_delay=SECONDS] [cwd=DIR] [after=ID,ID] "
-    "[progress=REGEX] [on_failure=fail_fast|finish] -- ARGV…\n"
-    "  progress=REGEX reads a task's progress from its output (progress_regex below): a group "
+    "[progress=REGEX] [on_failure=fail_fast|finish] -- ARGV…"
+)
+SUBMIT_NOTES = (
+    "progress=REGEX reads a task's progress from its output (progress_regex below): a group "
     "named percent, frame (a frame number) or count (frames done, like ffmpeg's frame=); "
-    "without it Blender's Fra:N and NN% are read\n"
-    "  retry_delay=SECONDS waits before a failed task's next attempt, doubling each time "
-    "(default 10 s, at most 10 min; 0 retries at once)"
+    "without it Blender's Fra:N and NN% are read",
+    "retry_delay=SECONDS waits before a failed task's next attempt, doubling each time "
+    "(default 10 s, at most 10 min; 0 retries at once)",
 )
 
 
@@ -114,7 +116,11 @@ SUBMIT_OPTIONS: dict[str, tuple[str, Any]] = {
 
 
 @command(
-    "submit", SUBMIT_USAGE, "submit a job: a command over a frame range", methods=("jobs.submit",)
+    "submit",
+    SUBMIT_USAGE,
+    "submit a job: a command over a frame range",
+    methods=("jobs.submit",),
+    notes=SUBMIT_NOTES,
 )
 def submit(console: ConsoleConnection, args: list[str]) -> Reply:
     if "--" not in args:
