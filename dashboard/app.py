@@ -11,7 +11,7 @@ import bottle
 import orjson
 
 from .guard import Guard, error_response
-from .routes import api, auth, live, pages
+from .routes import api, auth, live, pages, previews
 from .runtime import Dashboard
 
 CONTENT_SECURITY_POLICY = (
@@ -59,6 +59,7 @@ def create_app(dash: Dashboard) -> bottle.Bottle:
 
     auth.install(app, dash)
     api.install(app, dash)
+    previews.install(app, dash)
     pages.install(app, dash)
     live.install(app, dash)
     return app

@@ -5,6 +5,7 @@
 </hgroup>
 <progress id="job-progress" value="{{job['progress']}}" max="100"{{!' class="failed"' if job['status'] == 'failed' else ''}}></progress>
 <p id="job-blocked" class="error" role="status"{{!'' if job.get('blocked') else ' hidden'}}>{{job.get('blocked') or ''}}</p>
+<figure id="job-preview" class="preview" hidden><img alt="the job's newest frame"><figcaption></figcaption></figure>
 <div class="toolbar admin-only">
   <button type="button" class="secondary" data-action="pause">Pause</button>
   <button type="button" class="secondary" data-action="resume">Resume</button>

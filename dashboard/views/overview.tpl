@@ -5,6 +5,7 @@
   <article><header>Jobs</header><ul id="jobs-by-status" class="plain"></ul></article>
   <article><header>Master <small id="master-listen"></small></header><div id="master-role" class="big">–</div><small id="master-holder"></small></article>
   <article><header>Tasks running</header><div id="tasks-running" class="big">–</div><small id="tasks-completed"></small></article>
+  <article id="last-rendered"><header>Last rendered</header><figure class="preview" hidden><a><img alt="the newest frame"></a><figcaption></figcaption></figure><small class="muted">no previews yet</small></article>
 </section>
 <article>
   <header>Throughput <small>(tasks completed per minute)</small></header>

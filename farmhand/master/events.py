@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 TOPICS = (
     "clients", "jobs", "tasks", "readings", "pours", "presence", "procs", "events", "notices",
+    "previews",
 )  # fmt: skip
 # Named farm events, the ones webhooks, email and MQTT users are told of: each is published on
 # the `notices` topic as `{event, data}` by `EventBus.notify`.

@@ -179,6 +179,11 @@ class ReportQueue:
     def connected(self) -> bool:
         return self._link is not None and not self._link.closed
 
+    @property
+    def link(self) -> MasterLink | None:
+        """The link reports go over now (None while disconnected); previews use it too."""
+        return self._link if self.connected else None
+
     def attempts(self) -> list[str]:
         """Attempts with undelivered reports."""
         return list(self._outboxes)

@@ -14,6 +14,7 @@ from typing import Any
 import gevent
 
 from farmhand.agent.link import MasterLink, OrderHandler
+from farmhand.worker.previews import PreviewMaker
 from farmhand.worker.reports import ReportQueue
 from farmhand.worker.taskgroups import TaskGroups
 from farmhand.worker.taskorder import TaskOrder
@@ -38,6 +39,7 @@ class WorkerService:
         reports: ReportQueue | None = None,
         policy: TaskPolicy | None = None,
         groups: TaskGroups | None = None,
+        previews: PreviewMaker | None = None,
     ) -> None:
         self.slots = slots
         self.work_dir = work_dir
@@ -46,6 +48,7 @@ class WorkerService:
         self.groups = groups
         self.kill_grace_s = kill_grace_s
         self.reports = reports or ReportQueue()
+        self.previews = previews or PreviewMaker(self.reports)
         self._tasks: dict[str, TaskProcess] = {}
         self._finished: deque[str] = deque(maxlen=REMEMBERED_ATTEMPTS)
         self._stopping = False
@@ -96,6 +99,7 @@ class WorkerService:
             kill_grace_s=self.kill_grace_s,
         )
         self._tasks[attempt] = task
+        task.done.rawlink(lambda _event: self._task_done(task))
         log.info(
             "attempt %s: accepted (job %s task %s), slot %d of %d",
             attempt,
@@ -106,6 +110,10 @@ class WorkerService:
         )
         task.start()
         return {}
+
+    def _task_done(self, task: TaskProcess) -> None:
+        if task.exit_code == 0 and task.error is None:
+            self.previews.task_succeeded(task.order, task.cwd)
 
     def cancel_task(self, params: dict[str, Any]) -> dict[str, Any]:
         attempt = params.get("attempt")

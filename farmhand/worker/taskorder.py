@@ -22,6 +22,8 @@ class TaskOrder:
     progress_regex: str | None = None
     frame_start: int | None = None
     frame_end: int | None = None
+    # A glob relative to cwd: the files the task writes, from which its preview is made.
+    outputs: str | None = None
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TaskOrder:
@@ -53,6 +55,7 @@ class TaskOrder:
             progress_regex=_optional(params, "progress_regex", str),
             frame_start=_optional(params, "frame_start", int),
             frame_end=_optional(params, "frame_end", int),
+            outputs=_optional(params, "outputs", str),
         )
 
 

@@ -65,6 +65,7 @@ class TaskProcess:
         self.kill_grace_s = kill_grace_s
         self.clock = clock
         self.pid: int | None = None
+        self.cwd: str | None = None  # the real folder it runs in, once started
         self.exit_code: int | None = None
         self.error: str | None = None
         # Why it ended other than by success (farmhand/master/jobs/outcomes.py), None if it did.
@@ -98,6 +99,7 @@ class TaskProcess:
         self._started_at = self.clock()
         try:
             cwd = self.policy.cwd_for(order.cwd)
+            self.cwd = cwd
             pid = self._spawn(cwd)
         except (OSError, ValueError, TaskRefused) as exc:
             self._finish(None, f"cannot start: {_describe(exc, order.argv[0])}", "cannot-start")

@@ -1,6 +1,7 @@
 """The dashboard in a real browser (Debian chromium driven by Playwright) against a real master,
 worker and `python -m dashboard`: log in, disable a worker, submit a job and watch it finish,
-follow a task's log, see a pour. Screenshots go to tests/artifacts/screenshots/.
+follow a task's log, see a pour, watch a
+job's frames arrive as previews. Screenshots go to tests/artifacts/screenshots/.
 
 Skipped only when /usr/bin/chromium is missing and CI is unset (in CI a missing browser fails).
 """
@@ -312,6 +313,60 @@ def test_a_pour_appears_on_the_taps_page(page: Any, farm: dict[str, Any]) -> Non
     page.goto(page.base + "/readings")
     sync_api.expect(page.locator('article[data-sensor="fridge"] .latest')).to_contain_text("C")
     shot(page, "readings-fridge")
+    assert page.errors == []
+
+
+# A renderer's stand-in: waits a little, then writes frame N into folder F as a 1280x720 PNG.
+RENDER_FRAME = (
+    "import os, sys, time; from PIL import Image, ImageDraw; f = int(sys.argv[1]); "
+    "time.sleep(0.8); os.makedirs(sys.argv[2], exist_ok=True); "
+    "im = Image.linear_gradient('L').resize((1280, 720)).convert('RGB'); "
+    "im.paste((40 * f % 256, 90, 200 - 30 * f), (0, 0, 1280, 240)); "
+    "ImageDraw.Draw(im).text((60, 60), 'frame %d' % f, fill='white', font_size=120); "
+    "im.save('%s/%04d.png' % (sys.argv[2], f))"
+)
+
+
+def test_previews_show_live_on_the_job_page_and_the_jobs_list(
+    page: Any, farm: dict[str, Any]
+) -> None:
+    with RpcClient(farm["master"].port) as rpc:
+        argv = [sys.executable, "-c", RENDER_FRAME, "{frame}"]
+        # One more job first, so the jobs list shows two previews.
+        title = [*argv, "title"]
+        rpc.call("jobs.submit", name="render-title", argv=title, frames="4", outputs="title/*.png")
+        job_id = rpc.call(
+            "jobs.submit",
+            name="render-shots",
+            argv=[*argv, "shots"],
+            frames="1-3",
+            outputs="shots/*.png",
+        )["job_id"]
+    page.goto(f"{page.base}/jobs/{job_id}")
+    page.wait_for_selector('body[data-ready="1"]')
+    mark_page(page)
+    image = page.locator("#job-preview img")
+    image.wait_for(state="visible", timeout=30_000)
+    first = image.get_attribute("data-version")
+    # Frames land one by one: the image follows the `previews` events, the page stays put.
+    wait_for(lambda: image.get_attribute("data-version") != first, 30, what="a newer frame")
+    with RpcClient(farm["master"].port) as rpc:
+        # The last frame's preview comes just after its task's result.
+        wait_for(lambda: rpc.call("jobs.preview", job_id=job_id)["frame"] == 3, 30)
+    sync_api.expect(page.locator("#job-preview figcaption")).to_contain_text("frame 3")
+    assert image.evaluate("i => i.complete && i.naturalWidth") == 640
+    assert not_reloaded(page)
+    shot(page, "job-preview")
+    page.goto(page.base + "/jobs")
+    thumb = page.locator(f'#jobs tr[data-id="{job_id}"] img.thumb')
+    thumb.wait_for()
+    wait_for(lambda: thumb.evaluate("i => i.complete && i.naturalWidth") == 640, 10)
+    shot(page, "jobs-previews")
+    page.goto(page.base + "/")
+    tile = page.locator("#last-rendered img")
+    tile.wait_for(state="visible")
+    assert tile.evaluate("i => i.closest('a').getAttribute('href')") == f"/jobs/{job_id}"
+    shot(page, "overview-last-rendered")
     assert page.errors == []
 
 

@@ -4,6 +4,7 @@ escaping, pagination, bad parameters, the event stream and /metrics."""
 
 from __future__ import annotations
 
+import base64
 import re
 import socket
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from dashboard.runtime import Dashboard, Settings
 from dashboard.sessions import SessionStore
 from dashboard.testclient import Response, WsgiClient
 from farmhand.options import MasterAddress
+from tests.integration.fakeworker import FakeWorker
 from tests.support import MasterProcess, Program, RpcClient, agent, wait_for
 
 ADMIN, VIEWER = ("root", "root-password-1"), ("viewer", "viewer-password-1")
@@ -460,3 +462,38 @@ def test_the_api_serves_what_the_masters_rpc_discover_lists(
     assert client.get("/api/users.authenticate?username=a&password=b").status == 404
     admin_client, csrf = admin
     assert write(admin_client, csrf, "procs.reload", {}).status == 400  # served: node is missing
+
+
+def test_a_jobs_preview_is_served_as_an_image(
+    dash: Dashboard, master: MasterProcess, rpc: RpcClient
+) -> None:
+    image = b"\x89PNG\r\n\x1a\n" + b"not really more of a png"
+    fake = FakeWorker(master.port, "preview-worker")
+    try:
+        job_id = rpc.call("jobs.submit", name="previewed", argv=["true"], outputs="*.png")["job_id"]
+        task = fake.take()
+        fake.complete(task)
+        client, _ = login(dash, VIEWER)
+        assert client.get(f"/jobs/{job_id}/preview").status == 404  # none yet
+        assert client.get(f"/jobs/previews?ids={job_id}").json() == {"previews": []}
+        data = base64.b64encode(image).decode()
+        reply = fake.request(
+            "task.preview", task_id=task["task_id"], frame=None, content_type="image/png",
+            width=20, height=10, data=data,
+        )  # fmt: skip
+        assert reply.get("result") == {}, reply
+        served = client.get(f"/jobs/{job_id}/preview")
+        assert served.status == 200 and served.body == image
+        assert served.headers["Content-Type"] == "image/png"
+        assert served.headers["Cache-Control"] == "no-cache"
+        [listed] = client.get(f"/jobs/previews?ids={job_id},{job_id + 1}").json()["previews"]
+        assert (listed["job_id"], listed["width"], listed["height"]) == (job_id, 20, 10)
+        versioned = client.get(f"/jobs/{job_id}/preview?v={listed['version']}")
+        assert "immutable" in versioned.headers["Cache-Control"]
+        newest = client.get("/api/jobs.previews?limit=1").json()["previews"]
+        assert newest[0]["job_id"] == job_id
+        assert client.get("/jobs/previews?ids=x").status == 400
+        anonymous = WsgiClient(create_app(dash))
+        assert anonymous.get(f"/jobs/{job_id}/preview").status in (302, 303, 401)
+    finally:
+        fake.close()

@@ -168,6 +168,8 @@ GOOD_CALLS: dict[str, dict[str, Any]] = {
     "jobs.get": {"job_id": 1},
     "jobs.list": {"status": "queued", "limit": 5, "offset": 0},
     "jobs.pause": {"job_id": 1},
+    "jobs.preview": {"job_id": 1},
+    "jobs.previews": {"job_ids": [1, 2], "limit": 5},
     "jobs.requeue": {"job_id": 1},
     "jobs.resume": {"job_id": 1},
     "jobs.set_priority": {"job_id": 1, "priority": 10},
@@ -196,6 +198,14 @@ GOOD_CALLS: dict[str, dict[str, Any]] = {
     "taps.configure": {"tap": "t1", "meter": "fuzz-hardware.flow0", "idle_s": 5},
     "task.finished": {"attempt": "1.1.abc", "exit_code": 0, "error": None, "duration_s": 0.1},
     "task.output": {"attempt": "1.1.abc", "data": "x"},
+    "task.preview": {
+        "task_id": 1,
+        "frame": 1,
+        "content_type": "image/png",
+        "width": 10,
+        "height": 10,
+        "data": "iVBORw0KGgo=",  # the PNG signature
+    },
     "task.progress": {"attempt": "1.1.abc", "percent": 5},
     "task.started": {"attempt": "1.1.abc", "pid": 1},
     "tasks.list": {"job_id": 1},

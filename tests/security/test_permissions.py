@@ -20,7 +20,8 @@ pytestmark = pytest.mark.timeout(60)
 
 AGENT_BASICS = {"hello", "heartbeat", "ping"}
 EXPECTED_AGENT_METHODS = {
-    "worker": AGENT_BASICS | {"task.started", "task.output", "task.progress", "task.finished"},
+    "worker": AGENT_BASICS
+    | {"task.started", "task.output", "task.progress", "task.finished", "task.preview"},
     "hardware": AGENT_BASICS
     | {"meter.update", "reading", "token.update", "device.status", "event.report"},
     "auth": AGENT_BASICS

@@ -32,6 +32,6 @@ def test_a_notice_reaches_the_notices_subscribers_only() -> None:
 
 
 def test_an_unknown_notice_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown notice 'job.exploded'"):
+    with pytest.raises(ValueError, match=r"unknown notice 'job\.exploded'"):
         EventBus().notify("job.exploded", {})
     assert {"job.completed", "job.failed", "keg.low", "sensor.alert"} <= set(NOTICES)

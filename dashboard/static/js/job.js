@@ -2,6 +2,7 @@
 // one task: new output is announced on `log:<task_id>` and read with tasks.log from the last
 // offset, so nothing is lost or shown twice. The browser keeps at most LOG_CAP characters.
 import { $, $$, el, api, post, live, attempt, badge, duration, isAdmin, throttle, fillRows, initialData } from "./lib.js";
+import { previewsOf, showIn } from "./previews.js";
 
 const LOG_CAP = 200000;
 const TAIL_BYTES = 65536;
@@ -130,8 +131,9 @@ function connect() {
       tbody.querySelector(`tr[data-id="${t.id}"]`)?.replaceWith(row(t));
     },
   };
+  handlers.previews = (p) => { if (p.job_id === job.id) showIn($("#job-preview"), p); };
   if (log.taskId !== null) handlers[`log:${log.taskId}`] = () => readLog();
-  stream = live(handlers, refresh);
+  stream = live(handlers, () => { refresh(); loadPreview(); });
 }
 
 for (const button of $$("[data-action]")) {
@@ -153,7 +155,9 @@ setInterval(() => {
     td.textContent = duration(Number(td.dataset.base) + (Date.now() - Number(td.dataset.at)) / 1000);
   }
 }, 1000);
+async function loadPreview() { showIn($("#job-preview"), (await previewsOf([job.id])).get(job.id)); }
 
 renderJob();
 renderTasks();
 connect();
+loadPreview();

@@ -1,6 +1,7 @@
 // Jobs: a server-side paginated table with a status filter, progress bars and actions (also in
 // bulk), and the submit form. Rows on the page follow the `jobs` topic.
 import { $, $$, el, api, post, live, attempt, ago, badge, duration, isAdmin, throttle, fillRows, initialData } from "./lib.js";
+import { previewsOf, thumb } from "./previews.js";
 
 const data = initialData();
 const state = { status: data.status || "", limit: data.limit, offset: data.offset, total: data.total };
@@ -105,8 +106,32 @@ $("#submit").addEventListener("submit", async (e) => {
   if (result) { form.name.value = ""; state.offset = 0; reload(); }
 });
 
+// Previews: a small image in each row's name cell, put in whenever rows change (previews.js).
+const previews = new Map();
+let askedFor = "";
+function decorate() {
+  for (const tr of tbody.rows) {
+    const id = Number(tr.dataset.id);
+    const links = tr.querySelectorAll(`a[href="/jobs/${id}"]`);
+    if (!id || !links.length) continue;
+    const cell = links[links.length - 1].parentElement;
+    const old = cell.querySelector(".thumb");
+    const p = previews.get(id);
+    if (old && old.dataset.version === String(p?.version)) continue;
+    old?.remove();
+    if (p) cell.prepend(thumb(p));
+  }
+  const ids = jobs.map((j) => j.id).join(",");
+  if (ids !== askedFor) {
+    askedFor = ids;
+    previewsOf(jobs.map((j) => j.id)).then((found) => { for (const [id, p] of found) previews.set(id, p); decorate(); });
+  }
+}
+new MutationObserver(decorate).observe(tbody, { childList: true });
+
 render();
 live({
+  previews: (p) => { if (jobs.some((j) => j.id === p.job_id)) { previews.set(p.job_id, p); decorate(); } },
   jobs: (job) => {
     seq += 1;
     const i = jobs.findIndex((j) => j.id === job.id);

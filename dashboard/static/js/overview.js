@@ -1,6 +1,7 @@
 // Overview: clients by role, jobs by status, tasks running, throughput, recent events.
 import { $, el, api, live, throttle, timeOf, badge } from "./lib.js";
 import { lineChart } from "./chart.js";
+import { showIn } from "./previews.js";
 
 const chart = lineChart($("#throughput-chart"), "tasks/min", "", () => 3600);
 
@@ -21,6 +22,18 @@ function render(data) {
   $("#tasks-completed").textContent = `${data.status.farm.tasks_completed_total} completed since the master started`;
   chart.set(data.throughput);
   $("#events").replaceChildren(...data.events.slice().reverse().map(eventRow));
+}
+
+// The "Last rendered" tile: the newest preview of any job (jobs.previews), linking to its job.
+async function loadRendered() {
+  try { showRendered((await api("jobs.previews", { limit: 1 })).previews[0]); } catch { /* banner */ }
+}
+function showRendered(p) {
+  if (!p) return;
+  const tile = $("#last-rendered");
+  showIn(tile.querySelector("figure"), p);
+  tile.querySelector("a").href = `/jobs/${p.job_id}`;
+  tile.querySelector("small").hidden = true;
 }
 
 function eventRow(event) {
@@ -44,6 +57,7 @@ const refresh = throttle(async () => {
 }, 2000);
 
 render(JSON.parse(document.getElementById("initial-data").textContent));
+loadRendered();
 live({
   clients: (event) => { farmEvent("client", `${event.client.name} ${event.change}`); refresh(); },
   jobs: (job) => {
@@ -53,5 +67,6 @@ live({
     refresh();
   },
   throughput: refresh,
+  previews: showRendered,
   events: (event) => addRow(eventRow(event)),
-}, refresh);
+}, () => { refresh(); loadRendered(); });

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gevent.event import AsyncResult
+
 from ..jobs.board import JobState
 from ..jobs.states import JobStatus
 from ..jobs.stranded import blocked_reason
@@ -11,7 +13,7 @@ from ..jobs.submit import SUBMIT_PARAMS, read_submission
 from ..jobs.views import job_view
 from ..services import Services
 from ..session import Session
-from .base import Access, Args, Method, collector, integer, string
+from .base import Access, Args, Method, collector, integer, integer_list, string
 
 METHODS: list[Method] = []
 method = collector(METHODS)
@@ -125,3 +127,26 @@ def jobs_set_priority(services: Services, session: Session, p: Args) -> dict[str
     priority = p["priority"]
     services.farm.set_priority(state, priority)
     return job_view(state, services.clock.wall())
+
+
+@method("jobs.preview", Access.READ, params=(integer("job_id", "the job's id"),))
+def jobs_preview(services: Services, session: Session, p: Args) -> AsyncResult:
+    """The newest thumbnail of the job's output: `{task_id, frame, content_type, width, height,
+    data}` (`data` base64, at most 640 px wide); -32004 while there is none."""
+    job_id = p["job_id"]
+    return services.farm.previews.read(job_id)
+
+
+@method(
+    "jobs.previews",
+    Access.READ,
+    params=(
+        integer_list("job_ids", "only these jobs (default: every job)", None),
+        integer("limit", "at most this many", 50, minimum=1, maximum=1000),
+    ),
+)
+def jobs_previews(services: Services, session: Session, p: Args) -> dict[str, Any]:
+    """Which jobs have a preview, newest first: `previews`: `{job_id, task_id, frame,
+    content_type, width, height, version}` (no image data; `jobs.preview` has it)."""
+    chosen = services.farm.previews.newest_of(p["job_ids"], p["limit"])
+    return {"previews": [preview.view() for preview in chosen]}

@@ -10,6 +10,7 @@ from gevent.event import AsyncResult
 from protocol.errors import ErrorCode, RpcError
 
 from ..jobs.outcomes import WORKER_REASONS
+from ..jobs.previews import decode_preview
 from ..jobs.states import TASK_FINAL
 from ..jobs.views import task_view
 from ..registry import RuntimeClient
@@ -144,3 +145,25 @@ def task_finished(services: Services, session: Session, p: Args) -> AsyncResult:
     error = p["error"]
     reason = p["reason"]
     return services.farm.task_finished(_worker(session), attempt, exit_code, error, reason)
+
+
+@method(
+    "task.preview",
+    Access.AGENT,
+    agents=("worker",),
+    params=(
+        integer("task_id", "the task whose output it shows"),
+        integer("frame", "the frame it shows", None),
+        string("content_type", "image/jpeg or image/png"),
+        integer("width", "in pixels (at most 640)"),
+        integer("height", "in pixels (at most 640)"),
+        # Bounded by decode_preview, which names the limit in bytes (-32013).
+        string("data", "the image, base64 (at most 512 KiB of image)", max_length=1 << 21),
+    ),
+)
+def task_preview(services: Services, session: Session, p: Args) -> AsyncResult:
+    """Worker: a thumbnail of a finished task's newest output file; answered once stored."""
+    worker = _worker(session)
+    image = decode_preview(p["content_type"], p["width"], p["height"], p["data"])
+    content = {"content_type": p["content_type"], "width": p["width"], "height": p["height"]}
+    return services.farm.task_preview(worker, p["task_id"], p["frame"], {**content, "data": image})

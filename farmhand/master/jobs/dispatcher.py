@@ -158,17 +158,20 @@ class Dispatcher:
             progress=0.0,
         )
         self.logs.begin_attempt(task, attempt, worker.name, self.wall())
+        expand = partial(
+            expand_argv, job=job.id, task=task.index, start=task.frame_start, end=task.frame_end
+        )
         params = {
             "attempt": attempt,
             "task_id": task.id,
             "job_id": task.job_id,
-            "argv": expand_argv(
-                job.argv, job=job.id, task=task.index, start=task.frame_start, end=task.frame_end
-            ),
+            "argv": expand(job.argv),
             "env": job.env,
             "cwd": job.cwd,
             "timeout_s": job.timeout_s,
             "progress_regex": job.progress_regex,
+            # The files the task writes (its preview is made from them), placeholders filled.
+            "outputs": None if job.outputs is None else expand([job.outputs])[0],
             "frame_start": task.frame_start,
             "frame_end": task.frame_end,
         }

@@ -33,6 +33,7 @@ from .board import JobBoard, JobState
 from .dispatcher import Dispatcher
 from .journal import Journal
 from .outcomes import Reason
+from .previews import PreviewStore
 from .retries import retry_delay
 from .states import JOB_FINAL, TASK_IN_FLIGHT, JobStatus, TaskStatus, job_action
 from .submit import build_records
@@ -63,6 +64,8 @@ class JobFarm:
         self.journal = Journal(jobstore)
         self.board = JobBoard(self.journal, events, wall)
         self.logs = TaskLogs(data_dir / "logs", events)
+        # Thumbnails of finished tasks' outputs; a deleted job's go with `previews.forget`.
+        self.previews = PreviewStore(data_dir / "previews", events)
         self.workers: dict[str, RuntimeClient] = {}
         # Lets cancel reach a worker that is online but disabled (not in `workers`).
         self.registry: ClientRegistry = registry
@@ -85,6 +88,7 @@ class JobFarm:
         tasks = self.jobstore.load_tasks()
         self.board.load_state(jobs, tasks, self.jobstore.load_blocklist(), self.jobstore.max_ids())
         self._hold_retries(tasks)
+        self.previews.load()
         deadline = self.mono() + self.heartbeat_timeout_s
         self.unconfirmed = {task.id: deadline for task in tasks if task.status in TASK_IN_FLIGHT}
         self.recovered = set(self.unconfirmed)
@@ -224,6 +228,24 @@ class JobFarm:
         `reason` is the worker's (outcomes.WORKER_REASONS), None if it succeeded or does
         not say."""
         return attempts.finished(self, client, attempt, exit_code, error, reason)
+
+    def task_preview(
+        self, client: RuntimeClient, task_id: int, frame: int | None, image: dict[str, Any]
+    ) -> AsyncResult:
+        """Keep a thumbnail of a task's output sent by the worker that ran it (`image`:
+        content_type, width, height, data as bytes); resolves once its file is written."""
+        task = self.board.task(task_id)
+        if task.worker != client.name:
+            raise conflict(f"task {task_id} was not run by {client.name}", "not_this_workers_task")
+        return self.previews.add(
+            task.job_id,
+            task.id,
+            frame,
+            image["content_type"],
+            image["width"],
+            image["height"],
+            image["data"],
+        )
 
     # -- operators' verbs ----------------------------------------------------------------------
     def submit(self, spec: dict[str, Any], now: float) -> JobState:

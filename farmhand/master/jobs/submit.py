@@ -176,6 +176,10 @@ def read_submission(
         )
     spec["chunks"] = split_chunks(runs, spec["chunk"]) if runs else [(None, None)]
     spec["longest_argv"] = expand_argv_longest(spec["argv"], runs, count)
+    outputs = spec["outputs"]
+    spec["longest_outputs"] = (
+        expand_argv_longest([outputs], runs, count)[0] if outputs is not None else None
+    )
     # The frame with the most characters (a negative one may be longer than the last).
     ends = (runs[0][0], runs[-1][1]) if runs else ()
     spec["last_frame"] = max(ends, key=lambda frame: len(str(frame)), default=None)
@@ -286,6 +290,7 @@ def largest_order_bytes(spec: dict[str, Any]) -> int:
         "cwd": spec["cwd"],
         "timeout_s": spec["timeout_s"],
         "progress_regex": spec["progress_regex"],
+        "outputs": spec.get("longest_outputs"),
         "frame_start": last_frame,
         "frame_end": last_frame,
     }
