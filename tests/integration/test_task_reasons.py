@@ -51,7 +51,7 @@ def test_exit_signal_timeout_and_cannot_start_through_a_real_worker(
     expected = {
         "exit": ("exit code 3", 3),
         "signal": ("killed by signal 9 (SIGKILL)", -9),
-        "timeout": ("timed out after 1 s", -15),
+        "timeout": ("timed out after 1 s (its timeout_s)", -15),
         "cannot-start": ("cannot start: No such file or directory: /no/such/binary", None),
     }
     for reason, job_id in jobs.items():
@@ -75,7 +75,7 @@ def test_exit_signal_timeout_and_cannot_start_through_a_real_worker(
     assert header.split()[-2:] == ["REASON", "ERROR"]
     assert row.split()[5] == "1" and row.endswith("signal  killed by signal 9 (SIGKILL)")
     shown = farmhand("tasks", str(jobs["timeout"]), master=master).stdout
-    assert "timeout  timed out after 1 s" in shown.splitlines()[1]
+    assert "timeout  timed out after 1 s (its timeout_s)" in shown.splitlines()[1]
     detail = farmhand("job", str(jobs["exit"]), master=master).stdout
     assert "  timing    elapsed " in detail and ", eta -, " in detail
 

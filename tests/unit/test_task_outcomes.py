@@ -55,7 +55,7 @@ def ended(kit: FarmKit, job_id: int, exit_code: int | None, error: str | None, r
     [
         (1, None, "exit", "exit code 1"),
         (-9, None, "signal", "killed by signal 9 (SIGKILL)"),
-        (-15, "timeout after 3s", "timeout", "timed out after 3 s"),
+        (-15, "timeout after 3s", "timeout", "timed out after 3 s (its timeout_s)"),
         (
             None,
             "cannot start: No such file or directory: /no/such/binary",

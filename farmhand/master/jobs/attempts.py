@@ -110,7 +110,7 @@ def finished(
     why = reported_reason(exit_code, error, reason)
     line = "exit code 0" if why is None else describe(why, exit_code, error, state.rec.timeout_s)
     # The worker's own words too, where the line says it otherwise ("timeout after 3s").
-    outcome = line if not error or error in line else f"{line} ({error})"
+    outcome = line if not error or error in line else f"{line} [worker: {error}]"
     ended = f"--- farmhand: attempt {attempt} ended:"
     # A task recovered after a restart may already hold this line (written, then the master
     # died before the commit, and the worker sent the result again).

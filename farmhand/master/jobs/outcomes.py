@@ -1,6 +1,6 @@
 """Why an attempt ended other than by success (a task's `reason`) and the one line people read
-about it (its `error`): "exit code 1", "killed by signal 9 (SIGKILL)", "timed out after 3 s",
-"cannot start: …", "worker w1 lost", "job canceled". Never "exit code None".
+about it (its `error`): "exit code 1", "killed by signal 9 (SIGKILL)", "timed out after 3 s
+(its timeout_s)", "cannot start: …", "worker w1 lost", "job canceled". Never "exit code None".
 
 A worker's `task.finished` names its reason (`exit`, `signal`, `timeout`, `canceled`,
 `cannot-start`); one that does not (an older worker) has it read from its exit code and error.
@@ -59,7 +59,7 @@ def describe(
     """The human line for a failed attempt the worker reported."""
     if reason is Reason.TIMEOUT:
         if timeout_s is not None:
-            return f"timed out after {timeout_s:g} s"
+            return f"timed out after {timeout_s:g} s (its timeout_s)"
         return error or "timed out"
     if reason is Reason.SIGNAL and exit_code is not None and exit_code < 0:
         return f"killed by signal {-exit_code} ({signal_name(-exit_code)})"
