@@ -2,6 +2,7 @@
 
     python bench/ingest.py [--agents 10] [--seconds 10] [--batch 500] [--mode stream|burst]
                            [--burst-every-s 0.1] [--profile FILE] [--mqtt URL]
+                           [--alert-rules N]
 
 Starts a real master (`master.py --port 0` on a temp data dir, SQLite), then `--agents` client
 processes; each says hello as a `hardware` agent (bench-N) and sends `reading` notifications
@@ -13,6 +14,9 @@ stored, the best one-second stored rate, and how long storing lagged behind the 
 Target (issue 4): >= 20,000 stored readings/s. `--profile FILE` runs the master under cProfile
 (stats written to FILE when it stops) and prints its top functions. `--mqtt URL` measures it
 with the MQTT bridge publishing to that broker (every sensor is then a retained topic).
+`--alert-rules N` creates N alert rules first (issue 15): `above 7.5 for 1 min` on the agents'
+sensors in turn (the readings go 4.0 to 7.9, so the rules leave and re-enter their range all
+the time) plus a `silent` rule per agent; every watched reading is then evaluated at ingest.
 Prints a readable block and one JSON line; exits 0 whether the target is met or not.
 """
 
@@ -145,6 +149,16 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     children: list[subprocess.Popen[bytes]] = []
     try:
         rpc = RpcClient("127.0.0.1", port)
+        for n in range(args.alert_rules):
+            agent_index, sensor = n % args.agents, (n // args.agents) % SENSORS_PER_AGENT
+            target = f"bench{agent_index}.t{sensor}"
+            rpc.call(
+                "alerts.create", {"kind": "above", "target": target, "value": 7.5, "minutes": 1}
+            )
+        if args.alert_rules:
+            for index in range(args.agents):
+                silent = {"kind": "silent", "target": f"bench-{index}", "minutes": 5}
+                rpc.call("alerts.create", silent)
         samples = [devices_status(rpc)]
         for index in range(args.agents):
             child_args = [str(Path(__file__).resolve()), "--agent", str(index), "--port", str(port)]
@@ -226,6 +240,7 @@ def _figures(
         "mode": args.mode,
         "seconds": args.seconds,
         "batch": args.batch,
+        "alert_rules": args.alert_rules + (args.agents if args.alert_rules else 0),
         "sent": sent,
         "accepted": accepted,
         "stored": stored,
@@ -247,6 +262,7 @@ def main() -> int:
     parser.add_argument("--burst-every-s", type=float, default=0.1)
     parser.add_argument("--profile", type=Path, help="run the master under cProfile")
     parser.add_argument("--mqtt", metavar="URL", help="run the master with this MQTT broker")
+    parser.add_argument("--alert-rules", type=int, default=0, help="alert rules on the sensors")
     parser.add_argument("--agent", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -255,7 +271,10 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="farmhand-ingest-") as tmp:
         result = run(args, Path(tmp))
-    print(f"ingest bench: {result['agents']} agents, {result['mode']}, {result['seconds']:g} s")
+    print(
+        f"ingest bench: {result['agents']} agents, {result['mode']}, {result['seconds']:g} s, "
+        f"{result['alert_rules']} alert rules"
+    )
     print(f"  sent                {result['sent']:>10,}")
     print(f"  accepted            {result['accepted']:>10,}  ({result['accepted_per_s']:,}/s)")
     verdict = "PASS" if result["pass"] else "MISS"

@@ -20,7 +20,9 @@ from gevent.queue import Empty, Full, Queue
 
 log = logging.getLogger(__name__)
 
-BASE_TOPICS = ("clients", "jobs", "tasks", "pours", "presence", "readings", "events", "previews")
+BASE_TOPICS = (
+    "clients", "jobs", "tasks", "pours", "presence", "readings", "events", "previews", "notices",
+)  # fmt: skip
 LOCAL_TOPICS = ("throughput",)  # produced by the dashboard itself
 QUEUE_FRAMES = 2000
 HEARTBEAT_S = 15.0

@@ -219,10 +219,10 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def agent_parser(prog: str, description: str) -> ArgumentParser:
+def agent_parser(prog: str, description: str, epilog: str | None = None) -> ArgumentParser:
     """The parser of a program that connects to the master (the agents, the dashboard): it
     starts with --master, --key and --ca."""
-    parser = ArgumentParser(prog=prog, description=description)
+    parser = ArgumentParser(prog=prog, description=description, epilog=epilog)
     add_agent_flags(parser)
     return parser
 

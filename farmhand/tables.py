@@ -45,18 +45,30 @@ def clients_text(clients: Sequence[dict[str, Any]], last_seen: Callable[[str | N
     """The `clients` table (rows of `clients.list`) and its count; `last_seen` words an offline
     client's last-seen stamp (None: never seen)."""
     table = format_table(
-        ["name", "role", "host", "status", "enabled", "last seen", "slots", "tags", "running"],
+        [
+            "name",
+            "role",
+            "host",
+            "status",
+            "enabled",
+            "last seen",
+            "slots",
+            "tags",
+            "running",
+            "schedule",
+        ],
         [
             [
                 row["name"],
                 row["role"],
                 row["host"] or "-",
-                row["status"],
+                _client_status(row),
                 "yes" if row["enabled"] else "NO",
                 "now" if row["online"] else last_seen(row["last_seen"]),
                 row["slots"],
                 ",".join(row["tags"]) or "-",
                 len(row["running"]),
+                _schedule_cell(row),
             ]
             for row in clients
         ],
@@ -65,6 +77,34 @@ def clients_text(clients: Sequence[dict[str, Any]], last_seen: Callable[[str | N
     disabled = sum(1 for row in clients if not row["enabled"])
     summary = f"{plural(len(clients), 'client')} ({online} online, {disabled} disabled)"
     return f"{table}\n{summary}" if clients else summary
+
+
+def _client_status(row: dict[str, Any]) -> str:
+    stopping = row.get("stopping")
+    if stopping:
+        when = "now" if stopping["when"] == "now" else "when idle"
+        return f"{row['status']}, {stopping['action']} {when}"
+    return str(row["status"])
+
+
+def _schedule_cell(row: dict[str, Any]) -> str:
+    schedule = row.get("schedule")
+    if not schedule:
+        return "-"
+    return f"{schedule} (asleep)" if row.get("asleep") else str(schedule)
+
+
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `15m`, `12h`, `7d` → seconds; ValueError with a clear message otherwise."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    body, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        value = float(body)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration: use e.g. 3600, 90m, 12h or 7d") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{text!r} is not a duration: it must be a positive number")
+    return value * units[unit]
 
 
 def tasks_text(tasks: Sequence[dict[str, Any]], duration: Callable[[float | None], str]) -> str:

@@ -30,6 +30,8 @@ TAP = Table.of(schema.Tap)
 KEG = Table.of(schema.Keg)
 POUR = Table.of(schema.Pour)
 READING = Table.of(schema.Reading)
+SENSOR_PLACE = Table.of(schema.SensorPlace)
+ALERT_RULE = Table.of(schema.AlertRule)
 
 
 @dataclass(slots=True)
@@ -73,6 +75,12 @@ class KegRecord:
     poured_ml: float
     started: float
     ended: float | None
+    abv: float | None = None
+    style: str = ""
+    ibu: float | None = None
+    srm: float | None = None
+    size: str = ""
+    image: str | None = None
 
 
 @dataclass(slots=True)
@@ -85,6 +93,26 @@ class PourRecord:
     volume_ml: float
     start: float  # column "started": START and END are reserved words in SQL
     end: float  # column "ended"
+    spill: bool = False  # left the keg, drunk by nobody: out of the stats
+    canceled: bool = False  # went back into the keg: out of the stats and the listings
+
+
+@dataclass(slots=True)
+class SensorPlaceRecord:
+    sensor: str
+    tap: str | None
+    fridge: str | None
+    created: float
+
+
+@dataclass(slots=True)
+class AlertRuleRecord:
+    id: int
+    kind: str  # above, below, silent
+    target: str
+    value: float | None
+    for_s: float
+    created: float
 
 
 @dataclass(slots=True)
@@ -106,6 +134,8 @@ record_fields(TapRecord, TAP.columns)
 _keg_row = attrgetter(*record_fields(KegRecord, KEG.columns))
 _POUR_FIELDS = record_fields(PourRecord, POUR.columns, {"started": "start", "ended": "end"})
 _pour_row = attrgetter(*_POUR_FIELDS)
+_place_row = attrgetter(*record_fields(SensorPlaceRecord, SENSOR_PLACE.columns))
+_rule_row = attrgetter(*record_fields(AlertRuleRecord, ALERT_RULE.columns))
 _reading_row = attrgetter(*record_fields(ReadingRecord, _READING_COLUMNS))
 _PG_COPY_READINGS = READING.copy_in(_READING_COLUMNS)
 _PG_READING_TYPES = READING.types(_READING_COLUMNS)
@@ -128,6 +158,7 @@ class DeviceStore:
             f'(SELECT COALESCE(MAX(id), 0) FROM "{t}")'
             for t in ("user", "auth_token", "keg", "pour")
         )
+        self._max_rule_id = 'SELECT COALESCE(MAX(id), 0) FROM "alert_rule"'
         self._select_users = USER.select(' ORDER BY "id"')
         self._select_tokens = TOKEN.select(' ORDER BY "id"')
         self._select_taps = TAP.select(' ORDER BY "name"')
@@ -140,18 +171,30 @@ class DeviceStore:
         self._upsert_tap = TAP.upsert(("name",), TAP.values(p))
         self._upsert_keg = KEG.upsert(("id",), KEG.values(p))
         self._insert_pour = POUR.insert(p)
+        self._upsert_pour = POUR.upsert(("id",), POUR.values(p))
+        self._select_pour = POUR.select(f' WHERE "id" = {p}')
+        self._select_places = SENSOR_PLACE.select(' ORDER BY "sensor"')
+        self._upsert_place = SENSOR_PLACE.upsert(("sensor",), SENSOR_PLACE.values(p))
+        self._delete_place = f'DELETE FROM "sensor_place" WHERE "sensor" = {p}'
+        self._select_rules = ALERT_RULE.select(' ORDER BY "id"')
+        self._upsert_rule = ALERT_RULE.upsert(("id",), ALERT_RULE.values(p))
+        self._delete_rule = f'DELETE FROM "alert_rule" WHERE "id" = {p}'
         # One fixed statement per filter combination, so each can use its own index: (tap,
         # ended), (username, ended) or (ended), read newest first and stopped at LIMIT.
+        # A canceled pour stays in the table but not in the listings (a spill is listed).
         by_user = {"": [], "user": [f"username = {p}"], "guest": ["username IS NULL"]}
+        live = ['NOT "canceled"']
         self._select_pours = {
             (by_tap, user): POUR.select(
-                _where([f"tap = {p}"] * by_tap + where) + f" ORDER BY ended DESC, id DESC LIMIT {p}"
+                _where([f"tap = {p}"] * by_tap + where + live)
+                + f" ORDER BY ended DESC, id DESC LIMIT {p}"
             )
             for by_tap in (False, True)
             for user, where in by_user.items()
         }
         # NULL (the guest, a pour without keg) sorts last on both backends.
-        totals = 'SELECT {0}, COUNT(*), SUM(volume_ml) FROM "pour" GROUP BY {0} '
+        totals = 'SELECT {0}, COUNT(*), SUM(volume_ml) FROM "pour" WHERE NOT "canceled" '
+        totals += "GROUP BY {0} "
         totals += "ORDER BY {0} IS NULL, {0}"
         self._totals_by_user = totals.format("username")
         self._totals_by_keg = totals.format("keg_id")
@@ -193,6 +236,11 @@ class DeviceStore:
     def max_ids(self) -> dict[str, int]:
         """Highest id of "user", "token", "keg" and "pour" (0 for none): where the master counts."""
         return self._store.call(self._do_max_ids)
+
+    def max_rule_id(self) -> int:
+        """Highest alert rule id (0 for none)."""
+        row = self._store.call(self._fetch_all, self._max_rule_id)
+        return int(row[0][0])
 
     def load_users(self) -> list[UserRecord]:
         """Every user, ordered by id."""
@@ -239,6 +287,35 @@ class DeviceStore:
     def record_pour(self, pour: PourRecord, keg: KegRecord | None) -> None:
         """Insert the pour and save `keg` (its new poured_ml) in one transaction: both or none."""
         self._store.call(self._do_record_pour, pour, keg)
+
+    def get_pour(self, pour_id: int) -> PourRecord | None:
+        """One pour by id, canceled or not; None when there is no such pour."""
+        return self._store.read(self._do_get_pour, pour_id)
+
+    def correct_pour(self, pour: PourRecord, kegs: Sequence[KegRecord]) -> None:
+        """Save a corrected pour and the kegs whose poured_ml it changed, in one transaction."""
+        self._store.call(self._do_correct_pour, pour, kegs)
+
+    def load_places(self) -> list[SensorPlaceRecord]:
+        """Where each placed sensor is, ordered by sensor."""
+        rows = self._store.call(self._fetch_all, self._select_places)
+        return list(starmap(SensorPlaceRecord, rows))
+
+    def save_place(self, place: SensorPlaceRecord) -> None:
+        self._store.call(self._store.db.execute_sql, self._upsert_place, _place_row(place))
+
+    def delete_place(self, sensor: str) -> None:
+        self._store.call(self._store.db.execute_sql, self._delete_place, (sensor,))
+
+    def load_rules(self) -> list[AlertRuleRecord]:
+        """Every alert rule, ordered by id."""
+        return list(starmap(AlertRuleRecord, self._store.call(self._fetch_all, self._select_rules)))
+
+    def save_rule(self, rule: AlertRuleRecord) -> None:
+        self._store.call(self._store.db.execute_sql, self._upsert_rule, _rule_row(rule))
+
+    def delete_rule(self, rule_id: int) -> None:
+        self._store.call(self._store.db.execute_sql, self._delete_rule, (rule_id,))
 
     def query_pours(
         self,
@@ -343,6 +420,19 @@ class DeviceStore:
             cursor.execute(self._insert_pour, _pour_row(pour))
             if keg is not None:
                 cursor.execute(self._upsert_keg, _keg_row(keg))
+
+    def _do_get_pour(self, pour_id: int) -> PourRecord | None:
+        row = self._store.db.execute_sql(self._select_pour, (pour_id,)).fetchone()
+        return None if row is None else PourRecord(*row)
+
+    def _do_correct_pour(self, pour: PourRecord, kegs: Sequence[KegRecord]) -> None:
+        with self._store.transaction() as cursor:
+            cursor.execute(self._upsert_pour, _pour_row(pour))
+            for keg in kegs:
+                cursor.execute(self._upsert_keg, _keg_row(keg))
+
+    def _fetch_all(self, sql: str) -> list[tuple[Any, ...]]:
+        return list(self._store.db.execute_sql(sql).fetchall())
 
     def _do_query_pours(self, sql: str, params: tuple[Any, ...]) -> list[PourRecord]:
         return list(starmap(PourRecord, self._store.db.execute_sql(sql, params).fetchall()))

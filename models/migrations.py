@@ -138,6 +138,24 @@ MIGRATIONS: list[Migration] = [
     Migration(8, "job outputs", adds=(schema.Job.outputs,)),
     # NULL: tasks that ended before it keep their error line without a reason.
     Migration(9, "task end reasons", adds=(schema.Task.reason,)),
+    # NULL: no sleep schedule (the client takes work at any time).
+    Migration(11, "client sleep schedules", adds=(schema.Client.schedule,)),
+    # Beverages on kegs, pour corrections, sensor places and alert rules (issue 15).
+    Migration(
+        12,
+        "kegerator: beverages, pour corrections, sensor places, alert rules",
+        adds=(
+            schema.Keg.abv,
+            schema.Keg.style,
+            schema.Keg.ibu,
+            schema.Keg.srm,
+            schema.Keg.size,
+            schema.Keg.image,
+            schema.Pour.spill,
+            schema.Pour.canceled,
+        ),
+        creates=(schema.SensorPlace, schema.AlertRule),
+    ),
 ]
 
 

@@ -43,6 +43,8 @@ class Client(BaseModel):
     first_seen = peewee.DoubleField(null=True)
     last_seen = peewee.DoubleField(null=True)
     info = peewee.TextField(default="{}")
+    # Sleep schedule (protocol/schedule.py, canonical text): when it takes no new work.
+    schedule = peewee.TextField(null=True)
 
     class Meta:
         table_name = "client"
@@ -197,6 +199,14 @@ class Keg(BaseModel):
     poured_ml = peewee.DoubleField(default=0.0)
     started = peewee.DoubleField()
     ended = peewee.DoubleField(null=True)
+    # Migration 12, the beverage: all optional. `size` is the named size it was started with
+    # (corny, sixth, …) or "" for a plain volume; `image` a URL or a data: URI.
+    abv = peewee.DoubleField(null=True)
+    style = peewee.CharField(max_length=100, default="")
+    ibu = peewee.DoubleField(null=True)
+    srm = peewee.DoubleField(null=True)
+    size = peewee.CharField(max_length=32, default="")
+    image = peewee.TextField(null=True)
 
     class Meta:
         table_name = "keg"
@@ -213,6 +223,10 @@ class Pour(BaseModel):
     volume_ml = peewee.DoubleField()
     started = peewee.DoubleField()  # "start" and "end" are reserved words in SQL
     ended = peewee.DoubleField(index=True)
+    # Migration 12, corrections: a spill left the keg but nobody drank it; a canceled pour went
+    # back into the keg. Both stay in the table (their ids are never reused) and out of the stats.
+    spill = peewee.BooleanField(default=False)
+    canceled = peewee.BooleanField(default=False)
 
     class Meta:
         table_name = "pour"
@@ -234,6 +248,33 @@ class Reading(BaseModel):
     class Meta:
         table_name = "reading"
         indexes = ((("sensor", "time"), False),)
+
+
+class SensorPlace(BaseModel):
+    """Where a sensor is (migration 12): at a tap, in a fridge, or both; shown on the taps page."""
+
+    sensor = peewee.CharField(max_length=64, primary_key=True)
+    tap = peewee.CharField(max_length=64, null=True)
+    fridge = peewee.CharField(max_length=64, null=True)
+    created = peewee.DoubleField()
+
+    class Meta:
+        table_name = "sensor_place"
+
+
+class AlertRule(BaseModel):
+    """An alert rule (migration 12): a sensor `above`/`below` `value` for `for_s`, or a sensor,
+    agent or device (`agent.device`) `silent` for `for_s`."""
+
+    id = peewee.IntegerField(primary_key=True)  # assigned by the master
+    kind = peewee.CharField(max_length=16)
+    target = peewee.CharField(max_length=500)
+    value = peewee.DoubleField(null=True)
+    for_s = peewee.DoubleField()
+    created = peewee.DoubleField()
+
+    class Meta:
+        table_name = "alert_rule"
 
 
 class AuditEntry(BaseModel):
@@ -276,5 +317,5 @@ class MasterLease(BaseModel):
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion, Client, ApiKey, Job, Task, JobBlocklist, User, AuthToken, Tap, Keg, Pour,
-    Reading, AuditEntry, MasterLease,
+    Reading, AuditEntry, MasterLease, SensorPlace, AlertRule,
 )  # fmt: skip

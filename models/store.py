@@ -66,6 +66,7 @@ class ClientRecord:
     first_seen: float | None
     last_seen: float | None
     info: dict[str, Any]
+    schedule: str | None = None  # sleep schedule, canonical text (protocol/schedule.py)
 
 
 @dataclass(slots=True)
@@ -398,9 +399,19 @@ class Store:
         loads = orjson.loads
         return [
             ClientRecord(
-                id_, name, role, host, bool(en), loads(tags), slots, first, last, loads(info)
+                id_,
+                name,
+                role,
+                host,
+                bool(en),
+                loads(tags),
+                slots,
+                first,
+                last,
+                loads(info),
+                schedule,
             )
-            for id_, name, role, host, en, tags, slots, first, last, info in rows
+            for id_, name, role, host, en, tags, slots, first, last, info, schedule in rows
         ]
 
     def _save_clients(self, records: Sequence[ClientRecord]) -> None:
@@ -418,6 +429,7 @@ class Store:
                 r.first_seen,
                 r.last_seen,
                 dumps(r.info).decode(),
+                r.schedule,
             )
             for r in records
         ]

@@ -12,6 +12,10 @@ A line the peer cannot understand is a `BadMessage` event (answer it with `error
 going); a line over the limit breaks the connection: `next_event()` raises `LineTooLong`, the
 one exception bad input can cause, and the connection should be closed after sending
 `error(None, exc)`. Sending on a closed peer raises `PeerClosed`.
+
+Before the first message, lines that start with `farmhand` are skipped: a client that spoke
+only after the master's dialect wait has been sent the console's banner and prompt before the
+master switched the connection to JSON-RPC (docs/protocol.md, the dialects).
 """
 
 from __future__ import annotations
@@ -119,14 +123,19 @@ CLOSED = Closed()
 Event = Request | Notification | Reply[Any] | StrayReply | BadMessage | Closed
 
 
+# How the console's banner and prompt lines start (farmhand/master/console/shell.py).
+CONSOLE_BANNER_START = b"farmhand"
+
+
 class RpcPeer(Generic[Context]):
     """One connection's JSON-RPC state: framing, the ids and table of our pending calls, and
     the encoders. `Context` is whatever the caller wants back with a call's reply."""
 
-    __slots__ = ("_calls", "_decoder", "_eof", "_next_id", "state")
+    __slots__ = ("_calls", "_decoder", "_eof", "_next_id", "_started", "state")
 
     def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self._decoder = LineDecoder(max_line_bytes)
+        self._started = False  # a message arrived: no more banner skipping
         # Allocated on the first call: most of the master's peers (agents that only send
         # heartbeats) are never called, and an empty dict per connection adds up.
         self._calls: dict[int, Context] | None = None
@@ -172,6 +181,10 @@ class RpcPeer(Generic[Context]):
                     return CLOSED
                 return None
             if line and not line.isspace():  # blank lines are allowed between messages
+                if not self._started:
+                    if line.startswith(CONSOLE_BANNER_START):
+                        continue  # the console's banner and prompt (docs/protocol.md)
+                    self._started = True
                 return self._event_of(line)
 
     def _event_of(self, line: bytes) -> Event:

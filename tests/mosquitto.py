@@ -4,6 +4,7 @@ paho subscriber that keeps the last payload of every topic it saw."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -34,7 +35,10 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    def __init__(self, directory: Path) -> None:
+    """`tls` (a (cert, key) pair): also a TLS listener on `tls_port`, the plain one kept for
+    test subscribers."""
+
+    def __init__(self, directory: Path, tls: tuple[Path, Path] | None = None) -> None:
         binary = find_mosquitto()
         if binary is None:
             raise RuntimeError("mosquitto is not installed: run `make sysdeps`")
@@ -45,10 +49,18 @@ class Mosquitto:
         self.config = directory / "mosquitto.conf"
         # No persistence: a restart loses every retained message, as a broker whose disk was
         # wiped would; the bridge must publish everything again.
-        self.config.write_text(
+        config = (
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
             "log_dest stderr\n"
         )
+        self.tls_port = free_port() if tls else None
+        if tls:
+            # Started as root, mosquitto drops to the `mosquitto` user, which cannot read the
+            # test's private temporary directory: stay the user that runs the tests.
+            if os.geteuid() == 0:
+                config = "user root\n" + config
+            config += f"listener {self.tls_port} 127.0.0.1\ncertfile {tls[0]}\nkeyfile {tls[1]}\n"
+        self.config.write_text(config)
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"mqtt://127.0.0.1:{self.port}"
 

@@ -45,6 +45,11 @@ def install(app: bottle.Bottle, dash: Dashboard) -> None:
         data = dash.call("clients.list", {"select": select})
         return _page("clients", "Clients", {"select": select, **data})
 
+    @app.get("/clients/<name>", access="viewer")
+    def client_page(name: str) -> str:
+        data = dash.call("clients.get", {"name": name})  # -32004 is a 404 (guard.py)
+        return _page("client", f"Client {name}", data, client=data)
+
     @app.get("/jobs", access="viewer")
     def jobs_page() -> str:
         status = query_text("status", None, max_length=20)
@@ -66,8 +71,47 @@ def install(app: bottle.Bottle, dash: Dashboard) -> None:
 
     @app.get("/taps", access="viewer")
     def taps_page() -> str:
-        data = _parallel(dash, taps=("taps.list", {}), pours=("pours.list", {"limit": 20}))
-        return _page("taps", "Taps", {**data["taps"], **data["pours"]})
+        data = _parallel(
+            dash,
+            taps=("taps.list", {}),
+            pours=("pours.list", {"limit": 20}),
+            alerts=("alerts.list", {}),
+        )
+        active = {"active": data["alerts"]["active"]}
+        return _page("taps", "Taps", {**data["taps"], **data["pours"], **active})
+
+    @app.get("/taps/kiosk", access="viewer")
+    def kiosk_page() -> str:
+        return _page("kiosk", "Taps", dash.call("taps.list", {}))
+
+    @app.get("/people/<username>", access="viewer")
+    def user_page(username: str) -> str:
+        data = _parallel(
+            dash,
+            stats=("stats.get", {"username": username}),
+            pours=("pours.list", {"username": username, "limit": 200}),
+            sessions=("sessions.list", {"limit": 1000}),
+        )
+        drinker = username if username != "guest" else "guest"
+        sessions = [s for s in data["sessions"]["sessions"] if drinker in s["drinkers"]]
+        initial = {"username": username, "stats": data["stats"], **data["pours"]}
+        return _page("user", username, {**initial, "sessions": sessions[:50]}, username=username)
+
+    @app.get("/kegs/<keg_id:int>", access="viewer")
+    def keg_page(keg_id: int) -> str:
+        data = _parallel(dash, kegs=("kegs.list", {}), stats=("stats.get", {"keg": keg_id}))
+        keg = next((k for k in data["kegs"]["kegs"] if k["id"] == keg_id), None)
+        if keg is None:
+            raise HttpFailure(404, f"no keg {keg_id}", "no_such_keg")
+        more = _parallel(
+            dash,
+            pours=("pours.list", {"tap": keg["tap"], "limit": 1000}),
+            taps=("taps.list", {}),
+        )
+        pours = [p for p in more["pours"]["pours"] if p["keg_id"] == keg_id]
+        sensors = [s["sensor"] for s in more["taps"]["sensors"] if s["tap"] == keg["tap"]]
+        initial = {"keg": keg, "stats": data["stats"], "pours": pours, "sensors": sensors}
+        return _page("keg", keg["beverage"], initial, keg=keg)
 
     @app.get("/people", access="viewer")
     def people_page() -> str:
@@ -83,8 +127,11 @@ def install(app: bottle.Bottle, dash: Dashboard) -> None:
 
     @app.get("/readings", access="viewer")
     def readings_page() -> str:
-        data = dash.call("readings.query", {"limit": 1})
-        return _page("readings", "Readings", {"latest": data["latest"]})
+        data = _parallel(
+            dash, readings=("readings.query", {"limit": 1}), alerts=("alerts.list", {})
+        )
+        initial = {"latest": data["readings"]["latest"], "rules": data["alerts"]["rules"]}
+        return _page("readings", "Readings", initial)
 
     @app.get("/audit", access="admin")
     def audit_page() -> str:

@@ -1,6 +1,11 @@
 % rebase('layout', title=title, session=session, page=page, initial=initial)
 <h1>Taps and kegs</h1>
+<article id="alerts" class="alerts" hidden>
+  <header><strong>Alerts</strong></header>
+  <ul id="alert-list"></ul>
+</article>
 <section id="taps" class="cards"></section>
+<section id="fridges" class="cards"></section>
 <details class="admin-only">
   <summary role="button" class="outline">Configure a tap</summary>
   <form id="configure">
@@ -30,5 +35,5 @@
 </details>
 <article>
   <header>Recent pours</header>
-  <div class="overflow-auto"><table class="striped"><thead><tr><th>End</th><th>Tap</th><th>Who</th><th>Volume</th></tr></thead><tbody id="pours"></tbody></table></div>
+  <div class="overflow-auto"><table class="striped"><thead><tr><th>End</th><th>Tap</th><th>Who</th><th>Volume</th><th class="admin-only">Correct</th></tr></thead><tbody id="pours"></tbody></table></div>
 </article>

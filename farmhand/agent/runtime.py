@@ -23,6 +23,7 @@ from protocol.backoff import Backoff
 from protocol.errors import RpcError
 from protocol.version import PROTOCOL_VERSION, SOFTWARE_VERSION
 
+from .hostinfo import host_info
 from .link import MasterLink, OrderHandler
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class AgentRuntime:
             "version": SOFTWARE_VERSION,
             **(info or {}),
         }
+        # Host facts (CPU count, memory, load): in hello, then with every heartbeat.
+        self.host_info: Callable[[], dict[str, Any]] = host_info
         self.handlers = dict(handlers or {})
         # Attempt ids running now, sent with every heartbeat.
         self.running = running or (lambda: [])
@@ -125,7 +128,7 @@ class AgentRuntime:
                 "role": self.role,
                 "name": self.name,
                 "proto": PROTOCOL_VERSION,
-                "info": self.info,
+                "info": {**self.info, "host_info": self.host_info()},
             }
             if self.key:
                 params["key"] = self.key
@@ -161,7 +164,7 @@ class AgentRuntime:
         while not link.closed:
             gevent.sleep(interval_s)
             try:
-                link.notify("heartbeat", {"running": self.running()})
+                link.notify("heartbeat", {"running": self.running(), "host": self.host_info()})
             except RpcError:
                 return
 

@@ -23,9 +23,11 @@ from protocol.version import SOFTWARE_VERSION
 
 from . import (
     actions,
+    alerts,
     call,
     clients,
     completion,
+    control,
     enable,
     job,
     jobs,
@@ -50,12 +52,18 @@ COMMANDS: tuple[Command, ...] = (
     clients.COMMAND,
     enable.ENABLE,
     enable.DISABLE,
+    control.INSPECT,
+    control.STOP,
+    control.RESTART,
+    control.SCHEDULE,
+    control.PRUNE,
     actions.CANCEL,
     actions.PAUSE,
     actions.RESUME,
     actions.REQUEUE,
     actions.PRIORITY,
     call.COMMAND,
+    alerts.COMMAND,
     completion.COMMAND,
 )
 # How long a command keeps trying to reach a master before it says none answers.

@@ -83,7 +83,7 @@ class Master:
         clock = clock or Clock()
         store = Store(config.db, config.data_dir, wall=clock.wall, mono=clock.mono)
         events = EventBus()
-        registry = ClientRegistry(events)
+        registry = ClientRegistry(events, wall=clock.wall)
         farm = JobFarm(
             JobStore(store),
             events,
@@ -163,6 +163,8 @@ class Master:
             if config.mqtt
             else None
         )
+        if self.mqtt is not None:
+            self.services.status_parts["mqtt"] = self.mqtt.status
         self._stop_requested = Event()
 
     @property

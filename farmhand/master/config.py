@@ -55,6 +55,8 @@ class MasterConfig:
     drink_session_gap_s: float = 5400.0
     # A folder of studio job templates (*.toml, docs/templates.md); None: the built-in ones only.
     templates_dir: Path | None = None
+    # clients.prune without `offline_for_s` forgets clients offline longer than this (7 days).
+    prune_offline_s: float = 7 * 86400.0
 
     @property
     def tls_enabled(self) -> bool:

@@ -81,6 +81,8 @@ def build_config(args: argparse.Namespace) -> MasterConfig:
         raise ValueError(f"bad port {config.port}: expected 0-65535")
     if config.heartbeat_s <= 0:
         raise ValueError("heartbeat_s must be positive")
+    if not config.prune_offline_s >= 0:
+        raise ValueError("prune_offline_s must not be negative")
     check_tls_settings(config)
     return config
 

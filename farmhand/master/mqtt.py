@@ -292,7 +292,9 @@ class MqttBridge:
         gevent.get_hub().threadpool.apply(self.link.stop)
 
     def status(self) -> dict[str, Any]:
+        """The counters: the `mqtt` part of the master's `status`."""
         return {
+            "broker": str(self.link.target),
             "mqtt_connected": self.link.connected,
             "mqtt_connects": self.link.connects,
             "mqtt_events_queued": self.link.queued,

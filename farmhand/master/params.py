@@ -126,6 +126,8 @@ class Params:
 
     def boolean(self, name: str, default: Any = _MISSING) -> Any:
         value = self._get(name, default)
+        if value is None and default is None:
+            return None  # an optional flag left out: unchanged
         if not isinstance(value, bool):
             raise self._wrong(name, "true or false", value)
         return value

@@ -1,20 +1,23 @@
 """Runtime clients: every known client lives here in memory, loaded once from the database.
 
 Commands read this registry, never the database. It is the only code that changes a client: its
-verbs are connect, heard_from, set_running, disconnect, set_enabled and forget (watchers hear of
-each change). Changes mark a client dirty; the saver (farmhand.master.saver) writes dirty
-clients behind in batches. Heartbeats touch memory only.
+verbs are connect, heard_from, set_running, set_host_info, disconnect, set_enabled,
+set_schedule, begin_stop, forget and prune (watchers hear of each change). Changes mark a
+client dirty; the saver (farmhand.master.saver) writes dirty clients behind in batches.
+Heartbeats touch memory only.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from models.store import ClientRecord
 from protocol.errors import conflict, not_found
+from protocol.schedule import Schedule, parse_schedule
 from protocol.selector import Selector
 from protocol.times import iso_utc
 
@@ -36,6 +39,7 @@ class RuntimeClient:
         "enabled",
         "first_seen",
         "host",
+        "host_info",
         "id",
         "info",
         "last_heard",
@@ -44,7 +48,9 @@ class RuntimeClient:
         "online",
         "role",
         "running",
+        "sleep",
         "slots",
+        "stopping",
         "tags",
     )
 
@@ -63,6 +69,17 @@ class RuntimeClient:
         self.connection: Peer | None = None
         self.running: tuple[str, ...] = ()
         self.last_heard = 0.0  # monotonic seconds; meaningful only while online
+        # The sleep schedule, parsed (None: never asleep); stored as its canonical text.
+        self.sleep: Schedule | None = _stored_schedule(record.schedule)
+        # A stop the master ordered: {"action": "stop"|"restart", "when": "now"|"idle"};
+        # a stopping worker gets no new task. Cleared when the worker says hello again.
+        self.stopping: dict[str, str] | None = None
+        # CPU count, memory and load as the agent last reported them (heartbeats).
+        self.host_info: dict[str, Any] = _host_info(record.info.get("host_info"))
+
+    def asleep(self, now: float) -> bool:
+        """In a window of its sleep schedule at wall time `now` (the master's local time)."""
+        return self.sleep is not None and self.sleep.asleep(*week_minute(now))
 
     @property
     def status(self) -> str:
@@ -82,10 +99,12 @@ class RuntimeClient:
             first_seen=self.first_seen,
             last_seen=self.last_seen,
             info=self.info,
+            schedule=self.sleep.text if self.sleep is not None else None,
         )
 
-    def view(self) -> dict[str, Any]:
-        """The `clients.list` row (also the `client` of a `clients` event, docs/events.md)."""
+    def view(self, now: float | None = None) -> dict[str, Any]:
+        """The `clients.list` row (also the `client` of a `clients` event, docs/events.md);
+        `asleep` is whether wall time `now` is in its sleep schedule (False without `now`)."""
         return {
             "id": self.id,
             "name": self.name,
@@ -98,6 +117,9 @@ class RuntimeClient:
             "tags": self.tags,
             "slots": self.slots,
             "running": list(self.running),
+            "schedule": self.sleep.text if self.sleep is not None else None,
+            "asleep": now is not None and self.asleep(now),
+            "stopping": self.stopping,
         }
 
 
@@ -108,8 +130,9 @@ class ClientWatcher(Protocol):
 
 
 class ClientRegistry:
-    def __init__(self, events: EventBus) -> None:
+    def __init__(self, events: EventBus, wall: Callable[[], float] = time.time) -> None:
         self._events = events
+        self._wall = wall  # for `asleep` in the views of events
         self._watchers: list[ClientWatcher] = []
         self._by_name: dict[str, RuntimeClient] = {}
         self._dirty: set[RuntimeClient] = set()
@@ -217,6 +240,8 @@ class ClientRegistry:
         client.running = ()
         client.last_seen = now
         client.last_heard = now_mono
+        client.stopping = None  # a new process: whatever stop was ordered is done
+        client.host_info = _host_info(info.get("host_info"))
         self._dirty.add(client)
         if replaced is None:
             log.info("client %s (id %d) online from %s", name, client.id, host)
@@ -245,6 +270,10 @@ class ClientRegistry:
 
     def set_running(self, client: RuntimeClient, running: Iterable[str]) -> None:
         client.running = tuple(running)
+
+    def set_host_info(self, client: RuntimeClient, host_info: dict[str, Any]) -> None:
+        """A heartbeat's host facts (memory only, like the rest of a heartbeat)."""
+        client.host_info = _host_info(host_info)
 
     def disconnect(
         self, client: RuntimeClient, connection: Peer | None, now: float, reason: str
@@ -279,6 +308,38 @@ class ClientRegistry:
                 self._publish("enabled" if enabled else "disabled", client)
         return [client.name for client in matched], changed
 
+    def set_schedule(
+        self, selector: Selector, schedule: Schedule | None
+    ) -> tuple[list[str], list[str]]:
+        """Set (None: clear) the sleep schedule. Returns (matched names, names changed)."""
+        matched = self.select(selector)
+        text = schedule.text if schedule is not None else None
+        changed = []
+        for client in matched:
+            if (client.sleep.text if client.sleep is not None else None) != text:
+                client.sleep = schedule
+                self._dirty.add(client)
+                changed.append(client.name)
+                log.info("client %s (id %d) sleep schedule: %s", client.name, client.id, text)
+                self._publish("schedule", client)
+        return [client.name for client in matched], changed
+
+    def begin_stop(self, client: RuntimeClient, action: str, when: str) -> None:
+        """An online worker was told to stop or restart: it gets no new task from now on."""
+        client.stopping = {"action": action, "when": when}
+        log.info("client %s (id %d): %s ordered (%s)", client.name, client.id, action, when)
+        self._publish("stopping", client)
+
+    def prune(self, offline_for_s: float, now: float) -> list[RuntimeClient]:
+        """Forget every client offline for longer than `offline_for_s`; online ones stay."""
+        stale = [
+            client
+            for client in self._by_name.values()
+            if not client.online
+            and (client.last_seen is None or now - client.last_seen > offline_for_s)
+        ]
+        return [self.forget(client.name) for client in stale]
+
     def forget(self, name: str) -> RuntimeClient:
         client = self._by_name.get(name)
         if client is None:
@@ -297,7 +358,47 @@ class ClientRegistry:
         for watcher in self._watchers:
             watcher.client_changed(client, change)
         if self._events.has_subscribers("clients"):
-            self._events.publish("clients", {"change": change, "client": client.view(), **extra})
+            self._events.publish(
+                "clients", {"change": change, "client": client.view(self._wall()), **extra}
+            )
+
+
+def week_minute(now: float) -> tuple[int, int]:
+    """(weekday, minute of the day) of wall time `now` in the master's local time."""
+    local = time.localtime(now)
+    return local.tm_wday, local.tm_hour * 60 + local.tm_min
+
+
+def _stored_schedule(text: str | None) -> Schedule | None:
+    if not text:
+        return None
+    try:
+        return parse_schedule(text)
+    except ValueError:
+        log.warning("ignoring a stored sleep schedule that does not parse: %r", text)
+        return None
+
+
+HOST_INFO_KEYS = ("cpus", "mem_total_bytes", "mem_available_bytes", "load")
+
+
+def _host_info(value: Any) -> dict[str, Any]:
+    """The known host facts of an agent's report, numbers only (a peer's junk is dropped)."""
+    if not isinstance(value, dict):
+        return {}
+    facts: dict[str, Any] = {}
+    for key in HOST_INFO_KEYS:
+        item = value.get(key)
+        if key == "load":
+            if isinstance(item, list) and all(_is_number(x) for x in item[:3]):
+                facts[key] = [float(x) for x in item[:3]]
+        elif _is_number(item):
+            facts[key] = item
+    return facts
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _string_list(value: Any) -> list[str]:

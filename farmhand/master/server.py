@@ -1,6 +1,8 @@
 """The master's TCP server: one port, the dialect chosen by its first byte (docs/protocol.md).
 
-`{` starts JSON-RPC; any other byte, or silence for dialect_wait_s, starts the console.
+`{` starts JSON-RPC; any other byte starts the console. After dialect_wait_s of silence the
+console's banner and prompt are sent, and the peer's first byte then decides: `{` still
+switches to JSON-RPC (a slow client, not an operator), after a line end that closes the prompt.
 A gevent Pool bounds how many connections are served at once.
 """
 
@@ -63,20 +65,28 @@ class MasterServer(StreamServer):  # type: ignore[misc]
         host, port = address[0], address[1]
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        dialect = self._sniff_dialect(sock)
-        if dialect is None:
+        dialect = self._sniff_dialect(sock, self.services.config.dialect_wait_s)
+        greeted = False
+        if dialect is _SILENT:
+            # An operator's `nc` or `telnet` waits for the banner; a slow JSON-RPC client
+            # speaks first. Greet, then let the first byte decide.
+            greeted = True
+            try:
+                sock.sendall(ConsoleConnection.greeting(self.services, self._session(host, port)))
+                dialect = self._sniff_dialect(sock, None)
+                if dialect == "rpc":
+                    sock.sendall(b"\r\n")  # ends the prompt's line: JSON lines start afresh
+            except OSError:
+                dialect = None
+        if dialect is None or dialect is _SILENT:
             sock.close()
             return
-        config = self.services.config
-        session = Session(
-            peer_host=host,
-            peer_port=port,
-            dialect=dialect,
-            trusted=is_loopback(host) and not config.require_key,
-            tls=self.tls,
-        )
-        kind = RpcConnection if dialect == "rpc" else ConsoleConnection
-        connection: MasterConnection = kind(sock, session, self.services, self.api)
+        session = self._session(host, port, dialect)
+        connection: MasterConnection
+        if dialect == "rpc":
+            connection = RpcConnection(sock, session, *self._deps)
+        else:
+            connection = ConsoleConnection(sock, session, *self._deps, greeted=greeted)
         self.services.connections.add(connection)
         log.debug("%s connected (%s)", session.peer, dialect)
         try:
@@ -86,15 +96,29 @@ class MasterServer(StreamServer):  # type: ignore[misc]
         finally:
             self._clean_up(connection)
 
-    def _sniff_dialect(self, sock: socket.socket) -> str | None:
+    @property
+    def _deps(self) -> tuple[Services, Api]:
+        return self.services, self.api
+
+    def _session(self, host: str, port: int, dialect: str = "console") -> Session:
+        return Session(
+            peer_host=host,
+            peer_port=port,
+            dialect=dialect,
+            trusted=is_loopback(host) and not self.services.config.require_key,
+            tls=self.tls,
+        )
+
+    def _sniff_dialect(self, sock: socket.socket, wait_s: float | None) -> Any:
+        """ "rpc", "console", None (closed) or _SILENT (nothing within `wait_s`)."""
         first: Any = _SILENT
-        with gevent.Timeout(self.services.config.dialect_wait_s, False):
+        with gevent.Timeout(wait_s, False):
             try:
                 first = sock.recv(1, socket.MSG_PEEK)
             except OSError:
                 return None
         if first is _SILENT:
-            return "console"
+            return _SILENT
         if not first:
             return None
         return "rpc" if first == b"{" else "console"

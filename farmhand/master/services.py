@@ -51,3 +51,6 @@ class Services:
     guard: PeerGuard = field(default_factory=PeerGuard)
     # Job templates: the built-in ones and the studio's (--templates DIR).
     templates: Catalog = field(default_factory=Catalog.with_builtins)
+    # More parts of `status`, by name, from the parts the master assembles around its services
+    # (`mqtt`: the MQTT bridge's counters, with --mqtt only).
+    status_parts: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)

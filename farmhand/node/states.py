@@ -5,7 +5,9 @@ If it is still alive `start_secs` later the clock promotes it to RUNNING. If it 
 the start failed: it waits in BACKOFF (1, 2, 4 … up to `backoff_max_s`) and is spawned again,
 until `start_retries` failures in a row make it FATAL, where it stays until an operator starts
 it again. A process that ran long and then died is EXITED and, by its restart policy, spawned
-again at once. `stop` sends SIGTERM (STOPPING) and SIGKILL after `stop_timeout_s`; the child's
+again at once. An agent that exits with EXIT_RESTART (75: the master's clients.restart) is
+spawned again at once whatever its policy; one that exits with EXIT_STOP (76: clients.stop)
+stays EXITED. `stop` sends SIGTERM (STOPPING) and SIGKILL after `stop_timeout_s`; the child's
 exit then leaves it STOPPED. No I/O and no clock here: time is passed in, actions come out.
 """
 
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from farmhand.agent.exits import EXIT_RESTART, EXIT_STOP
 from protocol.backoff import exponential_delay
 
 log = logging.getLogger(__name__)
@@ -196,6 +199,16 @@ class Lifecycle:
                 self.start_pending = False
                 return self.start(now)
             return Action.NOTHING
+        if code in (EXIT_RESTART, EXIT_STOP) and self.state in (State.STARTING, State.RUNNING):
+            # The master's order, not a failure: never counted as a failed start.
+            self.failures = 0
+            self._fire(Trigger.DIED, now)
+            if code == EXIT_STOP:
+                log.info("agent %s: stopped by the master (exit %d)", self.name, code)
+                return Action.NOTHING
+            log.info("agent %s: restart asked by the master (exit %d)", self.name, code)
+            self._fire(Trigger.AUTORESTART, now)
+            return Action.SPAWN
         if self.state is State.STARTING and ran_s < self.policy.start_secs:
             self.failures += 1
             if self.failures >= self.policy.start_retries:

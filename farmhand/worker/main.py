@@ -10,6 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
+from farmhand.agent.exits import EXIT_RESTART, EXIT_STOP
 from farmhand.agent.runtime import AgentRuntime, stop_on_signals
 from farmhand.options import add_name_flag, agent_parser, parse_flags, program_name, setup_logging
 from farmhand.worker.service import WorkerService
@@ -24,7 +25,13 @@ SHUTDOWN_REPORT_S = 3.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = agent_parser(PROG, "A farmhand worker: runs tasks.")
+    parser = agent_parser(
+        PROG,
+        "A farmhand worker: runs tasks.",
+        epilog=f"exit status: 0 stopped by SIGTERM or SIGINT; {EXIT_STOP} stopped by the master "
+        f"(clients.stop: a node leaves it stopped); {EXIT_RESTART} restart asked by the master "
+        "(clients.restart: a node starts it again); 2 bad flags or work dir in use",
+    )
     add_name_flag(parser)
     parser.add_argument("--slots", type=int, default=1, help="tasks at once (default 1)")
     parser.add_argument("--tags", default="", help="comma-separated tags, e.g. gpu,blender")
@@ -96,12 +103,20 @@ def main(argv: list[str] | None = None) -> int:
     policy = TaskPolicy(
         args.work_dir, worker_name=args.name, allow_cwd=args.allow_cwd, allow_env=args.allow_env
     )
+    # The master's stop and restart orders end the program with their exit code.
+    exit_code = [0]
+
+    def stopped(code: int) -> None:
+        exit_code[0] = code
+        runtime.stop()
+
     service = WorkerService(
         slots=args.slots,
         work_dir=args.work_dir,
         kill_grace_s=args.kill_grace_s,
         policy=policy,
         groups=groups,
+        on_stopped=stopped,
     )
     runtime = AgentRuntime(
         master=args.master,
@@ -126,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         runtime.run()
     finally:
         groups.close()
-    return 0
+    return exit_code[0]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,12 @@
-"""The worker's service: a fixed number of slots, the `task.run` / `task.cancel` orders, and what
-the agent runtime asks of a worker (`running()` for heartbeats, `attempts()` for hello, and
-`on_connected(link)` to resume delivering reports after each reconnect).
+"""The worker's service: a fixed number of slots, the `task.run` / `task.cancel` /
+`worker.stop` orders, and what the agent runtime asks of a worker (`running()` for heartbeats,
+`attempts()` for hello, and `on_connected(link)` to resume delivering reports after each
+reconnect).
+
+`worker.stop {action, when}` (the master's clients.stop / clients.restart): the worker takes no
+new task from then on; `now` kills its running tasks' process groups (as a timeout does),
+`idle` lets them finish; once none runs and their reports are delivered, `on_stopped` is called
+with the exit code of the action (farmhand/agent/exits.py) and the program exits with it.
 """
 
 from __future__ import annotations
@@ -8,11 +14,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gevent
 
+from farmhand.agent.exits import EXIT_CODES
 from farmhand.agent.link import MasterLink, OrderHandler
 from farmhand.worker.previews import PreviewMaker
 from farmhand.worker.reports import ReportQueue
@@ -27,6 +35,8 @@ log = logging.getLogger(__name__)
 # Attempts whose result was delivered, remembered so a repeated `task.run` stays a no-op.
 REMEMBERED_ATTEMPTS = 1000
 SHUTDOWN_POLL_S = 0.05
+# After a stop order's tasks ended: how long their results may take to reach the master.
+STOP_REPORT_S = 10.0
 
 
 class WorkerService:
@@ -40,6 +50,7 @@ class WorkerService:
         policy: TaskPolicy | None = None,
         groups: TaskGroups | None = None,
         previews: PreviewMaker | None = None,
+        on_stopped: Callable[[int], None] | None = None,
     ) -> None:
         self.slots = slots
         self.work_dir = work_dir
@@ -52,10 +63,17 @@ class WorkerService:
         self._tasks: dict[str, TaskProcess] = {}
         self._finished: deque[str] = deque(maxlen=REMEMBERED_ATTEMPTS)
         self._stopping = False
+        # Called with the exit code once a stop order is carried out (worker.py exits).
+        self.on_stopped = on_stopped or (lambda code: None)
+        self.stop_order: dict[str, str] | None = None
 
     @property
     def handlers(self) -> dict[str, OrderHandler]:
-        return {"task.run": self.run_task, "task.cancel": self.cancel_task}
+        return {
+            "task.run": self.run_task,
+            "task.cancel": self.cancel_task,
+            "worker.stop": self.stop_worker,
+        }
 
     def running(self) -> list[str]:
         """Attempts whose process is still running (heartbeat `running`)."""
@@ -69,7 +87,10 @@ class WorkerService:
         return list(held)
 
     def hello_params(self) -> dict[str, Any]:
-        return {"attempts": self.attempts()}
+        params: dict[str, Any] = {"attempts": self.attempts()}
+        if self.stop_order is not None:
+            params["stopping"] = self.stop_order  # a master that forgot it must not order more
+        return params
 
     def on_connected(self, link: MasterLink) -> None:
         self.reports.deliver_over(link)
@@ -125,6 +146,46 @@ class WorkerService:
             return {"known": False}
         task.cancel()
         return {"known": True}
+
+    def stop_worker(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The master's stop or restart order: no new task; `now` kills the running ones."""
+        action, when = params.get("action"), params.get("when")
+        if action not in EXIT_CODES:
+            raise invalid_params(f"action must be one of {', '.join(EXIT_CODES)}, not {action!r}")
+        if when not in ("now", "idle"):
+            raise invalid_params(f"when must be now or idle, not {when!r}")
+        running = self.running()
+        if self.stop_order is None:
+            self._stopping = True
+            self.stop_order = {"action": action, "when": when}
+            log.info(
+                "%s ordered by the master (%s): %d task(s) running", action, when, len(running)
+            )
+            gevent.spawn(self._carry_out_stop, action, when)
+        elif when == "now" and self.stop_order["when"] == "idle":
+            self.stop_order = {"action": action, "when": when}
+            self._cancel_running(f"{action} now")
+        return {"running": running}
+
+    def _carry_out_stop(self, action: str, when: str) -> None:
+        if when == "now":
+            self._cancel_running(f"{action} now")
+        while self.running():
+            gevent.sleep(SHUTDOWN_POLL_S)
+        deadline = time.monotonic() + STOP_REPORT_S
+        while self.reports.attempts() and time.monotonic() < deadline:
+            gevent.sleep(SHUTDOWN_POLL_S)
+        assert self.stop_order is not None
+        code = EXIT_CODES[self.stop_order["action"]]
+        log.info("%s: no task left; exiting with code %d", self.stop_order["action"], code)
+        self.on_stopped(code)
+
+    def _cancel_running(self, why: str) -> None:
+        running = self.running()
+        if running:
+            log.info("%s: killing %s", why, ", ".join(running))
+        for attempt in running:
+            self._tasks[attempt].cancel()
 
     def shutdown(self, timeout_s: float) -> None:
         """Cancel what still runs and give the results a chance to reach the master."""

@@ -671,8 +671,8 @@ def _result_taken_but_not_committed(farm: Farm) -> tuple[Farm, int, dict[str, An
         lock.execute("BEGIN EXCLUSIVE")
         farm.go("t")
         log_path = farm.data_dir / "logs" / f"job-{job_id}" / f"task-{task['id']}.log"
-        wait_for(
-            lambda: "ended: exit code 0" in log_path.read_text(),
+        wait_for(  # the task's file exists once its first output arrived
+            lambda: log_path.exists() and "ended: exit code 0" in log_path.read_text(),
             what="the master taking the result",
         )
         farm.kill_master()

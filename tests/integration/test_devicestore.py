@@ -12,10 +12,12 @@ import pytest
 from models import migrations
 from models.db import database_from_url
 from models.devicestore import (
+    AlertRuleRecord,
     DeviceStore,
     KegRecord,
     PourRecord,
     ReadingRecord,
+    SensorPlaceRecord,
     TapRecord,
     TokenRecord,
     UserRecord,
@@ -384,3 +386,36 @@ def test_data_survives_reopening(store: Store, database_url: str, tmp_path: Path
         assert ds.max_ids() == {"user": 1, "token": 1, "keg": 1, "pour": 1}
     finally:
         again.close()
+
+
+# -- the kegerator: beverages, corrections, sensor places, alert rules (migration 12) ----------
+
+
+def test_beverages_corrections_places_and_rules_round_trip(devices: DeviceStore) -> None:
+    stout = keg(1, abv=4.2, style="Dry stout", ibu=45.0, srm=40.0, size="corny", image=None)
+    devices.save_keg(stout)
+    assert devices.load_kegs() == [stout]
+    first, second = pour(1, keg_id=1), pour(2, keg_id=1)
+    devices.record_pour(first, keg(1, poured_ml=first.volume_ml))
+    devices.record_pour(second, None)
+    canceled = dataclasses.replace(first, canceled=True)
+    devices.correct_pour(canceled, [dataclasses.replace(stout, poured_ml=0.0)])
+    spilled = dataclasses.replace(second, spill=True, username=None)
+    devices.correct_pour(spilled, [])
+    assert devices.query_pours() == [spilled]  # a canceled pour is not listed
+    stored = devices.get_pour(1)
+    assert stored is not None and bool(stored.canceled) and devices.get_pour(9) is None
+    assert devices.pour_totals()["by_user"] == [
+        {"username": None, "pours": 1, "volume_ml": spilled.volume_ml}
+    ]
+    assert devices.load_kegs()[0].poured_ml == 0.0
+    devices.save_place(SensorPlaceRecord("fridge1", "tap1", "kegerator", T0))
+    devices.save_place(SensorPlaceRecord("wort", None, "fermenter", T0))
+    devices.delete_place("wort")
+    assert devices.load_places() == [SensorPlaceRecord("fridge1", "tap1", "kegerator", T0)]
+    assert devices.max_rule_id() == 0
+    devices.save_rule(AlertRuleRecord(1, "above", "fridge1", 6.0, 300.0, T0))
+    devices.save_rule(AlertRuleRecord(2, "silent", "brewpi", None, 600.0, T0))
+    devices.delete_rule(1)
+    assert devices.load_rules() == [AlertRuleRecord(2, "silent", "brewpi", None, 600.0, T0)]
+    assert devices.max_rule_id() == 2

@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.test_devices import Board, setup_tap, wait_pours
 from tests.mosquitto import Mosquitto, Watcher, find_mosquitto
-from tests.support import ROOT, MasterProcess, RpcClient, agent, wait_for
+from tests.support import ROOT, ConsoleClient, MasterProcess, RpcClient, agent, wait_for
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -231,3 +231,30 @@ def test_a_flush_hands_over_only_what_changed(tmp_path: Path) -> None:
         farm.call(admin, "kegs.start", {"tap": "t9", "beverage": "Mild", "volume_ml": 9000})
         bridge.flush()
         assert list(handed()) == ["farmhand/taps/t9"]
+
+
+def test_mqtts_publishes_through_a_tls_listener(tmp_path: Path) -> None:
+    """`--mqtt mqtts://…?ca=FILE`: the bridge verifies the broker's certificate (made with
+    openssl by contrib/make-farm-ca.sh) and publishes; a subscriber on the plain listener of
+    the same broker sees it. The master's `status` (and the console's) has the bridge's
+    counters."""
+    from tests.tlscerts import make_farm_ca
+
+    certs = make_farm_ca(tmp_path / "ca", "localhost", "127.0.0.1", name="broker")
+    with Mosquitto(tmp_path / "mosquitto", tls=(certs.cert, certs.key)) as broker:
+        watcher = Watcher(broker.port)
+        url = f"mqtts://127.0.0.1:{broker.tls_port}?ca={certs.ca}"
+        hub = MasterProcess(tmp_path / "var", "--mqtt", url)
+        try:
+            with RpcClient(hub.port) as admin:
+                setup_tap(admin)
+                watcher.wait_json(TAP_CONFIGS[0])
+                assert watcher.last["farmhand/status"] == b"online"
+                mqtt = admin.call("status")["mqtt"]  # the bridge's counters in `status`
+                assert mqtt["broker"] == f"mqtts://127.0.0.1:{broker.tls_port}"
+                assert mqtt["mqtt_connected"] is True and mqtt["mqtt_connects"] == 1
+            with ConsoleClient(hub.port) as console:
+                assert "connected, 1 connects" in console.command("status")
+        finally:
+            hub.stop()
+            watcher.close()

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.support import MasterProcess, RpcClient, agent
+from protocol.peer import Reply, RpcPeer
+from tests.support import PROMPT, ConsoleClient, MasterProcess, RpcClient, agent
 
 
 def send_line(client: RpcClient, line: bytes) -> dict[str, Any]:
@@ -282,3 +283,27 @@ def test_raw_messages_are_one_json_object_per_line(master: MasterProcess) -> Non
         first, second = client.read_reply(), client.read_reply()
         assert (first["id"], second["id"]) == (1, 2)
         assert first["result"] == second["result"] == "pong"
+
+
+def test_a_client_that_speaks_after_the_dialect_wait_still_gets_json_rpc(
+    master: MasterProcess,
+) -> None:
+    # Silent past the wait, it is sent the console's banner and prompt; its first byte `{`
+    # still picks JSON-RPC, and the prompt's line is ended before the first JSON line.
+    console = ConsoleClient(master.port)  # returns once the banner and prompt arrived
+    try:
+        assert console.banner.startswith("farmhand master ")
+        console.send_raw(b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n')
+        # The end of the prompt's line, then the reply on a line of its own.
+        prompt_end, line = console.read_until(b"}\n").split(b"\r\n", 1)
+        assert prompt_end == b""
+        reply = orjson.loads(line + b"}")
+        assert reply == {"jsonrpc": "2.0", "id": 1, "result": "pong"}
+        # The one JSON-RPC peer skips the banner lines before the first message.
+        peer: RpcPeer[str] = RpcPeer()
+        peer.request("ping", None, "the ping")
+        peer.receive_data(console.banner.encode() + PROMPT + b"\r\n" + orjson.dumps(reply) + b"\n")
+        event = peer.next_event()
+        assert isinstance(event, Reply) and (event.result, event.context) == ("pong", "the ping")
+    finally:
+        console.close()

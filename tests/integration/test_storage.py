@@ -97,6 +97,7 @@ def test_save_then_load_round_trips_every_field(store: Store) -> None:
             info={"devices": [{"port": "/dev/ttyUSB0", "baud": 115200}], "note": "tab\there\n"},
         ),
         client(3, 'quote "and" back\\slash', tags=[], info={}),
+        client(4, schedule="mon-fri 09:00-19:00, 22:00-06:00"),  # sleep schedule (migration 11)
     ]
     store.save_clients(records)
     assert store.load_clients() == records

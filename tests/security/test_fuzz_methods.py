@@ -154,10 +154,17 @@ def test_the_fuzzer_reaches_past_the_params_checks(farm: Farm) -> None:
 # -- wrong values in every field: each field of a good call replaced in turn ------------------
 
 GOOD_CALLS: dict[str, dict[str, Any]] = {
+    "alerts.create": {"kind": "above", "target": "t", "value": 5.0, "minutes": 1},
+    "alerts.delete": {"id": 1},
     "audit.list": {"limit": 5, "since": "2020-01-01T00:00:00Z"},
     "clients.disable": {"select": "nobody-*"},
     "clients.enable": {"select": "fuzz-*"},
     "clients.forget": {"name": "nobody"},
+    "clients.get": {"name": "nobody"},
+    "clients.stop": {"select": "nobody-*", "when": "idle"},
+    "clients.restart": {"select": "nobody-*", "when": "now"},
+    "clients.schedule": {"select": "nobody-*", "schedule": "mon-fri 09:00-19:00"},
+    "clients.prune": {"offline_for_s": 1e9},
     "clients.list": {"select": "all"},
     "device.status": {"device": "x", "online": True, "info": {}},
     "event.report": {"source": "s", "text": "t", "fields": {}},
@@ -181,6 +188,9 @@ GOOD_CALLS: dict[str, dict[str, Any]] = {
     "kegs.start": {"tap": "t1", "beverage": "IPA", "volume_ml": 1000},
     "meter.update": {"meter": "flow0", "ticks": 5},
     "pours.list": {"tap": "t1", "username": "alice", "limit": 5},
+    "pours.cancel": {"id": 1},
+    "pours.update": {"id": 1, "username": "alice", "volume_ml": 300, "spill": False},
+    "sensors.place": {"sensor": "t", "tap": "t1", "fridge": "f1"},
     "procs.list": {"node": "fuzz-node"},
     "procs.reload": {"node": "fuzz-node"},
     "procs.restart": {"node": "fuzz-node", "agent": "a"},

@@ -55,6 +55,60 @@ def test_an_order_leaves_only_once_its_dispatch_is_committed(kit: FarmKit) -> No
     assert (task.status, task.attempt, task.worker) == ("dispatched", order["attempt"], "w1")
 
 
+def test_on_an_idle_farm_a_new_job_is_dispatched_by_its_own_insert(kit: FarmKit) -> None:
+    # One commit from submit to start: the insert stores the dispatch records, the order
+    # leaves right after it, without waiting for a journal flush.
+    kit.farm.dispatcher.plans_new_jobs = True  # as the running dispatcher does
+    worker = kit.worker("w1", slots=2)
+    flushes = kit.farm.journal.flushes
+    job_id = kit.submit(frames="1-3")
+    orders = peer_of(worker).take()
+    assert [order["task_id"] for order in orders] == [1, 2]
+    assert kit.farm.journal.flushes == flushes
+    stored = {task.id: task for task in JobStore(kit.store).load_tasks()}
+    assert [(stored[o["task_id"]].status, stored[o["task_id"]].attempt) for o in orders] == [
+        ("dispatched", order["attempt"]) for order in orders
+    ]
+    assert stored[3].status == "queued"
+    assert JobStore(kit.store).load_jobs()[0].status == "active"
+    state = kit.farm.board.jobs[job_id]
+    assert statuses(kit, job_id) == ["dispatched", "dispatched", "queued"]
+    assert kit.farm.dispatcher.free_slots(worker) == 0 and len(state.in_flight) == 2
+    assert (
+        "attempt " + orders[0]["attempt"] + " on w1"
+        in kit.farm.logs.read(state.tasks[0], 0, None)["text"]
+    )
+    kit.finish(worker, orders[0])
+    (third,) = kit.orders(worker)
+    assert third["task_id"] == 3
+
+
+def test_a_new_job_waits_its_turn_when_others_are_queued(kit: FarmKit) -> None:
+    kit.farm.dispatcher.plans_new_jobs = True
+    worker = kit.worker("w1", slots=1)
+    first = kit.submit(frames="1-2")
+    (order,) = peer_of(worker).take()
+    assert order["job_id"] == first
+    second = kit.submit(frames="1", priority=90)  # first's task 2 waits: no shortcut
+    assert peer_of(worker).take() == []
+    kit.finish(worker, order)
+    assert kit.orders(worker)[0]["job_id"] == second
+
+
+def test_a_failed_insert_gives_the_planned_slots_back(kit: FarmKit) -> None:
+    kit.farm.dispatcher.plans_new_jobs = True
+    worker = kit.worker("w1", slots=1)
+
+    def refuse(*_args: object) -> None:
+        raise RuntimeError("disk full")
+
+    kit.farm.jobstore.insert_job = refuse  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        kit.submit(frames="1")
+    assert peer_of(worker).take() == [] and kit.farm.board.jobs == {}
+    assert kit.farm.dispatcher.free_slots(worker) == 1 and kit.farm.board.load == {}
+
+
 def test_dispatch_takes_priority_then_age_and_needs_the_tags(kit: FarmKit) -> None:
     worker = kit.worker("w1", tags=("linux",))
     low = kit.submit(frames="1", priority=10)

@@ -1,5 +1,6 @@
 // Clients: a sortable table filtered by a selector (passed to clients.list), per-row and bulk
-// enable/disable, forget offline clients; rows follow the `clients` topic.
+// enable/disable, stop/restart when idle, forget offline clients (one or all offline longer
+// than some days); each name links to its page (/clients/<name>); rows follow `clients`.
 import { $, $$, el, api, post, live, attempt, ago, badge, isAdmin, throttle, fillRows, initialData } from "./lib.js";
 
 const data = initialData();
@@ -13,6 +14,7 @@ $("#select").value = select === "all" ? "" : select;
 function sortValue(c, key) {
   if (key === "running") return c.running.length;
   if (key === "tags") return c.tags.join(",");
+  if (key === "schedule") return c.schedule || "";
   const v = c[key];
   return typeof v === "string" ? v.toLowerCase() : v;
 }
@@ -24,10 +26,12 @@ function row(c) {
   return el("tr", { dataset: { name: c.name } },
     isAdmin ? el("td", {}, el("input", { type: "checkbox", checked: checked.has(c.name), "aria-label": `check ${c.name}`,
       on: { change: (e) => { e.target.checked ? checked.add(c.name) : checked.delete(c.name); count(); } } })) : null,
-    el("td", {}, c.name), el("td", {}, c.role), el("td", {}, c.host || ""),
-    el("td", {}, badge(c.status)), el("td", {}, badge(c.enabled ? "yes" : "no")),
+    el("td", {}, el("a", { href: `/clients/${encodeURIComponent(c.name)}` }, c.name)), el("td", {}, c.role), el("td", {}, c.host || ""),
+    el("td", {}, badge(c.status), c.stopping ? ` ${c.stopping.action} ${c.stopping.when === "now" ? "now" : "when idle"}` : null),
+    el("td", {}, badge(c.enabled ? "yes" : "no")),
     el("td", { title: c.last_seen || "" }, ago(c.last_seen)),
     el("td", {}, c.running.length), el("td", {}, c.tags.join(", ")),
+    el("td", {}, c.schedule || "", c.asleep ? [" ", badge("asleep")] : null),
     isAdmin ? el("td", {}, toggle, forget) : null);
 }
 
@@ -90,6 +94,21 @@ $("#check-all").addEventListener("change", (e) => {
   render();
 });
 $("#enable-checked").addEventListener("click", () => setEnabled([...checked], true));
+async function stopChecked(verb) {
+  const names = [...checked];
+  if (!names.length) return;
+  await attempt(() => post(`clients.${verb}`, { select: names.join(" "), when: "idle" }),
+    (r) => `${verb} when idle: ${r.ordered.join(", ") || "no online worker"}`);
+}
+$("#stop-checked").addEventListener("click", () => stopChecked("stop"));
+$("#restart-checked").addEventListener("click", () => stopChecked("restart"));
+$("#prune").addEventListener("click", async () => {
+  const days = Number($("#prune-days").value);
+  if (!(days >= 0)) return;
+  if (!confirm(`Forget every client offline for more than ${days} days?`)) return;
+  if (await attempt(() => post("clients.prune", { offline_for_s: days * 86400 }),
+    (r) => `forgot ${r.forgotten.length}: ${r.forgotten.join(", ") || "none"}`)) refresh();
+});
 $("#disable-checked").addEventListener("click", () => setEnabled([...checked], false));
 
 render();

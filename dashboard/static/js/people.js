@@ -14,7 +14,7 @@ function render() {
   fillRows($("#pours"), data.pours, (p) => el("tr", {}, el("td", {}, timeOf(p.end)), el("td", {}, p.tap),
     el("td", {}, p.username || "guest"), el("td", {}, ml(p.volume_ml))), "no pours yet");
   fillRows($("#users"), data.users, (u) => el("tr", {},
-    el("td", {}, u.username), el("td", {}, u.display_name), el("td", {}, u.admin ? "yes" : ""),
+    el("td", {}, el("a", { href: `/people/${encodeURIComponent(u.username)}` }, u.username)), el("td", {}, u.display_name), el("td", {}, u.admin ? "yes" : ""),
     el("td", {}, data.tokens.filter((t) => t.username === u.username).map((t) => el("div", {},
       el("code", {}, `${t.reader}:${t.token}`), " ",
       isAdmin ? el("button", { class: "secondary small", on: { click: () => revoke(t) } }, "revoke") : null)))), "no users");

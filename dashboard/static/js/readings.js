@@ -1,10 +1,42 @@
 // Readings: one chart per sensor over the last hour, day or week (readings.query sensor/since),
-// with the latest value; new readings arrive on the `readings` topic.
-import { $, el, api, live, throttle, initialData } from "./lib.js";
+// with the latest value; new readings arrive on the `readings` topic. Below, the alert rules
+// (raised or not, topic `notices`); admins add and delete rules and place sensors.
+import { $, el, api, post, attempt, isAdmin, fillRows, timeOf, live, throttle, initialData } from "./lib.js";
 import { lineChart } from "./chart.js";
 
 const sensors = new Map(); // name → {chart, points, latest node, unit}
 const latest = initialData().latest;
+let rules = initialData().rules || [];
+
+function ruleRow(rule) {
+  const remove = el("button", { class: "outline small", on: { click: async () => {
+    if (await attempt(() => post("alerts.delete", { id: rule.id }), `rule ${rule.id} deleted`)) loadRules();
+  } } }, "Delete");
+  return el("tr", { dataset: { rule: rule.id } }, el("td", {}, rule.id), el("td", {}, rule.summary),
+    el("td", {}, rule.alerting ? el("mark", {}, `raised ${timeOf(rule.since)}`) : "ok"),
+    el("td", {}, rule.last_value === null ? "—" : rule.last_value), isAdmin ? el("td", {}, remove) : null);
+}
+function renderRules() { fillRows($("#rule-rows"), rules, ruleRow, "no alert rules"); }
+async function loadRules() {
+  const result = await api("alerts.list").catch(() => null);
+  if (result) { rules = result.rules; renderRules(); }
+}
+$("#add-rule").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  const body = { kind: f.kind.value, target: f.target.value.trim(), minutes: Number(f.minutes.value) };
+  if (f.kind.value !== "silent") body.value = Number(f.value.value);
+  if (await attempt(() => post("alerts.create", body), (rule) => `rule ${rule.id}: ${rule.summary}`)) loadRules();
+});
+$("#place-sensor").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  const body = { sensor: f.sensor.value.trim() };
+  if (f.tap.value.trim()) body.tap = f.tap.value.trim();
+  if (f.fridge.value.trim()) body.fridge = f.fridge.value.trim();
+  await attempt(() => post("sensors.place", body), `sensor ${body.sensor} placed`);
+});
+renderRules();
 
 function rangeS() { return Number($("#since").value); }
 
@@ -53,4 +85,5 @@ live({
     while (entry.points.length && entry.points[0][0] < cutoff) entry.points.shift();
     entry.chart.set(entry.points);
   },
-}, refresh);
+  notices: (notice) => { if (notice.event.startsWith("sensor.")) loadRules(); },
+}, () => { refresh(); loadRules(); });

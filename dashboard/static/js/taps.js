@@ -1,10 +1,49 @@
 // Taps and kegs: each tap with its keg and a remaining-volume gauge, the flow live while it
-// pours (topic `pours`), recent pours; admins start and end kegs and configure taps.
+// pours (topic `pours`), recent pours; admins start and end kegs and configure taps. A keg shows
+// its beverage (style, ABV, IBU and an SRM colour swatch), a tap its sensors; raised alerts are
+// listed on top (topic `notices`); admins correct pours (cancel, spill, reassign, volume).
 import { $, el, api, post, live, attempt, ml, timeOf, isAdmin, throttle, fillRows, initialData } from "./lib.js";
 
 const data = initialData();
 let taps = data.taps;
 let pours = data.pours;
+let sensors = data.sensors || [];
+let alerts = data.active || [];
+const SIZES = ["corny", "sixth", "quarter", "half", "euro-30", "euro-50"];
+
+function swatch(keg) {
+  const node = el("span", { class: "srm", title: `SRM ${keg.srm}`, dataset: { srm: keg.srm } });
+  node.style.background = keg.srm_colour; // CSSOM, allowed by the CSP (no inline style)
+  return node;
+}
+
+function beverage(keg) {
+  const facts = [keg.style, keg.abv !== null ? `${keg.abv}% ABV` : null, keg.ibu !== null ? `${keg.ibu} IBU` : null,
+    keg.size].filter(Boolean);
+  return el("div", { class: "beverage" },
+    keg.image ? el("img", { class: "keg-image", src: keg.image, alt: keg.beverage }) : null,
+    el("h3", {}, keg.srm_colour ? swatch(keg) : null, " ", el("a", { href: `/kegs/${keg.id}` }, keg.beverage)),
+    facts.length ? el("p", { class: "facts" }, el("small", {}, facts.join(" · "))) : null);
+}
+
+function sensorList(tapName) {
+  const here = sensors.filter((s) => s.tap === tapName);
+  if (!here.length) return null;
+  return el("ul", { class: "sensors" }, here.map((s) => el("li", { dataset: { sensor: s.sensor } },
+    `${s.sensor}: `, s.reading ? `${s.reading.value} ${s.reading.unit}` : "no reading yet",
+    alerts.some((a) => a.target === s.sensor) ? el("mark", {}, " alert") : null)));
+}
+
+function renderAlerts() {
+  $("#alerts").hidden = !alerts.length;
+  $("#alert-list").replaceChildren(...alerts.map((a) => el("li", { dataset: { alert: a.id } },
+    el("strong", {}, a.summary), ` — raised ${timeOf(a.since)}`, a.last_value !== null ? `, last ${a.last_value}` : "")));
+  const fridges = [...new Set(sensors.filter((s) => s.fridge).map((s) => s.fridge))];
+  $("#fridges").replaceChildren(...fridges.map((fridge) => el("article", { class: "fridge", dataset: { fridge } },
+    el("header", {}, el("strong", {}, fridge)),
+    el("ul", {}, sensors.filter((s) => s.fridge === fridge).map((s) => el("li", {},
+      `${s.sensor}: `, s.reading ? `${s.reading.value} ${s.reading.unit}` : "no reading yet"))))));
+}
 
 function flowText(tap) {
   if (!tap.flow) return el("p", { class: "flow idle", dataset: { flow: tap.name } }, "idle");
@@ -13,14 +52,21 @@ function flowText(tap) {
 }
 
 function kegForm(tap) {
-  const beverage = el("input", { name: "beverage", placeholder: "beverage", required: true, "aria-label": "beverage" });
-  const litres = el("input", { name: "litres", type: "number", step: "any", min: "0.1", value: "19.5", "aria-label": "litres" });
-  return el("form", { class: "toolbar", on: { submit: async (e) => {
+  const input = (name, props = {}) => el("input", { name, placeholder: name, "aria-label": name, ...props });
+  const beverage = input("beverage", { required: true });
+  const size = el("select", { name: "size", "aria-label": "size" },
+    SIZES.map((name) => el("option", { value: name }, name)), el("option", { value: "" }, "litres:"));
+  const litres = input("litres", { type: "number", step: "any", min: "0.1", value: "19.5" });
+  const style = input("style"), abv = input("abv", { type: "number", step: "any", min: "0", max: "100" });
+  const ibu = input("ibu", { type: "number", step: "any", min: "0" }), srm = input("srm", { type: "number", step: "any", min: "0" });
+  return el("form", { class: "toolbar keg-form", on: { submit: async (e) => {
     e.preventDefault();
-    await attempt(() => post("kegs.start", { tap: tap.name, beverage: beverage.value, volume_ml: Number(litres.value) * 1000 }),
-      `keg started on ${tap.name}`);
+    const body = { tap: tap.name, beverage: beverage.value, style: style.value };
+    if (size.value) body.size = size.value; else body.volume_ml = Number(litres.value) * 1000;
+    for (const [key, node] of Object.entries({ abv, ibu, srm })) if (node.value !== "") body[key] = Number(node.value);
+    await attempt(() => post("kegs.start", body), `keg started on ${tap.name}`);
     refresh();
-  } } }, beverage, litres, el("span", {}, "L"), el("button", { type: "submit", class: "small" }, "Start keg"));
+  } } }, beverage, size, litres, style, abv, ibu, srm, el("button", { type: "submit", class: "small" }, "Start keg"));
 }
 
 function card(tap) {
@@ -40,24 +86,50 @@ function card(tap) {
     : kegForm(tap);
   return el("article", { class: "tap", dataset: { tap: tap.name } },
     el("header", {}, el("strong", {}, tap.name), " ", el("small", {}, tap.meter)),
-    el("h3", {}, keg ? keg.beverage : "—"), gauge, flowText(tap), admin);
+    keg ? beverage(keg) : el("h3", {}, "—"), gauge, flowText(tap), sensorList(tap.name), admin);
+}
+
+async function correct(pour, action) {
+  let call;
+  if (action === "cancel") {
+    if (!confirm(`Cancel pour ${pour.id} (${ml(pour.volume_ml)})? It goes back into the keg.`)) return;
+    call = () => post("pours.cancel", { id: pour.id });
+  } else if (action === "spill") {
+    call = () => post("pours.update", { id: pour.id, spill: !pour.spill });
+  } else if (action === "user") {
+    const username = prompt(`Give pour ${pour.id} to (a username, or guest):`, pour.username || "guest");
+    if (!username) return;
+    call = () => post("pours.update", { id: pour.id, username: username.trim() });
+  } else {
+    const volume = prompt(`Volume of pour ${pour.id} in ml:`, String(pour.volume_ml));
+    if (!volume) return;
+    call = () => post("pours.update", { id: pour.id, volume_ml: Number(volume) });
+  }
+  if (await attempt(call, `pour ${pour.id} corrected`)) refresh();
 }
 
 function pourRow(pour) {
+  const fix = (action, label) => el("button", { class: "outline small", dataset: { fix: action },
+    on: { click: () => correct(pour, action) } }, label);
   return el("tr", { dataset: { pour: pour.id } }, el("td", {}, timeOf(pour.end)), el("td", {}, pour.tap),
-    el("td", {}, pour.username || "guest"), el("td", {}, ml(pour.volume_ml)));
+    el("td", {}, pour.spill ? el("em", {}, "spill") : pour.username ? el("a", { href: `/people/${encodeURIComponent(pour.username)}` }, pour.username) : "guest"),
+    el("td", {}, ml(pour.volume_ml)),
+    isAdmin ? el("td", { class: "fixes" }, fix("cancel", "Cancel"), fix("spill", pour.spill ? "Not a spill" : "Spill"),
+      fix("user", "Reassign"), fix("volume", "Volume")) : null);
 }
 
 function render() {
   $("#taps").replaceChildren(...(taps.length ? taps.map(card) : [el("p", {}, "No taps yet.")]));
   fillRows($("#pours"), pours, pourRow, "no pours yet");
+  renderAlerts();
 }
 
 let seq = 0; // bumped by every event: a fetch that raced one is followed by another
 async function reload() {
   const started = seq;
-  const [t, p] = await Promise.all([api("taps.list"), api("pours.list", { limit: 20 })]).catch(() => [null, null]);
-  if (t) { taps = t.taps; pours = p.pours; render(); }
+  const [t, p, a] = await Promise.all([api("taps.list"), api("pours.list", { limit: 20 }), api("alerts.list")])
+    .catch(() => [null, null, null]);
+  if (t) { taps = t.taps; sensors = t.sensors; pours = p.pours; alerts = a.active; render(); }
   if (seq !== started) refresh();
 }
 const refresh = throttle(reload, 1000);
@@ -100,5 +172,8 @@ live({
       tap.flow = event.flow;
       $(`p[data-flow="${CSS.escape(tap.name)}"]`)?.replaceWith(flowText(tap));
     }
+  },
+  notices: (notice) => {
+    if (notice.event.startsWith("sensor.") || notice.event.startsWith("keg.")) { seq += 1; refresh(); }
   },
 }, refresh);

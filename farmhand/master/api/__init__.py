@@ -3,12 +3,14 @@
 The assembled `METHODS` maps each name to its entry; a name declared twice fails here."""
 
 from . import (
+    alerts,
     audit,
     clients,
     devices,
     jobs,
     keys,
     people,
+    pours,
     procs,
     rpc,
     session,
@@ -18,7 +20,22 @@ from . import (
 )
 from .base import Access, Method, Param, assemble
 
-MODULES = (session, clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit, rpc)
+MODULES = (
+    session,
+    clients,
+    keys,
+    jobs,
+    tasks,
+    procs,
+    devices,
+    people,
+    stats,
+    pours,
+    alerts,
+    sim,
+    audit,
+    rpc,
+)
 METHODS: dict[str, Method] = assemble(module.METHODS for module in MODULES)
 
 __all__ = ["METHODS", "MODULES", "Access", "Method", "Param"]

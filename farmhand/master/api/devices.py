@@ -9,6 +9,7 @@ from models.devicestore import TapRecord
 from protocol.errors import ErrorCode, RpcError, invalid_params
 from protocol.times import parse_iso_utc
 
+from ..devices.beverages import KEG_SIZES_ML, MAX_IMAGE_CHARS, check_image, keg_size
 from ..devices.readings import reading_view
 from ..devices.taps import keg_view, tap_view
 from ..services import Services
@@ -219,9 +220,24 @@ def _or(value: Any, unchanged: Any) -> Any:
 
 @method("taps.list", Access.READ)
 def taps_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
-    """Every tap with its keg, live flow and valve state."""
+    """Every tap with its keg, live flow and valve state; the placed sensors and the fridges."""
     taps = services.devices.taps.taps
-    return {"taps": [tap_view(taps[name]) for name in sorted(taps)]}
+    places = services.devices.alerts.places.values()
+    latest = services.devices.readings.latest
+    sensors = [
+        {
+            "sensor": place.sensor,
+            "tap": place.tap,
+            "fridge": place.fridge,
+            "reading": reading_view(latest[place.sensor]) if place.sensor in latest else None,
+        }
+        for place in sorted(places, key=lambda place: place.sensor)
+    ]
+    return {
+        "taps": [tap_view(taps[name]) for name in sorted(taps)],
+        "sensors": sensors,
+        "fridges": sorted({place.fridge for place in places if place.fridge is not None}),
+    }
 
 
 @method(
@@ -231,17 +247,45 @@ def taps_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     params=(
         string("tap", "the tap's name"),
         string("beverage", "what the keg holds", max_length=200),
-        number("volume_ml", "the keg's volume in ml", minimum=1, maximum=10_000_000),
+        number(
+            "volume_ml",
+            "the keg's volume in ml (or give size)",
+            None,
+            minimum=1,
+            maximum=10_000_000,
+        ),
+        string(
+            "size",
+            f"a named size ({', '.join(KEG_SIZES_ML)}) or a volume (19.5 L, 19500 ml)",
+            None,
+            max_length=32,
+        ),
+        number("abv", "alcohol by volume, %", None, minimum=0, maximum=100),
+        string("style", "the beer's style (IPA, stout, …)", "", max_length=100),
+        number("ibu", "bitterness, IBU", None, minimum=0, maximum=1000),
+        number("srm", "colour, SRM (the taps page shows its swatch)", None, minimum=0, maximum=100),
+        string(
+            "image",
+            "an http(s) URL or a data:image/… URI (at most 256 KiB)",
+            None,
+            max_length=MAX_IMAGE_CHARS,
+        ),
     ),
 )
 def kegs_start(services: Services, session: Session, p: Args) -> dict[str, Any] | None:
-    """Put a new keg on a tap."""
-    tap = p["tap"]
-    beverage = p["beverage"]
-    volume_ml = p["volume_ml"]
-    return keg_view(
-        services.devices.taps.start_keg(tap, beverage, volume_ml, services.clock.wall())
-    )
+    """Put a new keg on a tap: its beverage, volume (or named size), abv, style, ibu, srm."""
+    size, volume_ml = "", p["volume_ml"]
+    if p["size"] is not None:
+        size, sized_ml = keg_size(p["size"])
+        volume_ml = volume_ml if volume_ml is not None else sized_ml
+    if volume_ml is None:
+        raise invalid_params("kegs.start: give volume_ml or size", "missing_param")
+    keg = services.devices.taps.start_keg(
+        p["tap"], p["beverage"], volume_ml, services.clock.wall(),
+        abv=p["abv"], style=p["style"], ibu=p["ibu"], srm=p["srm"], size=size,
+        image=check_image(p["image"]),
+    )  # fmt: skip
+    return keg_view(keg)
 
 
 @method("kegs.end", Access.ADMIN, writes=True, params=(string("tap", "the tap's name"),))

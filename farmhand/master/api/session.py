@@ -37,6 +37,11 @@ method = collector(METHODS)
         integer("proto", "the protocol version spoken", PROTOCOL_VERSION),
         mapping("info", "agents: host, slots, tags and other facts", {}),
         text_list("attempts", "workers: the attempt ids still held", []),
+        mapping(
+            "stopping",
+            "workers: the stop order it is carrying out, `{action, when}` (it takes no task)",
+            None,
+        ),
     ),
 )
 def hello(services: Services, session: Session, p: Args) -> dict[str, Any]:
@@ -90,6 +95,12 @@ def hello(services: Services, session: Session, p: Args) -> dict[str, Any]:
     if replaced is not None and replaced is not session.connection:
         replaced.close(f"replaced by a new connection from {session.peer}")
     if role == "worker":
+        stopping = p["stopping"]
+        if stopping is not None:
+            # Still draining after a reconnect (a master restart forgot the order): no task.
+            action, when = stopping.get("action"), stopping.get("when")
+            if action in ("stop", "restart") and when in ("now", "idle"):
+                services.registry.begin_stop(client, action, when)
         services.farm.reconcile_worker(client, attempts)
     return {
         "client_id": client.id,
@@ -155,10 +166,15 @@ def _authorise(session: Session, role: str, record: KeyRecord | None) -> None:
     "heartbeat",
     Access.AGENT,
     agents=AGENT_ROLES,
-    params=(text_list("running", "the attempt ids running now", None),),
+    params=(
+        text_list("running", "the attempt ids running now", None),
+        mapping(
+            "host", "host facts: `cpus`, `mem_total_bytes`, `mem_available_bytes`, `load`", None
+        ),
+    ),
 )
 def heartbeat(services: Services, session: Session, p: Args) -> None:
-    """An agent is alive; `running` lists the attempt ids it runs now."""
+    """An agent is alive; `running` lists the attempt ids it runs now, `host` its machine."""
     running = p["running"]
     assert session.client is not None
     if session.client.connection is not session.connection:
@@ -166,6 +182,8 @@ def heartbeat(services: Services, session: Session, p: Args) -> None:
     services.registry.heard_from(session.client, services.clock.wall(), services.clock.mono())
     if running is not None:
         services.registry.set_running(session.client, running)
+    if p["host"] is not None:
+        services.registry.set_host_info(session.client, p["host"])
 
 
 @method("ping", Access.READ, agents=AGENT_ROLES)
@@ -242,4 +260,5 @@ def status(services: Services, session: Session, p: Args) -> dict[str, Any]:
         "connections": {"rpc": dialects["rpc"], "console": dialects["console"]},
         "farm": services.farm.status(),
         "devices": services.devices.status(),
+        **{name: part() for name, part in services.status_parts.items()},
     }

@@ -1,14 +1,17 @@
 """Console commands, one module per concern, named as the api's method modules are (session,
-clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit). `MODULES` is the list; each
-module's `COMMANDS` its commands. Nothing registers itself by being imported."""
+clients, keys, jobs, tasks, procs, devices, people, stats, pours, alerts, sim, audit).
+`MODULES` is the list; each module's `COMMANDS` its commands. Nothing registers itself by
+being imported."""
 
 from . import (
+    alerts,
     audit,
     clients,
     devices,
     jobs,
     keys,
     people,
+    pours,
     procs,
     session,
     sim,
@@ -17,7 +20,21 @@ from . import (
 )
 from .base import Command, Reply, UsageError, assemble
 
-MODULES = (session, clients, keys, jobs, tasks, procs, devices, people, stats, sim, audit)
+MODULES = (
+    session,
+    clients,
+    keys,
+    jobs,
+    tasks,
+    procs,
+    devices,
+    people,
+    stats,
+    pours,
+    alerts,
+    sim,
+    audit,
+)
 COMMANDS, ALIASES = assemble(module.COMMANDS for module in MODULES)
 
 

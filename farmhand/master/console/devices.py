@@ -19,7 +19,13 @@ TAP_USAGE = (
     "taps [set TAP meter=AGENT.METER [output=AGENT.OUTPUT] [ticks_per_ml=2.724] "
     "[idle=10] [auth=AGENT,…]]"
 )
-KEGS_USAGE = "kegs [start TAP VOLUME_ML BEVERAGE… | end TAP]"
+KEGS_USAGE = "kegs [start TAP VOLUME_ML|SIZE BEVERAGE… [abv=N] [style=S] [ibu=N] [srm=N] | end TAP]"
+KEG_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "abv": float,
+    "style": str,
+    "ibu": float,
+    "srm": float,
+}
 
 
 @command(
@@ -112,14 +118,29 @@ def taps(console: ConsoleConnection, args: list[str]) -> Reply:
 )
 def kegs(console: ConsoleConnection, args: list[str]) -> Reply:
     if args[:1] == ["start"] and len(args) >= 4:
-        try:
-            volume = float(args[2])
-        except ValueError:
-            raise UsageError(f"usage: {KEGS_USAGE}") from None
-        result = console.call(
-            "kegs.start", {"tap": args[1], "volume_ml": volume, "beverage": " ".join(args[3:])}
+        params: dict[str, Any] = {"tap": args[1]}
+        if is_number(args[2]):
+            params["volume_ml"] = float(args[2])
+        else:
+            params["size"] = args[2]  # corny, half, 19.5L, … (the method checks it)
+        words = []
+        for word in args[3:]:
+            key, sep, value = word.partition("=")
+            if sep and key in KEG_OPTIONS:
+                try:
+                    params[key] = KEG_OPTIONS[key](value)
+                except ValueError:
+                    raise UsageError(f"bad value for {key}: {value!r}") from None
+            else:
+                words.append(word)
+        if not words:
+            raise UsageError(f"usage: {KEGS_USAGE}")
+        result = console.call("kegs.start", {**params, "beverage": " ".join(words)})
+        return Reply(
+            result,
+            f"keg {result['id']} ({result['beverage']}, {result['volume_ml']:g} ml) "
+            f"on tap {args[1]}",
         )
-        return Reply(result, f"keg {result['id']} ({result['beverage']}) on tap {args[1]}")
     if args[:1] == ["end"] and len(args) == 2:
         result = console.call("kegs.end", {"tap": args[1]})
         return Reply(result, f"keg {result['id']} ended with {result['remaining_ml']:.0f} ml left")
@@ -131,11 +152,15 @@ def kegs(console: ConsoleConnection, args: list[str]) -> Reply:
             k["id"],
             k["tap"],
             k["beverage"],
+            k["style"] or "-",
+            "-" if k["abv"] is None else f"{k['abv']:g}%",
             f"{k['volume_ml']:.0f}",
             f"{k['remaining_ml']:.0f}",
             "on tap" if k["ended"] is None else k["ended"],
         ]
         for k in result["kegs"]
     ]
-    table = format_table(["keg", "tap", "beverage", "volume ml", "remaining ml", "ended"], rows)
+    table = format_table(
+        ["keg", "tap", "beverage", "style", "abv", "volume ml", "remaining ml", "ended"], rows
+    )
     return Reply(result, f"{table}\n{plural(len(rows), 'keg')}" if rows else "no kegs")

@@ -102,10 +102,20 @@ def status(console: ConsoleConnection, args: list[str]) -> Reply:
             f"connections: {result['connections']['rpc']} rpc, "
             f"{result['connections']['console']} console",
             *([f"tls:         tls://{result['listen_tls']}"] if result.get("listen_tls") else []),
+            *([mqtt_line(result["mqtt"])] if result.get("mqtt") else []),
             *(f"WARNING:     {warning}" for warning in result.get("warnings", [])),
         ]
     )
     return Reply(result, text)
+
+
+def mqtt_line(mqtt: dict[str, Any]) -> str:
+    """The MQTT bridge (with --mqtt): connected or not, reconnects, events waiting or dropped."""
+    state = "connected" if mqtt["mqtt_connected"] else "NOT connected"
+    return (
+        f"mqtt:        {mqtt['broker']} {state}, {mqtt['mqtt_connects']} connects, "
+        f"{mqtt['mqtt_events_queued']} events queued, {mqtt['mqtt_events_dropped']} dropped"
+    )
 
 
 def role_line(master: dict[str, Any]) -> str:

@@ -41,7 +41,15 @@ class ConsoleConnection(SendQueue):
 
     end_after_reply = False
 
-    def __init__(self, sock: socket.socket, session: Session, services: Services, api: Api):
+    def __init__(
+        self,
+        sock: socket.socket,
+        session: Session,
+        services: Services,
+        api: Api,
+        *,
+        greeted: bool = False,
+    ) -> None:
         super().__init__(
             sock,
             name=session.peer,
@@ -51,6 +59,7 @@ class ConsoleConnection(SendQueue):
         self.session = session
         self.services = services
         self.api = api
+        self.greeted = greeted  # the server sent the banner already (after a silent start)
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         return self.api.call(self.session, method, params)
@@ -61,14 +70,22 @@ class ConsoleConnection(SendQueue):
     def write(self, text: str) -> None:
         self.send_bytes(encode_output(text))
 
-    def serve(self) -> None:
-        host, port = self.services.listen_address
+    @staticmethod
+    def greeting(services: Services, session: Session) -> bytes:
+        """The banner and the first prompt, as sent."""
+        host, port = services.listen_address
         hint = (
             "Type 'help' for commands, 'quit' to leave."
-            if self.session.authorized
+            if session.authorized
             else "Log in first: login KEY ('quit' to leave)."
         )
-        self.write(f"farmhand master {SOFTWARE_VERSION} on {host}:{port}. {hint}\n{PROMPT}")
+        return encode_output(
+            f"farmhand master {SOFTWARE_VERSION} on {host}:{port}. {hint}\n{PROMPT}"
+        )
+
+    def serve(self) -> None:
+        if not self.greeted:
+            self.send_bytes(self.greeting(self.services, self.session))
         limit = self.services.config.max_console_line_bytes
         reader = ConsoleInput(limit)
         try:

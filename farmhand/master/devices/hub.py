@@ -11,12 +11,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from models.devicestore import DeviceStore
+from models.devicestore import DeviceStore, PourRecord
 from protocol.times import iso_utc
 
 from ..events import EventBus
 from ..registry import ClientRegistry, RuntimeClient
 from ..ticker import Ticker
+from .alerts import AlertBoard
+from .corrections import PourCorrections
 from .meters import MeterTracker
 from .people import People, normalise_token
 from .readings import ReadingSink
@@ -49,8 +51,12 @@ class DeviceHub:
         self.people = People(store)
         self.taps = TapBoard(store, self.people, registry, events)
         self.readings = ReadingSink(store, events)
+        self.registry = registry
+        self.alerts = AlertBoard(store, events, self._heard_from)
+        self.readings.watch(self.alerts.by_sensor, self.alerts.reading)
         self.stats = PourStats(drink_session_gap_s)
-        self.taps.pour_watchers.append(self.stats.add)
+        self.taps.pour_watchers.append(self._count_pour)
+        self.corrections = PourCorrections(store, self.taps, self.people, self.stats, events)
         # (agent, reader) → who is there; `expires` (monotonic) for non-captive tokens
         self.presence: dict[tuple[str, str], dict[str, Any]] = {}
         # (agent, device) → {"online", "info", "since"}
@@ -65,6 +71,27 @@ class DeviceHub:
         self.taps.load(max_ids)
         self.stats.load(self.store.query_pours(limit=ALL_POURS))
         self.readings.load()
+        self.alerts.load()
+
+    def _count_pour(self, pour: PourRecord) -> None:
+        sessions = len(self.stats.sessions)
+        session = self.stats.add(pour)
+        if len(self.stats.sessions) > sessions:
+            self.events.notify("session.started", {"session": session.view()})
+
+    def _heard_from(self, target: str, now: float) -> float | None:
+        """When a silent rule's target was last heard (wall): a sensor, agent or agent.device."""
+        reading = self.readings.latest.get(target)
+        if reading is not None:
+            return reading.time
+        client = self.registry.get(target)
+        if client is not None:
+            return now if client.online else client.last_seen
+        agent, _, device = target.partition(".")
+        state = self.devices.get((agent, device))
+        if state is not None:  # marked offline with its agent (client_changed)
+            return now if state["online"] else float(state["since"])
+        return None
 
     def start(self) -> None:
         self.readings.start()
@@ -76,6 +103,7 @@ class DeviceHub:
 
     def run_once(self, now: float, now_mono: float) -> None:
         self.taps.run_once(now, now_mono)
+        self.alerts.run_once(now)
         for key, seen in list(self.presence.items()):
             if seen["expires"] is not None and seen["expires"] <= now_mono:
                 del self.presence[key]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gevent
@@ -59,6 +60,16 @@ class ReadingSink:
         self.accepted_total = 0
         self.dropped_total = 0
         self.stored_total = 0
+        # Sensors someone watches (alert rules) and whom to tell of their readings.
+        self._watched: Mapping[str, object] = {}
+        self._on_watched: Callable[[str, float, float], None] | None = None
+
+    def watch(
+        self, watched: Mapping[str, object], on_reading: Callable[[str, float, float], None]
+    ) -> None:
+        """Call `on_reading(sensor, value, now)` for each accepted reading of a sensor that is
+        in `watched` (a live mapping: its owner adds and removes sensors)."""
+        self._watched, self._on_watched = watched, on_reading
 
     def load(self) -> None:
         self.latest = {reading.sensor: reading for reading in self.store.latest_readings()}
@@ -79,6 +90,8 @@ class ReadingSink:
         self.accepted_total += 1
         if len(self._pending) >= FLUSH_ROWS:
             self._wanted.set()
+        if sensor in self._watched and self._on_watched is not None:
+            self._on_watched(sensor, reading.value, now)
         if self.events.has_subscribers("readings"):
             self.events.publish("readings", reading_view(reading))
 

@@ -25,6 +25,8 @@ from protocol.times import iso_utc
 
 from ..events import EventBus
 from ..registry import ClientRegistry
+from .beverages import srm_colour
+from .levels import notify_levels
 from .people import People
 
 log = logging.getLogger(__name__)
@@ -138,7 +140,10 @@ class TapBoard:
         )
         return tap
 
-    def start_keg(self, tap_name: str, beverage: str, volume_ml: float, now: float) -> KegRecord:
+    def start_keg(
+        self, tap_name: str, beverage: str, volume_ml: float, now: float, **more: Any
+    ) -> KegRecord:
+        """Put a keg on the tap; `more`: the beverage's abv, style, ibu, srm, size and image."""
         tap = self.tap(tap_name)
         if tap.keg is not None:
             raise conflict(
@@ -153,6 +158,7 @@ class TapBoard:
             poured_ml=0.0,
             started=now,
             ended=None,
+            **more,
         )
         self.store.save_keg(keg)
         self._next_keg_id += 1
@@ -173,6 +179,7 @@ class TapBoard:
             tap_name,
             keg.volume_ml - keg.poured_ml,
         )
+        self.events.notify("keg.ended", {"keg": keg_view(keg), "tap": tap_name, "reason": "ended"})
         return keg
 
     # -- events from agents --------------------------------------------------------------------
@@ -273,12 +280,16 @@ class TapBoard:
             end=now,
         )
         self._next_pour_id += 1
+        poured_before = tap.keg.poured_ml if tap.keg is not None else 0.0
         if tap.keg is not None:
             tap.keg.poured_ml += pour.volume_ml
         self.store.record_pour(pour, tap.keg)
         self.pours_total += 1
         for watcher in self.pour_watchers:
             watcher(pour)
+        self.events.notify("pour", {"pour": pour_view(pour), "tap": tap_view(tap)})
+        if tap.keg is not None:
+            notify_levels(self.events, tap.keg, poured_before, keg_view(tap.keg))
         log.info(
             "pour %d: %.1f ml on tap %s by %s (%s)",
             pour.id,
@@ -359,6 +370,13 @@ def keg_view(keg: KegRecord | None) -> dict[str, Any] | None:
         "remaining_ml": round(max(0.0, keg.volume_ml - keg.poured_ml), 1),
         "started": iso_utc(keg.started),
         "ended": iso_utc(keg.ended),
+        "abv": keg.abv,
+        "style": keg.style,
+        "ibu": keg.ibu,
+        "srm": keg.srm,
+        "srm_colour": srm_colour(keg.srm),
+        "size": keg.size or None,
+        "image": keg.image,
     }
 
 
@@ -400,4 +418,6 @@ def pour_view(pour: PourRecord) -> dict[str, Any]:
         "volume_ml": pour.volume_ml,
         "start": iso_utc(pour.start),
         "end": iso_utc(pour.end),
+        "spill": bool(pour.spill),
+        "canceled": bool(pour.canceled),
     }

@@ -58,7 +58,7 @@ def output(farm: JobFarm, client: RuntimeClient, attempt: str, data: str) -> Non
     if task is None:
         log.debug("stale task.output for attempt %s from %s", attempt, client.name)
         return
-    farm.logs.append(task, data)
+    farm.logs.output(task, data)
 
 
 def progress(farm: JobFarm, client: RuntimeClient, attempt: str, percent: float) -> None:
@@ -238,18 +238,20 @@ def _online_client(farm: JobFarm, name: str | None) -> RuntimeClient | None:
 
 
 # -- workers coming and going ----------------------------------------------------------------
-def worker_lost(farm: JobFarm, client: RuntimeClient) -> None:
+def worker_lost(farm: JobFarm, client: RuntimeClient, why: str = "lost") -> None:
+    """Its in-flight tasks go back to the queue, no attempt counted (`why`: lost, stopped…)."""
     lost = farm.board.running_on(client.name)
     for task in lost:
         farm.unconfirmed.pop(task.id, None)
         log.info(
-            "task %d (attempt %s): worker %s lost; requeued without counting an attempt",
+            "task %d (attempt %s): worker %s %s; requeued without counting an attempt",
             task.id,
             task.attempt,
             client.name,
+            why,
         )
-        farm.board.move(task, "lose", error=f"worker {client.name} lost", reason=Reason.LOST)
-        farm.logs.append(task, f"--- farmhand: worker {client.name} lost ---\n")
+        farm.board.move(task, "lose", error=f"worker {client.name} {why}", reason=Reason.LOST)
+        farm.logs.append(task, f"--- farmhand: worker {client.name} {why} ---\n")
     if lost:
         farm.dispatcher.wake()
 

@@ -163,13 +163,27 @@ class JobBoard:
         return job_id, first_task_id
 
     def add_job(self, job: JobRecord, tasks: list[TaskRecord]) -> JobState:
+        """A stored new job; its tasks may already be dispatched (Dispatcher.plan_new_job)."""
         state = JobState(job, tasks)
         self.jobs[job.id] = state
         for task in tasks:
             self.tasks[task.id] = task
+        for task in state.in_flight.values():
+            if task.attempt is not None:
+                self.attempts[task.attempt] = task
+                self.load.setdefault(task.worker or "", set()).add(task.attempt)
+                if self.events.has_subscribers("tasks"):
+                    self.events.publish("tasks", task_view(task, self.wall()))
         self.generation += 1
         self.publish_job(state)
         return state
+
+    def may_dispatch_new(self, job: JobRecord) -> bool:
+        """Whether a new job's tasks may be dispatched at once (not paused, no dependency
+        left unfinished): the test of `dispatchable()` for a job not on the board yet."""
+        if job.status != JobStatus.QUEUED:
+            return False
+        return not any(self._unfinished_dependency(dep) for dep in job.depends_on)
 
     # -- lookups -------------------------------------------------------------------------------
     def job(self, job_id: int) -> JobState:

@@ -4,13 +4,20 @@
 a task finished or requeued, a worker arriving or enabled); the loop then runs `run_once()`,
 which hands out tasks round-robin across workers so a farm fills evenly. The best task for a
 worker is the oldest queued task of the highest-priority eligible job whose tags the worker has,
-whose dependencies are completed and which has not blocklisted the worker.
+whose dependencies are completed and which has not blocklisted the worker. A worker told to
+stop or restart, or inside a window of its sleep schedule (at the wall time, the master's local
+time), gets nothing; the safety tick wakes dispatch when a window ends.
 
 Durable dispatch: an order leaves only once its dispatch record (task → dispatched, attempt id,
 worker) is committed. `run_once` assigns a whole batch in memory, the journal's next flush
 commits it in one transaction, and its after-commit callback sends the batch's `task.run`
 orders. A master that dies at any point thus comes back knowing which worker holds which
 attempt, and waits for that worker instead of running the task again.
+
+A new job on an idle farm does not wait for a second commit: `plan_new_job` assigns its tasks
+before the job is inserted, so the insert's own transaction carries their dispatch records,
+and `send_planned` sends the orders right after that commit (one fsync from submit to start).
+Slots are reserved meanwhile; a failed insert gives them back (`unplan`).
 
 An order whose connection ends before the worker answered it counts as a failed attempt (it may
 be what killed the connection, e.g. too large for the worker); an order the worker refused
@@ -28,14 +35,15 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from models.jobstore import TaskRecord
+from models.jobstore import JobRecord, TaskRecord
 from protocol.errors import RpcError
 from protocol.frames import expand_argv
 
 from ..ports import Peer
-from ..registry import RuntimeClient
+from ..registry import RuntimeClient, week_minute
 from .board import JobBoard, JobState
 from .outcomes import Reason
+from .states import TaskStatus
 from .stranded import may_take
 from .tasklogs import TaskLogs
 
@@ -84,6 +92,9 @@ class Dispatcher:
         self.on_undelivered = on_undelivered
         self.dispatched_total = 0
         self.stopped = False
+        # Plan a new job's dispatch into its insert (set by start(): the loop would dispatch
+        # it right after the insert anyway; in-process tests run passes by hand instead).
+        self.plans_new_jobs = False
         self._wanted = Event()
         self._jobs: list[JobState] = []
         self._generation = -1
@@ -108,10 +119,27 @@ class Dispatcher:
         jobs = [state for state in self._jobs if state.queue]
         if not jobs:
             return 0
+        batch = self._fill(jobs, now_mono, self._assign)
+        if batch:
+            self.board.journal.after_commit(lambda: self._send(batch))
+        self.dispatched_total += len(batch)
+        return len(batch)
+
+    def _fill(
+        self,
+        jobs: list[JobState],
+        now_mono: float,
+        assign: Callable[[TaskRecord, RuntimeClient], Order],
+    ) -> list[Order]:
+        """Round-robin the tasks of `jobs` (best first) over the workers' free slots."""
+        day, minute = week_minute(self.wall())  # local time, once per pass
         ready = [
             worker
             for worker in self.workers.values()
-            if self.free_slots(worker) > 0 and self._cooling.get(worker.name, 0.0) <= now_mono
+            if self.free_slots(worker) > 0
+            and self._cooling.get(worker.name, 0.0) <= now_mono
+            and worker.stopping is None
+            and (worker.sleep is None or not worker.sleep.asleep(day, minute))
         ]
         ready.sort(key=lambda worker: -self.free_slots(worker) / max(worker.slots, 1))
         batch: list[Order] = []
@@ -121,14 +149,62 @@ class Dispatcher:
                 task = self._pick(worker, jobs)
                 if task is None:
                     continue
-                batch.append(self._assign(task, worker))
+                batch.append(assign(task, worker))
                 if self.free_slots(worker) > 0:
                     still_free.append(worker)
             ready = still_free
+        return batch
+
+    # -- a new job on an idle farm: its dispatch records ride on its insert ---------------------
+    def plan_new_job(self, job: JobRecord, tasks: list[TaskRecord]) -> list[Order]:
+        """Before the insert: assign the new job's tasks if nothing else waits for a slot.
+        The records are changed in place (dispatched, attempt, worker) and the workers' slots
+        reserved; the job is not on the board yet. Returns the orders for `send_planned`."""
+        if not self.plans_new_jobs or self.stopped or not self.workers:
+            return []
+        if not self.board.may_dispatch_new(job):
+            return []
+        if self._generation != self.board.generation:
+            self._jobs = self.board.dispatchable()
+            self._generation = self.board.generation
+        if any(state.queue for state in self._jobs):
+            return []  # others wait: the new job takes its turn in run_once
+        state = JobState(job, tasks)
+        batch = self._fill([state], self.mono(), partial(self._plan, job))
         if batch:
-            self.board.journal.after_commit(lambda: self._send(batch))
+            job.status = JobState(job, tasks).derived_status()  # stored active, not queued
+        return batch
+
+    def _plan(self, job: JobRecord, task: TaskRecord, worker: RuntimeClient) -> Order:
+        task.dispatches += 1
+        task.status = TaskStatus.DISPATCHED
+        task.worker = worker.name
+        task.attempt = new_attempt_id(task)
+        self.board.load.setdefault(worker.name, set()).add(task.attempt)
+        return self._order(task, worker, job)
+
+    def unplan(self, batch: list[Order]) -> None:
+        """The insert failed: give the reserved slots back."""
+        for _task, attempt, worker, _connection, _params in batch:
+            held = self.board.load.get(worker.name)
+            if held is not None:
+                held.discard(attempt)
+                if not held:
+                    del self.board.load[worker.name]
+
+    def send_planned(self, batch: list[Order]) -> None:
+        """After the insert's commit (the job is on the board): log and send the orders; a
+        task whose worker left meanwhile goes back to the queue."""
         self.dispatched_total += len(batch)
-        return len(batch)
+        now = self.wall()
+        for task, attempt, worker, connection, _params in batch:
+            self.logs.begin_attempt(task, attempt, worker.name, now)
+            if connection is None or worker.connection is not connection or connection.closed:
+                self.board.move(
+                    task, "lose", error=f"worker {worker.name} lost", reason=Reason.LOST
+                )
+                self.wake()
+        self._send(batch)
 
     def _pick(self, worker: RuntimeClient, jobs: list[JobState]) -> TaskRecord | None:
         for state in jobs:
@@ -158,6 +234,11 @@ class Dispatcher:
             progress=0.0,
         )
         self.logs.begin_attempt(task, attempt, worker.name, self.wall())
+        return self._order(task, worker, job)
+
+    def _order(self, task: TaskRecord, worker: RuntimeClient, job: JobRecord) -> Order:
+        attempt = task.attempt
+        assert attempt is not None
         expand = partial(
             expand_argv, job=job.id, task=task.index, start=task.frame_start, end=task.frame_end
         )
@@ -231,6 +312,7 @@ class Dispatcher:
         self.wake()
 
     def start(self) -> None:
+        self.plans_new_jobs = True
         self._loop = gevent.spawn(self._run)
         self._ticker = gevent.spawn(self._tick)
 

@@ -29,7 +29,7 @@ from ..events import EventBus
 from ..registry import ClientRegistry, RuntimeClient
 from ..ticker import Ticker
 from . import attempts
-from .board import JobBoard, JobState
+from .board import BLOCKLIST_FAILURES, JobBoard, JobState
 from .dispatcher import Dispatcher
 from .journal import Journal
 from .outcomes import Reason
@@ -42,6 +42,14 @@ from .tasklogs import TaskLogs
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 3600.0
+
+
+def _log_stop_reply(worker: str) -> Callable[[Any, Any], None]:
+    def on_reply(result: Any, error: Any) -> None:
+        if error is not None:
+            log.warning("worker %s did not take the stop order: %s", worker, error)
+
+    return on_reply
 
 
 class JobFarm:
@@ -198,6 +206,40 @@ class JobFarm:
         if not self.stopping:
             attempts.worker_lost(self, client)
 
+    def stop_worker(self, client: RuntimeClient, action: str, when: str) -> list[int]:
+        """An operator's stop or restart of an online worker (the registry already marked it
+        stopping, so it gets no new task). `now`: its in-flight tasks are requeued at once
+        without counting an attempt (the worker kills their process groups; its late reports
+        are stale). `idle`: they finish. Then the order goes out. Returns the requeued ids."""
+        requeued: list[int] = []
+        if when == "now" and not self.stopping:
+            requeued = [task.id for task in self.board.running_on(client.name)]
+            attempts.worker_lost(self, client, f"stopped by the operator ({action} now)")
+        if client.connection is not None:
+            client.connection.call_async(
+                "worker.stop", {"action": action, "when": when}, _log_stop_reply(client.name)
+            )
+        return requeued
+
+    def worker_history(self, name: str, limit: int) -> list[TaskRecord]:
+        """The tasks `name` ran or runs, most recent first (those the board still holds)."""
+        tasks = [task for task in self.board.tasks.values() if task.worker == name]
+        tasks.sort(key=lambda task: (task.finished or task.started or 0.0, task.id), reverse=True)
+        return tasks[:limit]
+
+    def blocklisted_on(self, name: str) -> list[dict[str, Any]]:
+        """Jobs whose failures on `name` are counted (its blocklist entries)."""
+        return [
+            {
+                "job_id": state.id,
+                "job": state.rec.name,
+                "failures": state.blocklist[name],
+                "blocked": state.blocklist[name] >= BLOCKLIST_FAILURES,
+            }
+            for state in self.board.jobs.values()
+            if state.blocklist.get(name)
+        ]
+
     def reconcile_worker(self, client: RuntimeClient, held: list[str]) -> None:
         """After a worker's hello: keep the tasks it still holds (`held`, attempt ids),
         requeue the others, and tell it to cancel attempts the master no longer wants."""
@@ -252,9 +294,18 @@ class JobFarm:
         """A read submission (jobs.submit.read_submission) becomes a job with fresh ids."""
         job_id, first_task_id = self.board.new_ids(len(spec["chunks"]))
         job, tasks = build_records(spec, job_id, first_task_id, now)
-        self.jobstore.insert_job(job, tasks)
+        # On an idle farm the insert stores the first dispatch records too: one commit from
+        # the submit to the orders (Dispatcher.plan_new_job).
+        planned = self.dispatcher.plan_new_job(job, tasks)
+        try:
+            self.jobstore.insert_job(job, tasks)
+        except BaseException:
+            self.dispatcher.unplan(planned)
+            raise
         state = self.board.add_job(job, tasks)
         log.info("job %d (%s) submitted: %d tasks", job_id, job.name, len(tasks))
+        if planned:
+            self.dispatcher.send_planned(planned)
         self.dispatcher.wake()
         return state
 

@@ -1,23 +1,32 @@
-"""Task logs: plain files under DATA_DIR/logs/job-<id>/task-<id>.log, not in the database.
+"""Task logs: plain files under DATA_DIR/logs/job-<id>/, not in the database.
 
-Each attempt starts with a header line; output is appended as it arrives and streamed to
-`log:<task_id>` subscribers. Reads go by byte offset and never split a UTF-8 character.
-Old jobs' logs are removed after the retention period by `prune(now)`.
+Each attempt starts with a header line (`--- farmhand: attempt … ---`); output is appended as it
+arrives and streamed to `log:<task_id>` subscribers. Reads go by byte offset and never split a
+UTF-8 character. Old jobs' logs are removed after the retention period by `prune(now)`.
+
+A task gets its own file, `task-<id>.log`, only once it prints something. Until then the
+master's own lines about it go to the job's `farmhand.log`, one file per job, each line
+prefixed with the task id; a read joins the task's lines from there (everything written before
+its own file existed) and its own file. A silent task thus costs no file at all, and the
+master's lines about it are still served by `tasks.log`.
 
 File work runs in one writer thread: creating a file per task cost the hub ~40% of its time at
-full dispatch rate (bench/dispatch.py). The hub only appends to a list; the thread drains it,
-and reads go through the same thread, so they see every write made before them.
+full dispatch rate (bench/dispatch.py). The hub only appends to a list and hands the batch over
+at most every HANDOFF_S (10 ms), not once per line; the thread drains it, and reads go through
+the same thread after handing over what is queued, so they see every write made before them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import IO, Any
 
+import gevent
 from gevent.threadpool import ThreadPool
 
 from models.jobstore import TaskRecord
@@ -28,13 +37,37 @@ from ..events import EventBus
 log = logging.getLogger(__name__)
 
 MAX_OPEN_FILES = 256
+MAX_OPEN_JOB_FILES = 32
 DEFAULT_READ_BYTES = 64 * 1024
 MAX_READ_BYTES = 1 << 20
+JOB_LINES_FILENAME = "farmhand.log"
 
-# (job id, task id, bytes to append or None, close the file afterwards, and a marker: when set,
-# the bytes are skipped if the file's tail already holds the marker)
-Write = tuple[int, int, bytes | None, bool, bytes | None]
+
+class Write:
+    """One queued piece of log work (hub → writer thread)."""
+
+    __slots__ = ("close", "data", "job_id", "marker", "output", "task_id")
+
+    def __init__(
+        self,
+        job_id: int,
+        task_id: int,
+        data: bytes | None,
+        *,
+        output: bool = False,
+        close: bool = False,
+        marker: bytes | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.task_id = task_id
+        self.data = data  # bytes to append, or None
+        self.output = output  # the task's own output (gives it its own file), or the master's
+        self.close = close  # close the task's file afterwards
+        self.marker = marker  # when set, skip `data` if the log's tail already holds it
+
+
 TAIL_CHECK_BYTES = 4096
+HANDOFF_S = 0.01  # how long log lines may wait on the hub for the writer thread
 
 
 class TaskLogs:
@@ -45,44 +78,78 @@ class TaskLogs:
         self._lock = threading.Lock()
         self._writes: list[Write] = []
         self._draining = False
+        self._handoff_due = False  # a hub callback will hand the queued writes to the thread
+        self.handoffs = 0  # batches handed to the writer thread (tests, benches)
+        self._closed = False
         # Owned by the writer thread:
         self._open: OrderedDict[int, IO[bytes]] = OrderedDict()
+        self._job_files: OrderedDict[int, IO[bytes]] = OrderedDict()
         self._folders: set[int] = set()
 
     def path(self, job_id: int, task_id: int) -> Path:
+        """The task's own file (it exists once the task printed something)."""
         return self.root / f"job-{job_id}" / f"task-{task_id}.log"
+
+    def job_lines_path(self, job_id: int) -> Path:
+        """The master's lines about the job's tasks that have no file of their own yet."""
+        return self.root / f"job-{job_id}" / JOB_LINES_FILENAME
 
     # -- hub side ------------------------------------------------------------------------------
     def begin_attempt(self, task: TaskRecord, attempt: str, worker: str, now: float) -> None:
         self.append(task, f"--- farmhand: attempt {attempt} on {worker} at {iso_utc(now)} ---\n")
 
     def append(self, task: TaskRecord, text: str, unless: str | None = None) -> None:
-        """Append text; with `unless`, only if the log does not already end with that marker
-        (a result re-sent after a master crash must not end the log twice)."""
+        """Append one of the master's lines; with `unless`, only if the log does not already
+        end with that marker (a result re-sent after a master crash must not end it twice)."""
         marker = unless.encode() if unless is not None else None
-        self._enqueue((task.job_id, task.id, text.encode("utf-8", "replace"), False, marker))
+        self._enqueue(Write(task.job_id, task.id, text.encode("utf-8", "replace"), marker=marker))
+        self._publish(task, text)
+
+    def output(self, task: TaskRecord, text: str) -> None:
+        """Append the task's own output (its first output creates its file)."""
+        self._enqueue(Write(task.job_id, task.id, text.encode("utf-8", "replace"), output=True))
+        self._publish(task, text)
+
+    def close(self, task: TaskRecord) -> None:
+        self._enqueue(Write(task.job_id, task.id, None, close=True))
+
+    def _publish(self, task: TaskRecord, text: str) -> None:
         topic = f"log:{task.id}"
         if self.events.has_subscribers(topic):
             self.events.publish(topic, {"task_id": task.id, "text": text})
 
-    def close(self, task: TaskRecord) -> None:
-        self._enqueue((task.job_id, task.id, None, True, None))
-
     def _enqueue(self, write: Write) -> None:
         with self._lock:
             self._writes.append(write)
-            if self._draining:
+            if self._draining or self._handoff_due:
+                return
+            self._handoff_due = True
+        # Hand over at most every HANDOFF_S: dispatch batches and bursts of reports become one
+        # handoff to the writer thread (a thread-pool spawn costs the hub tens of µs), not one
+        # per line. Reads hand over at once, so they still see every write before them.
+        timer = gevent.get_hub().loop.timer(HANDOFF_S)
+        timer.start(self._hand_off, timer)
+
+    def _hand_off(self, timer: Any = None) -> None:
+        if timer is not None:
+            timer.close()
+        with self._lock:
+            self._handoff_due = False
+            if self._draining or not self._writes or self._closed:
                 return
             self._draining = True
+        self.handoffs += 1
         self._pool.spawn(self._drain)
 
     def read(self, task: TaskRecord, offset: int, limit: int | None) -> dict[str, Any]:
         limit = min(limit or DEFAULT_READ_BYTES, MAX_READ_BYTES)
+        self._hand_off()  # the thread runs its work in order: the writes queued so far first
         result: dict[str, Any] = self._pool.spawn(self._read, task, offset, limit).get()
         return result
 
     def close_all(self) -> None:
         self._pool.spawn(self._close_all).get()
+        self._closed = True  # a handoff timer still armed finds nothing to do
         self._pool.kill()
 
     def prune(self, finished_before: dict[int, float], retention_s: float, now: float) -> int:
@@ -103,32 +170,73 @@ class TaskLogs:
                 if not writes:
                     self._draining = False
                     return
-            for job_id, task_id, data, close, marker in writes:
+            for write in writes:
                 try:
-                    if marker is not None and self._tail_holds(job_id, task_id, marker):
-                        data = None
-                    if data is not None:
-                        self._file(job_id, task_id).write(data)
-                    if close:
-                        handle = self._open.pop(task_id, None)
-                        if handle is not None:
-                            handle.close()
+                    self._apply(write)
                 except OSError as exc:
-                    log.error("task %d: cannot write its log: %s", task_id, exc)
+                    log.error("task %d: cannot write its log: %s", write.task_id, exc)
 
-    def _file(self, job_id: int, task_id: int) -> IO[bytes]:
+    def _apply(self, write: Write) -> None:
+        job_id, task_id, data = write.job_id, write.task_id, write.data
+        if write.marker is not None and self._tail_holds(job_id, task_id, write.marker):
+            data = None
+        if data is not None:
+            handle = self._own_file(job_id, task_id, create=write.output)
+            if handle is not None:
+                handle.write(data)
+            else:
+                self._job_file(job_id).write(_prefixed(task_id, data))
+        if write.close:
+            handle = self._open.pop(task_id, None)
+            if handle is not None:
+                handle.close()
+
+    def _own_file(self, job_id: int, task_id: int, *, create: bool) -> IO[bytes] | None:
+        """The task's own file, opened for appending; None if it has none and not `create`."""
         handle = self._open.get(task_id)
         if handle is not None:
             self._open.move_to_end(task_id)
             return handle
-        if job_id not in self._folders:
-            self.path(job_id, task_id).parent.mkdir(parents=True, exist_ok=True)
-            self._folders.add(job_id)
-        handle = self.path(job_id, task_id).open("ab", buffering=0)
+        path = self.path(job_id, task_id)
+        if not create and not os.path.exists(path):
+            return None
+        self._folder(job_id)
+        handle = path.open("ab", buffering=0)
         self._open[task_id] = handle
         while len(self._open) > MAX_OPEN_FILES:
             self._open.popitem(last=False)[1].close()
         return handle
+
+    def _job_file(self, job_id: int) -> IO[bytes]:
+        handle = self._job_files.get(job_id)
+        if handle is not None:
+            self._job_files.move_to_end(job_id)
+            return handle
+        self._folder(job_id)
+        handle = self.job_lines_path(job_id).open("ab", buffering=0)
+        self._job_files[job_id] = handle
+        while len(self._job_files) > MAX_OPEN_JOB_FILES:
+            self._job_files.popitem(last=False)[1].close()
+        return handle
+
+    def _folder(self, job_id: int) -> None:
+        if job_id not in self._folders:
+            (self.root / f"job-{job_id}").mkdir(parents=True, exist_ok=True)
+            self._folders.add(job_id)
+
+    def _job_lines(self, job_id: int, task_id: int) -> bytes:
+        """The master's lines about the task from its job's file, without their prefix."""
+        try:
+            data = self.job_lines_path(job_id).read_bytes()
+        except FileNotFoundError:
+            return b""
+        prefix = b"%d " % task_id
+        if prefix not in data:
+            return b""
+        cut = len(prefix)
+        return b"".join(
+            line[cut:] for line in data.splitlines(keepends=True) if line.startswith(prefix)
+        )
 
     def _tail_holds(self, job_id: int, task_id: int, marker: bytes) -> bool:
         try:
@@ -136,16 +244,20 @@ class TaskLogs:
                 handle.seek(max(0, handle.seek(0, 2) - TAIL_CHECK_BYTES))
                 return marker in handle.read()
         except FileNotFoundError:
-            return False
+            return marker in self._job_lines(job_id, task_id)[-TAIL_CHECK_BYTES:]
 
     def _read(self, task: TaskRecord, offset: int, limit: int) -> dict[str, Any]:
+        head = self._job_lines(task.job_id, task.id)
         try:
             with self.path(task.job_id, task.id).open("rb") as handle:
-                size = handle.seek(0, 2)
-                handle.seek(min(offset, size))
-                data = handle.read(limit)
+                own_size = handle.seek(0, 2)
+                start = max(0, offset - len(head))
+                handle.seek(min(start, own_size))
+                own = handle.read(limit)
         except FileNotFoundError:
-            size, data = 0, b""
+            own_size, own = 0, b""
+        size = len(head) + own_size
+        data = (head[offset:] + own)[:limit] if offset < len(head) else own
         if offset + len(data) < size:
             data = data[: _utf8_boundary(data)]
         return {
@@ -158,6 +270,8 @@ class TaskLogs:
         self._drain_now()
         while self._open:
             self._open.popitem()[1].close()
+        while self._job_files:
+            self._job_files.popitem()[1].close()
 
     def _drain_now(self) -> None:
         with self._lock:
@@ -174,10 +288,21 @@ class TaskLogs:
                 for task_id, handle in list(self._open.items()):
                     if Path(str(handle.name)).parent == folder:
                         self._open.pop(task_id).close()
+                job_file = self._job_files.pop(job_id, None)
+                if job_file is not None:
+                    job_file.close()
                 shutil.rmtree(folder, ignore_errors=True)
                 self._folders.discard(job_id)
                 removed += 1
         return removed
+
+
+def _prefixed(task_id: int, data: bytes) -> bytes:
+    """The master's line(s) for the job's file: every line starts with the task id."""
+    prefix = b"%d " % task_id
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    return b"".join(prefix + line for line in data.splitlines(keepends=True))
 
 
 def _utf8_boundary(data: bytes) -> int:
