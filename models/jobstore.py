@@ -56,6 +56,9 @@ class JobRecord:
     retry_delay_s: float | None = None
     # A glob of the files a task writes, relative to its cwd (placeholders allowed), or None.
     outputs: str | None = None
+    # A finished job's tasks by status, stored when it leaves memory (its list views read them
+    # from the job row); None while it is live, or for a job finished before migration 14.
+    task_counts: dict[str, int] | None = None
 
 
 @dataclass(slots=True)
@@ -95,6 +98,7 @@ record_fields(BlocklistRecord, BLOCKLIST.columns)
 _TASK_MUTABLE = TASK.but("id", "job_id", "task_index", "frame_start", "frame_end")
 _JOB_MUTABLE = JOB.but("id", "created")
 _JOB_JSON = tuple(JOB.columns.index(c) for c in ("argv", "tags", "env", "depends_on"))
+_COUNTS = JOB.columns.index("task_counts")  # JSON too, or NULL
 
 _task_row = attrgetter(*_TASK_FIELDS)
 _task_update_row = attrgetter(*_TASK_MUTABLE, "id")  # SQLite: SET … WHERE id = last
@@ -147,9 +151,14 @@ class JobStore:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self.store = store  # the history's reads share it (models/jobhistory.py)
         self._pg = store.backend == "postgresql"
         p = store.db.param
         self._select_jobs = JOB.select(' ORDER BY "id"')
+        outside = (
+            '"status" = ANY(%s)' if self._pg else '"status" IN (SELECT value FROM json_each(?))'
+        )
+        self._select_live_jobs = JOB.select(f' WHERE NOT ({outside}) ORDER BY "id"')
         self._select_tasks = TASK.select(' ORDER BY "job_id", "task_index"')
         # One fixed statement whatever the number of jobs: a bound list, not a built IN (…).
         where = '"job_id" = ANY(%s)' if self._pg else '"job_id" IN (SELECT value FROM json_each(?))'
@@ -191,9 +200,10 @@ class JobStore:
         if jobs or tasks or blocklist:
             self._store.call(self._do_save_changes, jobs, tasks, blocklist)
 
-    def load_jobs(self) -> list[JobRecord]:
-        """Every job, ordered by id."""
-        return self._store.call(self._do_load_jobs)
+    def load_jobs(self, skip_statuses: Sequence[str] = ()) -> list[JobRecord]:
+        """Every job but those of `skip_statuses` (the finished ones, which stay on disk),
+        ordered by id."""
+        return self._store.call(self._do_load_jobs, list(skip_statuses))
 
     def load_tasks(self, job_ids: Sequence[int] | None = None) -> list[TaskRecord]:
         """All tasks (None) or those of `job_ids`, ordered by (job_id, index)."""
@@ -254,15 +264,14 @@ class JobStore:
             if bl_rows:
                 cursor.executemany(self._upsert_blocklist, bl_rows)
 
-    def _do_load_jobs(self) -> list[JobRecord]:
-        loads = orjson.loads
-        jobs = []
-        for row in self._store.db.execute_sql(self._select_jobs).fetchall():
-            values = list(row)  # in column order, which is JobRecord's field order
-            for i in _JOB_JSON:
-                values[i] = loads(values[i])
-            jobs.append(JobRecord(*values))
-        return jobs
+    def _do_load_jobs(self, skip_statuses: list[str]) -> list[JobRecord]:
+        db = self._store.db
+        if skip_statuses:
+            param: Any = skip_statuses if self._pg else orjson.dumps(skip_statuses).decode()
+            cursor = db.execute_sql(self._select_live_jobs, (param,))
+        else:
+            cursor = db.execute_sql(self._select_jobs)
+        return [job_of(row) for row in cursor.fetchall()]
 
     def _do_load_tasks(self, job_ids: Sequence[int] | None) -> list[TaskRecord]:
         db = self._store.db
@@ -286,6 +295,16 @@ class JobStore:
                 db.execute_sql(sql, (job_id,))
 
 
+def job_of(row: Sequence[Any]) -> JobRecord:
+    """A fetched job row (in column order, which is JobRecord's field order) as a record."""
+    values = list(row)
+    for i in _JOB_JSON:
+        values[i] = orjson.loads(values[i])
+    if values[_COUNTS] is not None:
+        values[_COUNTS] = orjson.loads(values[_COUNTS])
+    return JobRecord(*values)
+
+
 def _job_row(j: JobRecord) -> tuple[Any, ...]:
     """The job as a row in column order, JSON columns serialised (in the DB thread)."""
     dumps = orjson.dumps
@@ -294,6 +313,7 @@ def _job_row(j: JobRecord) -> tuple[Any, ...]:
         dumps(j.tags).decode(), j.max_attempts, j.timeout_s, dumps(j.env).decode(), j.cwd,
         dumps(j.depends_on).decode(), j.progress_regex, j.fail_policy, j.created, j.updated,
         j.tasks_total, j.retry_delay_s, j.outputs,
+        None if j.task_counts is None else dumps(j.task_counts).decode(),
     )  # fmt: skip
 
 

@@ -35,6 +35,8 @@ class Migration(NamedTuple):
     creates: tuple[type[peewee.Model], ...] = ()
     adds: tuple[Any, ...] = ()  # peewee Fields, e.g. schema.Job.retry_delay_s
     then: Callable[[peewee.Database], None] | None = None
+    # Indexes declared in a model's Meta.indexes, added to its existing table: (model, columns)
+    indexes: tuple[tuple[type[peewee.Model], tuple[str, ...]], ...] = ()
 
     def apply(self, db: peewee.Database) -> None:
         if self.adds:
@@ -49,6 +51,11 @@ class Migration(NamedTuple):
             models = [_as_created(model, self.version) for model in self.creates]
             with db.bind_ctx(models):
                 db.create_tables(models, safe=False)
+        for model, columns in self.indexes:
+            table = model._meta.table_name
+            name = f"_{model.__name__.lower()}v{self.version}_{'_'.join(columns)}"
+            cols = ", ".join(f'"{column}"' for column in columns)
+            db.execute_sql(f'CREATE INDEX "{name}" ON "{table}" ({cols})')
         if self.then is not None:
             self.then(db)
 
@@ -65,7 +72,12 @@ def _as_created(model: type[peewee.Model], version: int) -> type[peewee.Model]:
     }
     options: dict[str, Any] = {
         "table_name": meta.table_name,
-        "indexes": [index for index in meta.indexes if set(index[0]) <= set(present)],
+        "indexes": [
+            index
+            for index in meta.indexes
+            if set(index[0]) <= set(present)
+            and _INDEXED_IN.get((meta.table_name, tuple(index[0])), 0) <= version
+        ],
     }
     if isinstance(meta.primary_key, peewee.CompositeKey):
         options["primary_key"] = peewee.CompositeKey(*meta.primary_key.field_names)
@@ -138,6 +150,9 @@ MIGRATIONS: list[Migration] = [
     Migration(8, "job outputs", adds=(schema.Job.outputs,)),
     # NULL: tasks that ended before it keep their error line without a reason.
     Migration(9, "task end reasons", adds=(schema.Task.reason,)),
+    Migration(
+        10, "webhooks and their delivery log", creates=(schema.Webhook, schema.WebhookDelivery)
+    ),
     # NULL: no sleep schedule (the client takes work at any time).
     Migration(11, "client sleep schedules", adds=(schema.Client.schedule,)),
     # Beverages on kegs, pour corrections, sensor places and alert rules (issue 15).
@@ -156,6 +171,14 @@ MIGRATIONS: list[Migration] = [
         ),
         creates=(schema.SensorPlace, schema.AlertRule),
     ),
+    # Finished jobs stay on disk only: jobs.list of a status reads a page of them newest first.
+    # NULL task counts: a job finished before; its list views count its tasks instead.
+    Migration(
+        14,
+        "job history: finished jobs' task counts, jobs by status and id",
+        adds=(schema.Job.task_counts,),
+        indexes=((schema.Job, ("status", "id")),),
+    ),
 ]
 
 
@@ -168,9 +191,19 @@ def _added_columns(migrations: Sequence[Migration]) -> dict[tuple[str, str], int
     }
 
 
+def _indexed_columns(migrations: Sequence[Migration]) -> dict[tuple[str, tuple[str, ...]], int]:
+    """(table, indexed columns) → the version that added the index to an existing table."""
+    return {
+        (model._meta.table_name, columns): migration.version
+        for migration in migrations
+        for model, columns in migration.indexes
+    }
+
+
 # Taken from the whole list once: a test that runs only the first migrations (by replacing
 # MIGRATIONS) must still get the tables as those versions had them.
 _ADDED_IN = _added_columns(MIGRATIONS)
+_INDEXED_IN = _indexed_columns(MIGRATIONS)
 
 
 def latest_version() -> int:

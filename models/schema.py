@@ -96,9 +96,12 @@ class Job(BaseModel):
     tasks_total = peewee.IntegerField()
     retry_delay_s = peewee.DoubleField(null=True)  # migration 5; NULL: the default backoff
     outputs = peewee.TextField(null=True)  # migration 8; the files a task writes (a glob)
+    task_counts = peewee.TextField(null=True)  # migration 14; a finished job's tasks by status
 
     class Meta:
         table_name = "job"
+        # Migration 14: a page of finished jobs of a status, newest first (models/jobhistory.py).
+        indexes = ((("status", "id"), False),)
 
 
 class Task(BaseModel):
@@ -315,7 +318,50 @@ class MasterLease(BaseModel):
         table_name = "master_lease"
 
 
+class Webhook(BaseModel):
+    """An HTTP endpoint told of farm events (farmhand/master/webhooks/), with its delivery
+    counts and how its last delivery went. `events` is JSON: a list of event names or `*`."""
+
+    id = peewee.IntegerField(primary_key=True)  # assigned by the master
+    url = peewee.TextField()
+    events = peewee.TextField(default="[]")
+    secret = peewee.TextField(null=True)  # kept as given: it signs every body
+    created = peewee.DoubleField()
+    delivered = peewee.IntegerField(default=0)
+    failed = peewee.IntegerField(default=0)  # given up after a day of retries
+    dropped = peewee.IntegerField(default=0)  # pushed out of a full queue
+    last_time = peewee.DoubleField(null=True)
+    last_status = peewee.IntegerField(null=True)  # HTTP status code; null: no answer
+    last_latency_ms = peewee.DoubleField(null=True)
+    last_error = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "webhook"
+
+
+class WebhookDelivery(BaseModel):
+    """One event for one webhook: the exact body sent, its attempts and how the last went.
+    `state` is pending (to be retried at `next_try`), delivered, failed (given up) or dropped."""
+
+    id = peewee.IntegerField(primary_key=True)  # assigned by the master
+    webhook_id = peewee.IntegerField(index=True)
+    event = peewee.CharField(max_length=64)
+    created = peewee.DoubleField()
+    body = peewee.TextField()
+    state = peewee.CharField(max_length=16)
+    attempts = peewee.IntegerField(default=0)
+    next_try = peewee.DoubleField(null=True)
+    status_code = peewee.IntegerField(null=True)
+    latency_ms = peewee.DoubleField(null=True)
+    error = peewee.TextField(null=True)
+    updated = peewee.DoubleField()
+
+    class Meta:
+        table_name = "webhook_delivery"
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion, Client, ApiKey, Job, Task, JobBlocklist, User, AuthToken, Tap, Keg, Pour,
-    Reading, AuditEntry, MasterLease, SensorPlace, AlertRule,
+    Reading, AuditEntry, MasterLease, SensorPlace, AlertRule, Webhook,
+    WebhookDelivery,
 )  # fmt: skip

@@ -26,6 +26,7 @@ BULK_ACTIONS = {
     "cancel": "jobs.cancel",
     "requeue": "jobs.requeue",
     "priority": "jobs.set_priority",
+    "delete": "jobs.delete",  # finished jobs only; answers {} (no status left to show)
 }
 MAX_BULK = 1000
 METHOD_RULE = r"<method:re:[a-z]+\.[a-z_]+|status>"
@@ -111,7 +112,8 @@ def install(app: bottle.Bottle, dash: Dashboard) -> None:
         for job_id in job_ids:
             try:
                 view = dash.call(BULK_ACTIONS[action], {"job_id": job_id, **extra}, user)
-                results.append({"job_id": job_id, "ok": True, "status": view["status"]})
+                status = view.get("status", "deleted")
+                results.append({"job_id": job_id, "ok": True, "status": status})
             except RpcError as exc:
                 results.append({"job_id": job_id, "ok": False, "error": exc.message})
             except MasterUnavailable as exc:

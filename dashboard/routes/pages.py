@@ -17,6 +17,11 @@ from .common import query_int, query_text
 
 JOBS_PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 100
+# What a webhook may subscribe to (the master's notices and `*`; docs/webhooks.md).
+WEBHOOK_EVENTS = (
+    "job.completed", "job.failed", "job.canceled", "client.offline", "pour", "keg.low",
+    "keg.ended", "session.started", "sensor.alert", "sensor.cleared", "*",
+)  # fmt: skip
 
 
 def _page(name: str, title: str, initial: Any, **context: Any) -> str:
@@ -138,6 +143,11 @@ def install(app: bottle.Bottle, dash: Dashboard) -> None:
         limit = query_int("limit", AUDIT_PAGE_SIZE, minimum=1, maximum=1000)
         data = dash.call("audit.list", {"limit": limit})
         return _page("audit", "Audit log", {"limit": limit, **data})
+
+    @app.get("/webhooks", access="admin")
+    def webhooks_page() -> str:
+        data = dash.call("webhooks.list", {})
+        return _page("webhooks", "Webhooks", data, events=WEBHOOK_EVENTS)
 
     @app.get("/admin", access="admin")
     def admin_page() -> str:

@@ -28,6 +28,7 @@
     <button type="button" class="secondary" data-bulk="resume">Resume</button>
     <button type="button" class="secondary" data-bulk="requeue">Requeue</button>
     <button type="button" class="secondary contrast" data-bulk="cancel">Cancel</button>
+    <button type="button" class="secondary contrast" data-bulk="delete" title="finished jobs only: their tasks and logs go too">Delete</button>
   </span>
 </form>
 <div class="overflow-auto">

@@ -28,6 +28,7 @@
 % if session.admin:
       <li><a href="/admin">Admin</a></li>
       <li><a href="/audit">Audit</a></li>
+      <li><a href="/webhooks">Webhooks</a></li>
 % end
       <li>
         <form method="post" action="/logout" class="logout">

@@ -28,6 +28,7 @@ from . import (
     clients,
     completion,
     control,
+    delete,
     enable,
     job,
     jobs,
@@ -36,6 +37,7 @@ from . import (
     tasks,
     templates,
     watch,
+    webhooks,
 )
 from .base import EXIT_FAILED, EXIT_USAGE, Command, Context, UsageError, to_json
 from .settings import SettingsError, resolve
@@ -62,6 +64,8 @@ COMMANDS: tuple[Command, ...] = (
     actions.RESUME,
     actions.REQUEUE,
     actions.PRIORITY,
+    delete.COMMAND,
+    webhooks.COMMAND,
     call.COMMAND,
     alerts.COMMAND,
     completion.COMMAND,

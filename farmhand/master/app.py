@@ -22,6 +22,7 @@ from models.devicestore import DeviceStore
 from models.jobstore import JobStore
 from models.lease import LeaseStore
 from models.store import Store
+from models.webhookstore import WebhookStore
 
 from .api.surface import Api
 from .audit import AuditLog
@@ -43,6 +44,8 @@ from .server import MasterServer
 from .services import Services
 from .standby import LeaseKeeper, always_active_view, holder_name
 from .tls import TlsMasterServer, load_server_context
+from .webhooks.dispatcher import WebhookDispatcher
+from .webhooks.mail import Mailer
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,7 @@ class Master:
             mono=clock.mono,
             heartbeat_timeout_s=config.heartbeat_timeout_s,
             log_retention_days=config.log_retention_days,
+            job_retention_days=config.job_retention_days,
         )
         devices = DeviceHub(
             DeviceStore(store),
@@ -124,6 +128,9 @@ class Master:
         self.stepped_down = ""
         self.saver = ClientSaver(registry, store, config.save_interval_s, mono=clock.mono)
         audit = AuditLog(AuditStore(store), config.audit_retention_days, clock.wall)
+        farm.on_expired.append(
+            lambda ids: audit.record_by_master("jobs.delete", {"job_ids": ids}, "job retention")
+        )
         durability = Durability(
             store, registry, self.saver, farm.journal, devices.readings, audit, mono=clock.mono
         )
@@ -139,6 +146,12 @@ class Master:
             procs=procs,
             durability=durability,
             audit=audit,
+            webhooks=WebhookDispatcher(
+                WebhookStore(store),
+                events,
+                clock.wall,
+                first_retry_s=config.webhook_first_retry_s,
+            ),
             templates=templates,
             role_view=self.lease.view if self.lease is not None else always_active_view,
         )
@@ -165,6 +178,8 @@ class Master:
         )
         if self.mqtt is not None:
             self.services.status_parts["mqtt"] = self.mqtt.status
+        self.services.status_parts["webhooks"] = self.services.webhooks.status
+        self.mailer = Mailer(config.email, events) if config.email is not None else None
         self._stop_requested = Event()
 
     @property
@@ -194,6 +209,7 @@ class Master:
         services.keys.load()
         services.farm.load()
         services.devices.load()
+        services.webhooks.load()
         if self.config.require_key:
             self._ensure_admin_key()
         services.started = services.clock.wall()
@@ -216,6 +232,9 @@ class Master:
         services.farm.start()
         services.devices.start()
         services.audit.start()
+        services.webhooks.start()
+        if self.mailer is not None:
+            self.mailer.start()
         if self.lease is not None:
             self.lease.start(self._lost_lease)
         if self.mqtt is not None:
@@ -257,11 +276,14 @@ class Master:
             self.tls_server.close()
 
     def _stop_loops(self) -> None:
-        """The saver, the farm's, the hub's and the audit log's loops, and the MQTT bridge."""
+        """The saver, the farm's, the hub's and the audit log's loops, webhooks, email and MQTT."""
         self.saver.stop()
         self.services.farm.stop()
         self.services.devices.stop()
         self.services.audit.stop()
+        self.services.webhooks.stop()
+        if self.mailer is not None:
+            self.mailer.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
 

@@ -137,6 +137,24 @@ class AuditLog:
             del self._pending[0]
             self.dropped_total += 1
 
+    def record_by_master(self, method: str, params: dict[str, Any], why: str) -> None:
+        """A change the master made by itself (e.g. the job retention), as `master (why)`."""
+        self._pending.append(
+            AuditRecord(
+                time=self.wall(),
+                who=f"master ({why})",
+                key_id=None,
+                username=None,
+                peer="",
+                via="master",
+                method=method,
+                params=params_json(params),
+                error_code=None,
+                error=None,
+            )
+        )
+        self.recorded_total += 1
+
     def flush(self) -> int:
         batch, self._pending = self._pending, []
         if not batch:

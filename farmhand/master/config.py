@@ -3,12 +3,91 @@ and the checks of the TLS settings."""
 
 from __future__ import annotations
 
+import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from protocol.framing import DEFAULT_MAX_LINE_BYTES
+
+SMTP_PASSWORD_ENV = "FARMHAND_SMTP_PASSWORD"
+EMAIL_EVENTS = ("job.completed", "job.failed")
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    """The `[email]` table: SMTP mail for finished jobs (farmhand/master/webhooks/mail.py)."""
+
+    host: str
+    sender: str  # `from` in the TOML file
+    to: tuple[str, ...]
+    port: int = 25
+    starttls: bool = False
+    ssl: bool = False
+    user: str | None = None
+    password: str | None = None  # from FARMHAND_SMTP_PASSWORD, never from the file
+    events: tuple[str, ...] = EMAIL_EVENTS
+    timeout_s: float = 10.0
+
+
+def parse_email_table(
+    table: object, where: str, environ: Mapping[str, str] | None = None
+) -> EmailConfig:
+    """The `[email]` table of a config file; ValueError (one line) on any problem."""
+    env = os.environ if environ is None else environ
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: [email] must be a table")
+    known = {"host", "port", "from", "to", "starttls", "ssl", "user", "events", "timeout_s"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        hint = (
+            " (the password comes from $" + SMTP_PASSWORD_ENV + ")" if "password" in unknown else ""
+        )
+        raise ValueError(f"{where}: unknown [email] setting {unknown[0]!r}{hint}")
+    host, sender, to = table.get("host"), table.get("from"), table.get("to")
+    if not isinstance(host, str) or not host:
+        raise ValueError(f'{where}: [email] needs host = "smtp.example.com"')
+    if not isinstance(sender, str) or "@" not in sender:
+        raise ValueError(f'{where}: [email] needs from = "farm@example.com"')
+    recipients = [to] if isinstance(to, str) else to
+    if (
+        not isinstance(recipients, list)
+        or not recipients
+        or not all(isinstance(address, str) and "@" in address for address in recipients)
+    ):
+        raise ValueError(f"{where}: [email] needs to = an address or a list of addresses")
+    port = table.get("port", 465 if table.get("ssl") else 25)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"{where}: [email] port must be 1-65535, not {port!r}")
+    flags = {name: table.get(name, False) for name in ("starttls", "ssl")}
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: [email] {name} must be true or false, not {value!r}")
+    if flags["starttls"] and flags["ssl"]:
+        raise ValueError(f"{where}: [email] takes starttls or ssl, not both")
+    user = table.get("user")
+    if user is not None and not isinstance(user, str):
+        raise ValueError(f"{where}: [email] user must be a string")
+    events = table.get("events", list(EMAIL_EVENTS))
+    if not isinstance(events, list) or not events or not set(events) <= set(EMAIL_EVENTS):
+        raise ValueError(f"{where}: [email] events must be some of {', '.join(EMAIL_EVENTS)}")
+    timeout_s = table.get("timeout_s", 10.0)
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
+        raise ValueError(f"{where}: [email] timeout_s must be a positive number")
+    return EmailConfig(
+        host=host,
+        sender=sender,
+        to=tuple(recipients),
+        port=port,
+        starttls=flags["starttls"],
+        ssl=flags["ssl"],
+        user=user,
+        password=env.get(SMTP_PASSWORD_ENV) if user else None,
+        events=tuple(events),
+        timeout_s=float(timeout_s),
+    )
 
 
 @dataclass
@@ -35,6 +114,9 @@ class MasterConfig:
     max_tasks_per_job: int = 100_000
     # Task logs of jobs finished longer ago than this are deleted (0 keeps them forever).
     log_retention_days: float = 30.0
+    # Finished jobs (completed, failed, canceled) unchanged this long are deleted with their
+    # tasks and logs, checked hourly (0: kept until jobs.delete; the default).
+    job_retention_days: float = 0.0
     # The stale process report of a node offline this long is dropped (0 keeps it forever).
     procs_offline_ttl_s: float = 3600.0
     # Audit entries (every state-changing call) older than this are deleted (0 keeps them).
@@ -55,6 +137,10 @@ class MasterConfig:
     drink_session_gap_s: float = 5400.0
     # A folder of studio job templates (*.toml, docs/templates.md); None: the built-in ones only.
     templates_dir: Path | None = None
+    # A failed webhook delivery is retried after this long, then twice as long each time.
+    webhook_first_retry_s: float = 10.0
+    # SMTP mail for finished jobs: the config file's [email] table; None: no email.
+    email: EmailConfig | None = None
     # clients.prune without `offline_for_s` forgets clients offline longer than this (7 days).
     prune_offline_s: float = 7 * 86400.0
 
@@ -97,9 +183,13 @@ def load_config_file(path: Path) -> dict[str, Any]:
         raise ValueError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config file {path}: {exc}") from None
-    table = document.get("master", document)
+    table = dict(document.get("master", document))
+    email = document.get("email") if "master" in document else table.pop("email", None)
+    table.pop("email", None)
     known = {field.name: field for field in fields(MasterConfig)}
     settings: dict[str, Any] = {}
+    if email is not None:
+        settings["email"] = parse_email_table(email, f"config file {path}")
     for key, value in table.items():
         name = key.replace("-", "_")
         if name not in known:

@@ -62,6 +62,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(mqtt://[USER[:PASSWORD]@]HOST:PORT, mqtts://; docs/mqtt.md)",
     )
     parser.add_argument(
+        "--job-retention-days",
+        type=float,
+        metavar="N",
+        help="delete finished jobs with their tasks and logs N days after they end (0: never)",
+    )
+    parser.add_argument(
         "--templates",
         dest="templates_dir",
         type=Path,

@@ -21,7 +21,7 @@ from protocol.schedule import Schedule, parse_schedule
 from protocol.selector import Selector
 from protocol.times import iso_utc
 
-from .events import EventBus
+from .events import NOTICE_TOPIC, EventBus
 from .ports import Peer
 
 log = logging.getLogger(__name__)
@@ -288,6 +288,8 @@ class ClientRegistry:
         self._dirty.add(client)
         log.info("client %s (id %d) offline: %s", client.name, client.id, reason)
         self._publish("offline", client, reason=reason)
+        if self._events.has_subscribers(NOTICE_TOPIC):
+            self._events.notify("client.offline", {**client.view(), "reason": reason})
         return True
 
     def set_enabled(self, selector: Selector, enabled: bool) -> tuple[list[str], list[str]]:

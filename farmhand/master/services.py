@@ -22,6 +22,7 @@ from .peerguard import PeerGuard
 from .ports import ServedConnection
 from .procs import ProcBoard
 from .registry import ClientRegistry
+from .webhooks.dispatcher import WebhookDispatcher
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Services:
     # What is not yet stored, and the barrier operator writes wait on (durability.py).
     durability: Durability
     audit: AuditLog
+    # Webhooks: their queues, delivery greenlets and delivery log (webhooks/dispatcher.py).
+    webhooks: WebhookDispatcher
     # The `master` part of `status`: role (active/standby), lease holder, last takeover.
     role_view: Callable[[], dict[str, Any]]
     started: float = 0.0

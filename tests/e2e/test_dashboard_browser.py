@@ -205,6 +205,19 @@ def test_submit_a_job_and_watch_it_finish(page: Any) -> None:
     assert page.errors == []
 
 
+def test_bulk_delete_of_a_finished_job_from_the_jobs_list(page: Any) -> None:
+    """The job of the test above is finished: check it, Delete, confirm; its row goes."""
+    page.goto(page.base + "/jobs")
+    row = page.locator("#jobs tbody tr", has_text="browser-job")
+    row.wait_for()
+    row.locator("input[type=checkbox]").check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-bulk=delete]")
+    wait_for(lambda: row.count() == 0, timeout=20, what="the deleted job's row to go")
+    shot(page, "jobs-deleted")
+    assert page.errors == []
+
+
 def test_a_live_log_line_appears(page: Any, farm: dict[str, Any]) -> None:
     script = (
         "import time\nfor i in range(40):\n    print('tick', i, flush=True); time.sleep(0.25)\n"

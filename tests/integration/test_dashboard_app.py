@@ -252,6 +252,23 @@ def test_admin_writes(admin: tuple[WsgiClient, str], rpc: RpcClient, master: Mas
     assert all("key" not in k for k in client.get("/api/keys.list").json()["keys"])
 
 
+def test_bulk_delete_takes_finished_jobs_only(
+    admin: tuple[WsgiClient, str], rpc: RpcClient
+) -> None:
+    client, csrf = admin
+    finished = submit(rpc, frames="1")
+    rpc.call("jobs.cancel", job_id=finished)
+    live = submit(rpc, frames="1")
+    reply = write(client, csrf, "jobs.bulk", {"action": "delete", "job_ids": [finished, live]})
+    assert reply.status == 200, reply.text
+    assert [(r["ok"], r.get("status")) for r in reply.json()["results"]] == [
+        (True, "deleted"),
+        (False, None),
+    ]
+    assert client.get(f"/api/jobs.get?job_id={finished}").status == 404
+    assert rpc.call("jobs.get", job_id=live)["status"] == "queued"
+
+
 def test_an_admin_pours_from_a_simulated_kegboard_through_the_dashboard(
     master: MasterProcess, admin: tuple[WsgiClient, str], rpc: RpcClient, tmp_path: Path
 ) -> None:

@@ -227,6 +227,8 @@ GOOD_CALLS: dict[str, dict[str, Any]] = {
     "unsubscribe": {"topics": ["clients"]},
     "users.authenticate": {"username": "alice", "password": "wrong"},
     "users.create": {"username": "u1", "display_name": "U", "admin": False},
+    "webhooks.create": {"url": "http://127.0.0.1:9/fuzz", "events": ["job.failed"], "secret": "s"},
+    "webhooks.delete": {"id": 1},
 }
 HOSTILE: list[Any] = [
     None, True, 0, -1, 2**31, 2**63 - 1, 2**63, 2**64 - 1, -(2**63), 1.5, -0.0, 1e308, -1e308,

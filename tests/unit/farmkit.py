@@ -24,6 +24,8 @@ from farmhand.master.clock import FakeClock
 from farmhand.master.config import MasterConfig
 from farmhand.master.console.shell import ConsoleConnection
 from farmhand.master.events import EventBus
+from farmhand.master.jobs import history
+from farmhand.master.jobs.board import JobState
 from farmhand.master.jobs.farm import JobFarm
 from farmhand.master.jobs.submit import SUBMIT_PARAMS, read_submission
 from farmhand.master.params import parse_params
@@ -94,8 +96,11 @@ def peer_of(client: RuntimeClient) -> FakePeer:
 
 
 class FarmKit:
-    def __init__(self, tmp_path: Path, clock: FakeClock | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, clock: FakeClock | None = None, job_retention_days: float = 0.0
+    ) -> None:
         self.tmp_path = tmp_path
+        self.job_retention_days = job_retention_days
         self.clock = clock or FakeClock()
         self.store = Store(f"sqlite:///{tmp_path / 'farm.db'}", tmp_path)
         self.store.open()
@@ -112,6 +117,7 @@ class FarmKit:
             wall=self.clock.wall,
             mono=self.clock.mono,
             heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S,
+            job_retention_days=self.job_retention_days,
         )
         registry.watch(farm)
         farm.load()
@@ -157,9 +163,15 @@ class FarmKit:
         params.setdefault("name", "job")
         params.setdefault("argv", ["render", "{task}"])
         spec = read_submission(
-            parse_params("jobs.submit", SUBMIT_PARAMS, params), self.farm.board.jobs, 100_000
+            parse_params("jobs.submit", SUBMIT_PARAMS, params),
+            history.KnownJobs(self.farm),
+            100_000,
         )
         return self.farm.submit(spec, self.clock.wall()).id
+
+    def job(self, job_id: int) -> JobState:
+        """The job as views see it: in memory, or as stored once it is finished and gone."""
+        return history.view_job(self.farm, job_id)
 
     def dispatch(self) -> None:
         """One dispatcher pass at the current time, and the commit that lets its orders go."""
@@ -193,6 +205,7 @@ class MasterKit:
         services.keys.load()
         services.farm.load()
         services.devices.load()
+        services.webhooks.load()
         services.farm.journal.start()
         self.admin = Session("127.0.0.1", 1, "rpc", trusted=True)
         self._consoles: list[socket.socket] = []

@@ -184,7 +184,7 @@ def test_the_dashboard_serves_what_the_table_says() -> None:
         "pours.totals", "presence.list", "readings.query", "events.recent", "devices.list",
         "users.list", "tokens.list", "keys.list", "audit.list",
     } <= set(surface.reads)  # fmt: skip
-    assert surface.admin_reads == {"keys.list", "audit.list"}
+    assert surface.admin_reads == {"keys.list", "audit.list", "webhooks.list"}
     assert not {"hello", "users.authenticate", "subscribe", "heartbeat"} & set(surface.reads)
     assert surface.writes == {name for name, entry in METHODS.items() if entry.writes}
     assert {"jobs.submit", "taps.configure", "keys.revoke", "tokens.assign"} <= surface.writes

@@ -26,7 +26,7 @@ def kit(tmp_path: Path) -> Iterator[FarmKit]:
 
 
 def statuses(kit: FarmKit, job_id: int) -> list[str]:
-    return [task.status for task in kit.farm.board.jobs[job_id].tasks]
+    return [task.status for task in kit.job(job_id).tasks]
 
 
 # -- submit and the board ----------------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_started_progress_output_and_finished_move_the_task(kit: FarmKit) -> Non
     kit.farm.journal.flush()
     assert done.get(timeout=1) == {}
     assert (task.status, task.exit_code, task.progress) == ("completed", 0, 100.0)
-    assert kit.farm.board.jobs[job_id].rec.status == "completed"
+    assert kit.job(job_id).rec.status == "completed"
     log = kit.farm.logs.read(task, 0, None)["text"]
     assert log.splitlines()[1:] == [
         "frame 1 done",
@@ -185,7 +185,7 @@ def test_a_failed_attempt_is_retried_until_its_attempts_run_out(kit: FarmKit) ->
     (order,) = kit.orders(worker)
     kit.finish(worker, order, exit_code=3)
     assert (task.status, task.attempts) == ("failed", 2)
-    assert kit.farm.board.jobs[job_id].rec.status == "failed"
+    assert kit.job(job_id).rec.status == "failed"
     assert kit.orders(worker) == []
 
 
@@ -195,7 +195,7 @@ def test_fail_fast_cancels_the_other_tasks_and_kills_running_ones(kit: FarmKit) 
     kit.dispatch()
     (first,), (second,) = peer_of(one).take(), peer_of(two).take()
     kit.finish(one, first, exit_code=1)
-    assert kit.farm.board.jobs[job_id].rec.status == "failed"
+    assert kit.job(job_id).rec.status == "failed"
     assert sorted(statuses(kit, job_id)) == ["canceled", "canceled", "failed"]
     assert peer_of(two).take("task.cancel") == [{"attempt": second["attempt"]}]
 
@@ -252,15 +252,17 @@ def test_requeue_and_requeue_task_give_fresh_attempts(kit: FarmKit) -> None:
     for _ in range(2):
         (order,) = kit.orders(worker)
         kit.finish(worker, order, exit_code=1)
-    assert state.rec.status == "failed"
+    assert kit.job(job_id).rec.status == "failed"
+    state = kit.farm.job_for_change(job_id)  # finished: loaded back from the database
     assert kit.farm.requeue(state) == 2
     assert [task.attempts for task in state.tasks] == [0, 0]
     assert state.rec.status == "queued"
     for _ in range(2):
         (order,) = kit.orders(worker)
         kit.finish(worker, order)
-    assert state.rec.status == "completed"
+    assert kit.job(job_id).rec.status == "completed"
     task = kit.farm.requeue_task(state.tasks[1].id)
+    state = kit.job(job_id)
     assert (task.status, state.rec.status) == ("queued", "active")
 
 

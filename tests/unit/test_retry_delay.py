@@ -49,7 +49,7 @@ def test_retry_delay_s_sets_the_first_wait_and_0_retries_at_once(kit: FarmKit) -
     slow = kit.submit(max_attempts=3, retry_delay_s=2.5)
     last = fail_and_wait(kit, worker, [2.5, 5.0], slow)
     kit.finish(worker, last, exit_code=1)
-    assert kit.farm.board.jobs[slow].rec.status == "failed"
+    assert kit.job(slow).rec.status == "failed"
     now = kit.submit(max_attempts=3, retry_delay_s=0)
     fail_and_wait(kit, worker, [0.0, 0.0], now)
 

@@ -73,11 +73,13 @@ const refresh = throttle(reload, 1000);
 async function act(action, ids) {
   if (!ids.length) return;
   if (action === "cancel" && !confirm(`Cancel ${ids.length} job(s)?`)) return;
+  if (action === "delete" && !confirm(`Delete ${ids.length} finished job(s) with their tasks and logs?`)) return;
   const result = await attempt(() => post("jobs.bulk", { action, job_ids: ids }));
   if (!result) return;
   const failed = result.results.filter((r) => !r.ok);
   if (failed.length) attempt(() => { throw new Error(failed.map((r) => `job ${r.job_id}: ${r.error}`).join("; ")); });
   else attempt(async () => 0, `${action}: ${ids.length} job(s)`);
+  if (action === "delete") for (const r of result.results) if (r.ok) checked.delete(r.job_id);
   refresh();
 }
 

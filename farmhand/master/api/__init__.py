@@ -17,6 +17,7 @@ from . import (
     sim,
     stats,
     tasks,
+    webhooks,
 )
 from .base import Access, Method, Param, assemble
 
@@ -34,6 +35,7 @@ MODULES = (
     alerts,
     sim,
     audit,
+    webhooks,
     rpc,
 )
 METHODS: dict[str, Method] = assemble(module.METHODS for module in MODULES)

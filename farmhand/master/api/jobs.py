@@ -1,4 +1,5 @@
-"""Job methods: submit, templates, list, get, cancel, pause, resume, requeue, set_priority."""
+"""Job methods: submit, templates, list, get, cancel, pause, resume, requeue, set_priority,
+delete. Finished jobs are read from the database (farmhand/master/jobs/history.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from gevent.event import AsyncResult
 
+from ..jobs import history
 from ..jobs.board import JobState
 from ..jobs.states import JobStatus
 from ..jobs.stranded import blocked_reason
@@ -24,7 +26,7 @@ def jobs_submit(services: Services, session: Session, p: Args) -> dict[str, Any]
     """Submit a job: argv over a frame range, split into tasks. Answers once it is stored."""
     farm = services.farm
     spec = read_submission(
-        p, farm.board.jobs, services.config.max_tasks_per_job, services.templates
+        p, history.KnownJobs(farm), services.config.max_tasks_per_job, services.templates
     )
     state = farm.submit(spec, services.clock.wall())
     return {"job_id": state.id, "tasks": len(state.tasks)}
@@ -50,29 +52,21 @@ def jobs_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     status = p["status"]
     limit = p["limit"]
     offset = p["offset"]
-    states = [
-        state
-        for state in services.farm.board.jobs.values()
-        if status is None or state.rec.status == status
-    ]
-    states.sort(key=lambda state: -state.id)
-    now = services.clock.wall()
-    return {
-        "jobs": [job_view(state, now) for state in states[offset : offset + limit]],
-        "total": len(states),
-    }
+    views, total = history.list_jobs(services.farm, status, limit, offset, services.clock.wall())
+    return {"jobs": views, "total": total}
 
 
 def _job(services: Services, p: Args) -> JobState:
+    """The job a verb changes: loaded back into memory if it had left."""
     job_id = p["job_id"]
-    return services.farm.board.job(job_id)
+    return services.farm.job_for_change(job_id)
 
 
 @method("jobs.get", Access.READ, params=(integer("job_id", "the job's id"),))
 def jobs_get(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """One job's view: status, progress, tasks by status, and `blocked`: why its queued tasks
     wait (no worker may run them, a dependency, a retry delay), or null."""
-    state = _job(services, p)
+    state = history.view_job(services.farm, p["job_id"])
     view = job_view(state, services.clock.wall())
     view["blocked"] = blocked_reason(
         services.farm, state, services.registry.clients(), services.clock.mono()
@@ -127,6 +121,13 @@ def jobs_set_priority(services: Services, session: Session, p: Args) -> dict[str
     priority = p["priority"]
     services.farm.set_priority(state, priority)
     return job_view(state, services.clock.wall())
+
+
+@method("jobs.delete", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
+def jobs_delete(services: Services, session: Session, p: Args) -> dict[str, Any]:
+    """Delete a completed, failed or canceled job (else -32009) with its tasks and logs."""
+    services.farm.delete(p["job_id"])
+    return {}
 
 
 @method("jobs.preview", Access.READ, params=(integer("job_id", "the job's id"),))

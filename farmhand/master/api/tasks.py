@@ -9,6 +9,7 @@ from gevent.event import AsyncResult
 
 from protocol.errors import ErrorCode, RpcError
 
+from ..jobs import history
 from ..jobs.outcomes import WORKER_REASONS
 from ..jobs.previews import decode_preview
 from ..jobs.states import TASK_FINAL
@@ -33,12 +34,11 @@ method = collector(METHODS)
 )
 def tasks_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """A job's tasks in order (optionally a page of them: offset, limit)."""
-    state = services.farm.board.job(p["job_id"])
     offset = p["offset"]
     limit = p["limit"]
-    chosen = state.tasks[offset:] if limit is None else state.tasks[offset : offset + limit]
+    chosen, total = history.task_page(services.farm, p["job_id"], offset, limit)
     now = services.clock.wall()
-    return {"tasks": [task_view(task, now) for task in chosen], "total": len(state.tasks)}
+    return {"tasks": [task_view(task, now) for task in chosen], "total": total}
 
 
 @method(
@@ -52,7 +52,7 @@ def tasks_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
 )
 def tasks_log(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """A task's log from a byte offset; `complete` once the task is over and all was read."""
-    task = services.farm.board.task(p["task_id"])
+    task = history.find_task(services.farm, p["task_id"])
     offset = p["offset"]
     limit = p["limit"]
     chunk = services.farm.logs.read(task, offset, limit)

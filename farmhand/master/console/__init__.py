@@ -1,5 +1,6 @@
 """Console commands, one module per concern, named as the api's method modules are (session,
-clients, keys, jobs, tasks, procs, devices, people, stats, pours, alerts, sim, audit).
+clients, keys, jobs, tasks, procs, devices, people, stats, pours, alerts, sim, audit,
+webhooks).
 `MODULES` is the list; each module's `COMMANDS` its commands. Nothing registers itself by
 being imported."""
 
@@ -17,6 +18,7 @@ from . import (
     sim,
     stats,
     tasks,
+    webhooks,
 )
 from .base import Command, Reply, UsageError, assemble
 
@@ -34,6 +36,7 @@ MODULES = (
     alerts,
     sim,
     audit,
+    webhooks,
 )
 COMMANDS, ALIASES = assemble(module.COMMANDS for module in MODULES)
 

@@ -1,4 +1,5 @@
-"""Console: jobs, job, submit, cancel, pause, resume, requeue, priority (the api's job methods)."""
+"""Console: jobs, job, submit, cancel, pause, resume, requeue, priority, delete (the api's job
+methods)."""
 
 from __future__ import annotations
 
@@ -196,3 +197,15 @@ def priority(console: ConsoleConnection, args: list[str]) -> Reply:
         raise UsageError("usage: priority ID N")
     result = console.call("jobs.set_priority", {"job_id": int(args[0]), "priority": int(args[1])})
     return Reply(result, f"job {result['id']} priority is now {result['priority']}")
+
+
+@command(
+    "delete",
+    "delete ID",
+    "delete a completed, failed or canceled job with its tasks and logs",
+    methods=("jobs.delete",),
+)
+def delete(console: ConsoleConnection, args: list[str]) -> Reply:
+    job_id = job_id_of(args, "delete ID")
+    result = console.call("jobs.delete", {"job_id": job_id})
+    return Reply(result, f"job {job_id} deleted")

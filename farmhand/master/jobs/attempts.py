@@ -86,7 +86,8 @@ def finished(
     exit code and error."""
     task = current_task(farm, client, attempt)
     if task is None:
-        earlier = farm.board.tasks.get(task_id_of(attempt))
+        # A finished job may have left memory: its task is then read back from the database.
+        earlier = farm.board.tasks.get(task_id_of(attempt)) or _stored_task(farm, attempt)
         if (
             earlier is not None
             and earlier.attempt == attempt
@@ -281,10 +282,15 @@ def reconcile_worker(farm: JobFarm, client: RuntimeClient, attempts: list[str]) 
 def _finished_here(farm: JobFarm, attempt: str, worker: str) -> bool:
     """True if `attempt` is the one that completed its task (its result may be resent);
     a canceled task keeps its attempt id too, but that attempt must be canceled."""
-    task = farm.board.tasks.get(task_id_of(attempt))
+    task = farm.board.tasks.get(task_id_of(attempt)) or _stored_task(farm, attempt)
     return (
         task is not None
         and task.attempt == attempt
         and task.worker == worker
         and task.status == TaskStatus.COMPLETED
     )
+
+
+def _stored_task(farm: JobFarm, attempt: str) -> TaskRecord | None:
+    task_id = task_id_of(attempt)
+    return farm.history.task(task_id) if task_id >= 0 else None

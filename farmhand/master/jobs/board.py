@@ -1,10 +1,16 @@
-"""The job board: every job and task in memory, and the one place where a task changes state.
+"""The job board: the jobs in memory and their tasks, and the one place where a task changes state.
 
 `move(task, event)` applies TASK_TRANSITIONS, keeps the per-job counters, queues and in-flight
 indexes consistent, recomputes the job's status, hands changed records to the journal and
 publishes `tasks`/`jobs` events. Dispatch, results and operator actions all go through it.
 A task retried after a failure may be *held*: queued, but out of the dispatch queue until its
 retry delay has passed (`release_held(now_mono)` puts it back).
+
+Memory holds the live jobs only. A job that is finished (completed, failed, canceled) with no
+task in flight leaves the board once its last change is stored (`settle`, after the journal's
+commit): its views then come from the database (models/jobhistory.py), and an operator verb on
+it loads it back (`revive`). `ended` remembers the failed or canceled jobs that left while a
+live job depends on them, so that dependency keeps that job waiting without a database read.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 
 from models.jobstore import BlocklistRecord, JobRecord, TaskRecord
 from protocol.errors import not_found
 
-from ..events import EventBus
+from ..events import NOTICE_TOPIC, EventBus
 from .journal import Journal
 from .states import JOB_FINAL, TASK_IN_FLIGHT, JobStatus, TaskStatus, task_transition
 from .views import job_view, task_view
@@ -87,6 +94,13 @@ class JobState:
             self.completed_s += sign * max(0.0, finished - started)
             self.timed_completed += sign
 
+    @classmethod
+    def summary(cls, rec: JobRecord, counts: Mapping[str, int]) -> JobState:
+        """A finished job as the job view needs it: its record and task counts, no tasks."""
+        state = cls(rec, [])
+        state.counts.update(counts)
+        return state
+
     @property
     def id(self) -> int:
         return self.rec.id
@@ -129,6 +143,10 @@ class JobBoard:
         self.completed_total = 0
         # (monotonic release time, job id, task id) of held tasks; stale entries are skipped
         self._held: list[tuple[float, int, int]] = []
+        # job id → status of failed or canceled jobs out of memory that live jobs depend on
+        self.ended: dict[int, str] = {}
+        # ids of finished jobs waiting for the commit after which they leave memory
+        self._leaving: set[int] = set()
 
     # -- loading -------------------------------------------------------------------------------
     def load_state(
@@ -177,6 +195,59 @@ class JobBoard:
         self.generation += 1
         self.publish_job(state)
         return state
+
+    # -- finished jobs leave memory ------------------------------------------------------------
+    def revive(
+        self, job: JobRecord, tasks: list[TaskRecord], blocklist: Iterable[BlocklistRecord]
+    ) -> JobState:
+        """Load a stored finished job back (an operator verb acts on it). It leaves again after
+        the next commit unless the verb made it live."""
+        job.task_counts = None  # counted again when it leaves
+        state = JobState(job, tasks)
+        self.jobs[job.id] = state
+        for task in tasks:
+            self.tasks[task.id] = task
+        for row in blocklist:
+            if row.failures > 0:
+                state.blocklist[row.worker] = row.failures
+        self.ended.pop(job.id, None)
+        self.generation += 1
+        self.settle(state)
+        return state
+
+    def settle(self, state: JobState) -> None:
+        """A finished job with nothing in flight leaves memory once its changes are stored."""
+        if state.id in self._leaving or not _finished_and_idle(state):
+            return
+        self._leaving.add(state.id)
+        # Stored with the job: list views of the history read them without counting tasks.
+        state.rec.task_counts = {TaskStatus(s).value: n for s, n in state.counts.items() if n}
+        self.journal.job_changed(state.rec)
+        self.journal.after_commit(partial(self._leave, state.id))
+
+    def _leave(self, job_id: int) -> None:
+        self._leaving.discard(job_id)
+        state = self.jobs.get(job_id)
+        if state is not None and _finished_and_idle(state):
+            self.forget(state)
+            log.debug("job %d (%s) left memory", job_id, state.rec.name)
+
+    def forget(self, state: JobState) -> None:
+        """Drop a finished job from memory (it stays stored, or jobs.delete removes it)."""
+        del self.jobs[state.id]
+        for task in state.tasks:
+            self.tasks.pop(task.id, None)
+        if state.rec.status != JobStatus.COMPLETED and any(
+            state.id in other.rec.depends_on for other in self.jobs.values()
+        ):
+            self.ended[state.id] = state.rec.status
+        self.generation += 1
+
+    def dependency_status(self, job_id: int) -> str | None:
+        """The status of a job others depend on: in memory, or failed/canceled and gone; None
+        for a job that completed and left memory, or does not exist (nothing to wait for)."""
+        state = self.jobs.get(job_id)
+        return state.rec.status if state is not None else self.ended.get(job_id)
 
     def may_dispatch_new(self, job: JobRecord) -> bool:
         """Whether a new job's tasks may be dispatched at once (not paused, no dependency
@@ -242,6 +313,8 @@ class JobBoard:
         if self.events.has_subscribers("tasks"):
             self.events.publish("tasks", task_view(task, self.wall()))
         self.refresh_job(state)
+        if state.rec.status in JOB_FINAL:
+            self.settle(state)
 
     def _enqueue(self, state: JobState, task: TaskRecord) -> None:
         if not state.queue:
@@ -302,11 +375,20 @@ class JobBoard:
 
     def set_job_status(self, state: JobState, status: JobStatus) -> None:
         job = state.rec
-        if job.status != status:
+        changed = job.status != status
+        if changed:
             log.info("job %d (%s) %s → %s", job.id, job.name, job.status, status)
             job.status = status
             self.generation += 1
         self.job_changed(state)
+        if changed and status in JOB_FINAL and self.events.has_subscribers(NOTICE_TOPIC):
+            # job.completed, job.failed, job.canceled with the jobs.get view (a finished job
+            # is never blocked).
+            self.events.notify(
+                f"job.{status.value}", {**job_view(state, self.wall()), "blocked": None}
+            )
+        if status in JOB_FINAL:
+            self.settle(state)
 
     def set_priority(self, state: JobState, priority: int) -> bool:
         """True if the priority changed (the dispatch order may have too)."""
@@ -342,8 +424,8 @@ class JobBoard:
         return ready
 
     def _unfinished_dependency(self, job_id: int) -> bool:
-        dependency = self.jobs.get(job_id)
-        return dependency is not None and dependency.rec.status != JobStatus.COMPLETED
+        status = self.dependency_status(job_id)
+        return status is not None and status != JobStatus.COMPLETED
 
     def note_blocklist(self, state: JobState, worker: str) -> int:
         failures = state.blocklist.get(worker, 0) + 1
@@ -357,3 +439,12 @@ class JobBoard:
         for worker in state.blocklist:
             self.journal.blocklist_changed(BlocklistRecord(state.id, worker, 0))
         state.blocklist.clear()
+
+
+def _finished_and_idle(state: JobState) -> bool:
+    return (
+        state.rec.status in JOB_FINAL
+        and not state.in_flight
+        and not state.held
+        and not state.counts[TaskStatus.QUEUED]
+    )

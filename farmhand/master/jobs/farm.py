@@ -10,6 +10,10 @@ Crash recovery: tasks that were dispatched or running when the master stopped co
 flight but unconfirmed. A worker that says hello lists the attempts it still holds (`attempts`):
 its listed tasks are kept, the others requeued. Tasks whose worker has not come back within the
 heartbeat timeout are requeued by `run_once(now_mono)`. Requeuing a lost task counts no attempt.
+
+History: only live jobs are loaded at start and kept in memory; a finished job leaves the board
+once stored, its views come from the database, and a verb loads it back (history.py). `delete`
+removes a finished job; `expire(now)` is the retention (`job_retention_days`, 0: off).
 """
 
 from __future__ import annotations
@@ -22,20 +26,21 @@ from typing import Any
 
 from gevent.event import AsyncResult
 
+from models.jobhistory import JobHistory
 from models.jobstore import JobStore, TaskRecord
 from protocol.errors import conflict
 
 from ..events import EventBus
 from ..registry import ClientRegistry, RuntimeClient
 from ..ticker import Ticker
-from . import attempts
+from . import attempts, history
 from .board import BLOCKLIST_FAILURES, JobBoard, JobState
 from .dispatcher import Dispatcher
 from .journal import Journal
 from .outcomes import Reason
 from .previews import PreviewStore
 from .retries import retry_delay
-from .states import JOB_FINAL, TASK_IN_FLIGHT, JobStatus, TaskStatus, job_action
+from .states import TASK_IN_FLIGHT, JobStatus, TaskStatus, job_action
 from .submit import build_records
 from .tasklogs import TaskLogs
 
@@ -63,8 +68,17 @@ class JobFarm:
         mono: Callable[[], float],
         heartbeat_timeout_s: float,
         log_retention_days: float = 30.0,
+        job_retention_days: float = 0.0,
     ) -> None:
         self.jobstore = jobstore
+        self.history = JobHistory(jobstore.store)
+        self.job_retention_s = job_retention_days * 86400.0
+        # Called with a job's id after jobs.delete or the retention removed it (e.g. to remove
+        # data kept for it elsewhere, such as previews); exceptions are logged, not raised.
+        self.on_job_deleted: list[Callable[[int], None]] = []
+        self.deleting: set[int] = set()  # jobs being deleted: not to be loaded back
+        # Called with the ids the retention deleted (the audit log records them).
+        self.on_expired: list[Callable[[list[int]], None]] = []
         self.wall = wall
         self.mono = mono
         self.heartbeat_timeout_s = heartbeat_timeout_s
@@ -74,6 +88,7 @@ class JobFarm:
         self.logs = TaskLogs(data_dir / "logs", events)
         # Thumbnails of finished tasks' outputs; a deleted job's go with `previews.forget`.
         self.previews = PreviewStore(data_dir / "previews", events)
+        self.on_job_deleted.append(self.previews.forget)
         self.workers: dict[str, RuntimeClient] = {}
         # Lets cancel reach a worker that is online but disabled (not in `workers`).
         self.registry: ClientRegistry = registry
@@ -92,9 +107,10 @@ class JobFarm:
     # -- lifecycle -----------------------------------------------------------------------------
     def load(self) -> None:
         began = time.perf_counter()
-        jobs = self.jobstore.load_jobs()
-        tasks = self.jobstore.load_tasks()
+        jobs = self.jobstore.load_jobs(skip_statuses=history.FINAL)  # the history stays on disk
+        tasks = self.jobstore.load_tasks([job.id for job in jobs])
         self.board.load_state(jobs, tasks, self.jobstore.load_blocklist(), self.jobstore.max_ids())
+        history.note_dependencies(self, sorted({dep for job in jobs for dep in job.depends_on}))
         self._hold_retries(tasks)
         self.previews.load()
         deadline = self.mono() + self.heartbeat_timeout_s
@@ -141,9 +157,11 @@ class JobFarm:
 
     def _housekeeping(self) -> None:
         self.run_once(self.mono())
-        if self.log_retention_s > 0 and self.mono() - self._last_prune > PRUNE_INTERVAL_S:
+        if self.mono() - self._last_prune > PRUNE_INTERVAL_S:
             self._last_prune = self.mono()
-            self.prune_logs(self.wall())
+            self.expire(self.wall())
+            if self.log_retention_s > 0:
+                self.prune_logs(self.wall())
 
     def run_once(self, now_mono: float) -> list[int]:
         """Requeue recovered in-flight tasks whose worker did not come back in time. Time the
@@ -180,12 +198,20 @@ class JobFarm:
         return requeued
 
     def prune_logs(self, now: float) -> int:
-        finished = {
-            state.id: state.rec.updated
-            for state in self.board.jobs.values()
-            if state.rec.status in JOB_FINAL
-        }
-        return self.logs.prune(finished, self.log_retention_s, now)
+        """Remove the task logs of jobs finished more than log_retention_days ago."""
+        old = self.history.finished_before(history.FINAL, now - self.log_retention_s)
+        # The stored `updated` is the finish time; prune keeps to its own rule with it.
+        return self.logs.prune(dict.fromkeys(old, float("-inf")), self.log_retention_s, now)
+
+    def expire(self, now: float) -> list[int]:
+        """The retention: delete jobs finished more than job_retention_days before `now`."""
+        if self.job_retention_s <= 0:
+            return []
+        deleted = history.expire(self, self.job_retention_s, now)
+        if deleted:
+            for listener in self.on_expired:
+                listener(deleted)
+        return deleted
 
     # -- workers -------------------------------------------------------------------------------
     def client_changed(self, client: RuntimeClient, change: str) -> None:
@@ -290,8 +316,13 @@ class JobFarm:
         )
 
     # -- operators' verbs ----------------------------------------------------------------------
+    def known_job(self, job_id: int) -> bool:
+        """True for a job in memory or stored (jobs.submit's depends_on may name either)."""
+        return job_id in self.board.jobs or self.history.status(job_id) is not None
+
     def submit(self, spec: dict[str, Any], now: float) -> JobState:
         """A read submission (jobs.submit.read_submission) becomes a job with fresh ids."""
+        history.note_dependencies(self, spec["depends_on"])
         job_id, first_task_id = self.board.new_ids(len(spec["chunks"]))
         job, tasks = build_records(spec, job_id, first_task_id, now)
         # On an idle farm the insert stores the first dispatch records too: one commit from
@@ -343,11 +374,22 @@ class JobFarm:
         self.dispatcher.wake()
         return len(again)
 
+    def job_for_change(self, job_id: int) -> JobState:
+        """The job for an operator verb: from memory, or loaded back from the database."""
+        return history.job_for_change(self, job_id)
+
+    def delete(self, job_id: int) -> None:
+        """jobs.delete: a completed, failed or canceled job, its tasks, blocklist and logs go."""
+        history.delete_job(self, job_id)
+
     def set_priority(self, state: JobState, priority: int) -> None:
         if self.board.set_priority(state, priority):
             self.dispatcher.wake()
 
     def requeue_task(self, task_id: int) -> TaskRecord:
+        if task_id not in self.board.tasks:
+            stored = history.find_task(self, task_id)
+            self.job_for_change(stored.job_id)
         task = self.board.task(task_id)
         if task.status in TASK_IN_FLIGHT or task.status == TaskStatus.QUEUED:
             raise conflict(
@@ -365,7 +407,7 @@ class JobFarm:
 
     def status(self) -> dict[str, Any]:
         return {
-            "jobs": len(self.board.jobs),
+            "jobs": len(self.board.jobs),  # in memory: the live ones and the just finished
             "tasks_in_flight": len(self.board.attempts),
             "tasks_completed_total": self.board.completed_total,
             "workers_ready": len(self.workers),

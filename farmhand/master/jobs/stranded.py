@@ -53,10 +53,9 @@ def blocked_reason(
 def _dependencies(farm: JobFarm, state: JobState) -> str | None:
     waits = []
     for job_id in state.rec.depends_on:
-        dependency = farm.board.jobs.get(job_id)
-        if dependency is None or dependency.rec.status == JobStatus.COMPLETED:
+        status = farm.board.dependency_status(job_id)
+        if status is None or status == JobStatus.COMPLETED:
             continue
-        status = dependency.rec.status
         if status in (JobStatus.FAILED, JobStatus.CANCELED):
             waits.append(f"job {job_id} {status} (requeue or cancel it)")
         else:

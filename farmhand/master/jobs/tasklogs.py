@@ -162,6 +162,14 @@ class TaskLogs:
             log.info("removed the task logs of %d old jobs", removed)
         return removed
 
+    def remove(self, job_ids: list[int]) -> int:
+        """Remove the log folders of these jobs (deleted ones); how many there were."""
+        if not job_ids:
+            return 0
+        self._hand_off()  # writes queued for them first: none may bring a folder back after
+        removed: int = self._pool.spawn(self._remove_folders, job_ids).get()
+        return removed
+
     # -- writer thread -------------------------------------------------------------------------
     def _drain(self) -> None:
         while True:

@@ -1,0 +1,1 @@
+"""Notifications: webhooks (signed JSON POSTs, retried for a day) and optional email."""
