@@ -109,9 +109,14 @@ def parse_duration(text: str) -> float:
 
 def tasks_text(tasks: Sequence[dict[str, Any]], duration: Callable[[float | None], str]) -> str:
     """A job's tasks (rows of `tasks.list`) and their count; `duration` words a task's run time
-    (None: it has not run)."""
+    (None: it has not run). ATTEMPTS counts the attempts made (a task that ran once shows 1);
+    ELAPSED is a running task's time so far, a finished one's run time; REASON and ERROR say
+    why its last attempt ended other than by success."""
     table = format_table(
-        ["task", "#", "frames", "status", "worker", "attempts", "exit", "duration", "progress"],
+        [
+            "task", "#", "frames", "status", "worker", "attempts", "exit", "elapsed", "progress",
+            "reason", "error",
+        ],
         [
             [
                 task["id"],
@@ -119,15 +124,32 @@ def tasks_text(tasks: Sequence[dict[str, Any]], duration: Callable[[float | None
                 task["frames"] or "-",
                 task["status"],
                 task["worker"] or "-",
-                task["attempts"],
+                task.get("attempts_made", task["attempts"]),
                 "-" if task["exit_code"] is None else task["exit_code"],
-                duration(task.get("duration_s")),
+                duration(task.get("elapsed_s", task.get("duration_s"))),
                 f"{task.get('progress', 0):.0f}%",
+                task.get("reason") or "-",
+                task.get("error") or "-",
             ]
             for task in tasks
         ],
-    )
+    )  # fmt: skip
     return f"{table}\n{plural(len(tasks), 'task')}"
+
+
+def job_timing_text(view: dict[str, Any], duration: Callable[[float | None], str]) -> str:
+    """A job view's timing in one line: `elapsed 2m10s, eta 40s, 12.5s per task, 4.8 tasks/min`
+    (`-` for what is not known yet)."""
+    average = view.get("avg_task_s")
+    per_minute = view.get("tasks_per_minute")
+    return ", ".join(
+        [
+            f"elapsed {duration(view.get('elapsed_s'))}",
+            f"eta {duration(view.get('eta_s'))}",
+            f"{duration(average) if average is not None else '-'} per task",
+            f"{per_minute:g} tasks/min" if per_minute is not None else "- tasks/min",
+        ]
+    )
 
 
 def last_delivery_text(view: dict[str, Any]) -> str:

@@ -78,6 +78,8 @@ class TaskRecord:
     progress: float
     started: float | None
     finished: float | None
+    # Why the last attempt ended other than by success (farmhand/master/jobs/outcomes.py).
+    reason: str | None = None
 
 
 @dataclass(slots=True)

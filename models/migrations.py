@@ -148,6 +148,8 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "client rows: room for HOT updates", then=_client_fillfactor),
     # NULL: the job names no outputs (it was submitted before templates, or without them).
     Migration(8, "job outputs", adds=(schema.Job.outputs,)),
+    # NULL: tasks that ended before it keep their error line without a reason.
+    Migration(9, "task end reasons", adds=(schema.Task.reason,)),
     Migration(
         10, "webhooks and their delivery log", creates=(schema.Webhook, schema.WebhookDelivery)
     ),

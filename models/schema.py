@@ -105,7 +105,8 @@ class Job(BaseModel):
 
 
 class Task(BaseModel):
-    """One chunk of frames of a job; `attempts` counts failed attempts only."""
+    """One chunk of frames of a job; `attempts` counts failed attempts only (the ones that count
+    against max_attempts)."""
 
     id = peewee.IntegerField(primary_key=True)
     # No foreign key: it would cost a lookup per inserted task (100,000 at a submit) and the
@@ -124,6 +125,9 @@ class Task(BaseModel):
     progress = peewee.DoubleField(default=0.0)
     started = peewee.DoubleField(null=True)
     finished = peewee.DoubleField(null=True)
+    # migration 9; why the last attempt ended other than by success (exit, signal, timeout,
+    # lost, canceled, cannot-start), NULL if it did not (or it ended before migration 9)
+    reason = peewee.CharField(max_length=16, null=True)
 
     class Meta:
         table_name = "task"

@@ -3,7 +3,10 @@
 Sans-IO: `ProgressParser.feed(text)` looks at complete lines only (ended by `\\n` or `\\r`, so
 progress bars that redraw with `\\r` count) and keeps the unfinished tail for the next feed.
 Without a custom regex two built-ins are tried: Blender's `Fra:N` (as a share of the task's
-frame range) and a plain `NN.N%`.
+frame range) and a plain `NN.N%`. A custom regex names what it reads with a group: `percent`,
+`frame` (a frame number, as a share of the task's range) or `count` (frames done so far,
+counted from the task's first frame: ffmpeg's `frame=  N`); else its first group (or the
+whole match) is a percent.
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ BLENDER_FRAME = re.compile(r"Fra:\s*(-?\d+)")
 # The look-behind keeps "1234%" from reading as "234%".
 PLAIN_PERCENT = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s?%")
 LINE_END = re.compile(r"[\r\n]")
+
+
+def count_percent(count: int, frame_start: int, frame_end: int) -> float:
+    """How far into [frame_start, frame_end] a task is once `count` of its frames are done."""
+    frames = abs(frame_end - frame_start) + 1
+    return min(100.0, max(0.0, count / frames * 100.0))
 
 
 def frame_percent(frame: int, frame_start: int, frame_end: int) -> float:
@@ -101,7 +110,9 @@ class ProgressParser:
             return _clamped_percent(named["percent"])
         if named.get("frame") is not None:
             return self._of_frame(named["frame"]) if self.has_frame_range else None
-        if "percent" in named or "frame" in named:
+        if named.get("count") is not None:
+            return self._of_count(named["count"]) if self.has_frame_range else None
+        if "percent" in named or "frame" in named or "count" in named:
             return None  # the named group did not take part in this match
         text = match.group(1) if match.re.groups else match.group(0)
         return _clamped_percent(text) if text is not None else None
@@ -113,6 +124,14 @@ class ProgressParser:
         except ValueError:
             return None
         return frame_percent(frame, self.frame_start, self.frame_end)
+
+    def _of_count(self, text: str) -> float | None:
+        assert self.frame_start is not None and self.frame_end is not None
+        try:
+            count = int(text)
+        except ValueError:
+            return None
+        return count_percent(count, self.frame_start, self.frame_end)
 
 
 def _clamped_percent(text: str) -> float | None:

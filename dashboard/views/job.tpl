@@ -3,7 +3,7 @@
   <h1>Job {{job['id']}}: <span id="job-name">{{job['name']}}</span></h1>
   <p id="job-summary"></p>
 </hgroup>
-<progress id="job-progress" value="{{job['progress']}}" max="100"></progress>
+<progress id="job-progress" value="{{job['progress']}}" max="100"{{!' class="failed"' if job['status'] == 'failed' else ''}}></progress>
 <p id="job-blocked" class="error" role="status"{{!'' if job.get('blocked') else ' hidden'}}>{{job.get('blocked') or ''}}</p>
 <figure id="job-preview" class="preview" hidden><img alt="the job's newest frame"><figcaption></figcaption></figure>
 <div class="toolbar admin-only">
@@ -17,7 +17,7 @@
 <p><code id="job-argv"></code></p>
 <div class="overflow-auto">
 <table class="striped" id="tasks">
-  <thead><tr><th>#</th><th>Frames</th><th>Status</th><th>Worker</th><th>Attempts</th><th>Exit</th><th>Duration</th><th></th></tr></thead>
+  <thead><tr><th>#</th><th>Frames</th><th>Status</th><th>Worker</th><th>Attempts</th><th>Exit</th><th>Elapsed</th><th>Progress</th><th>Why</th><th></th></tr></thead>
   <tbody></tbody>
 </table>
 </div>

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .base import EXIT_OK, Command, Context, task_counts, to_json
+from farmhand.tables import job_timing_text
+
+from .base import EXIT_OK, Command, Context, duration, task_counts, to_json
 
 FIELDS = ("name", "status", "priority", "progress", "tags", "frames", "created", "updated")
 
@@ -22,6 +24,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
             f"  {key:9} {value if isinstance(value, str | int | float) else to_json(value)}"
         )
     lines.append(f"  {'tasks':9} {task_counts(view)}")
+    lines.append(f"  {'timing':9} {job_timing_text(view, duration)}")
     lines.append(f"  {'argv':9} {to_json(view.get('argv'))}")
     for label, key in (("outputs", "outputs"), ("after", "depends_on"), ("blocked", "blocked")):
         if view.get(key):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from farmhand.tables import format_table
 
-from .base import EXIT_OK, Command, Context, task_counts
+from .base import EXIT_OK, Command, Context, duration, task_counts
 
 STATUSES = ("queued", "active", "paused", "completed", "failed", "canceled")
 
@@ -24,7 +25,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
             job["id"],
             job["status"],
             job["priority"],
-            f"{job['progress']:.0f}%",
+            _progress(job),
             task_counts(job),
             job["name"],
         ]
@@ -34,6 +35,17 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     shown = f"{len(rows)} of {listed['total']} jobs"
     ctx.emit(listed, f"{text}\n{shown}" if rows else f"no jobs ({shown})")
     return EXIT_OK
+
+
+def _progress(job: dict[str, Any]) -> str:
+    """`45%`, and while it runs the time it has taken and is expected to take: `45% 2m10s
+    +1m40s`."""
+    text = f"{job['progress']:.0f}%"
+    if job["status"] == "active" and job.get("elapsed_s") is not None:
+        text += f" {duration(job['elapsed_s'])}"
+        if job.get("eta_s") is not None:
+            text += f" +{duration(job['eta_s'])}"
+    return text
 
 
 COMMAND = Command(

@@ -55,6 +55,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outputs", metavar="GLOB", help="the files tasks write (for previews)")
     parser.add_argument("--max-attempts", type=int, help="attempts per task (default 3)")
     parser.add_argument("--timeout", type=float, metavar="S", help="seconds a task may run")
+    parser.add_argument(
+        "--retry-delay",
+        type=float,
+        metavar="S",
+        help="wait before a failed task runs again, doubling after (default 10 s; 0: at once)",
+    )
+    parser.add_argument(
+        "--progress",
+        metavar="REGEX",
+        help="read progress from the output: a group named percent, frame or count (frames "
+        "done, like ffmpeg's frame=); default Blender's Fra:N and NN%%",
+    )
     parser.add_argument("--cwd", help="the tasks' working directory on the worker")
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="environment (repeatable)"
@@ -76,6 +88,8 @@ def job_params(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
         ("outputs", args.outputs),
         ("max_attempts", args.max_attempts),
         ("timeout_s", args.timeout),
+        ("retry_delay_s", args.retry_delay),
+        ("progress_regex", args.progress),
         ("cwd", args.cwd),
     )
     params.update((key, value) for key, value in pairs if value is not None)

@@ -219,14 +219,24 @@ class ReportQueue:
         self._wakeup.set()
 
     def finished(
-        self, attempt: str, exit_code: int | None, error: str | None, duration_s: float
+        self,
+        attempt: str,
+        exit_code: int | None,
+        error: str | None,
+        duration_s: float,
+        reason: str | None = None,
     ) -> None:
-        self._outbox(attempt).finished = {
+        """`reason`: why it ended other than by success (exit, signal, timeout, canceled,
+        cannot-start), None when it succeeded (then left out: a success reads as before)."""
+        report: dict[str, Any] = {
             "attempt": attempt,
             "exit_code": exit_code,
             "error": error,
             "duration_s": round(duration_s, 3),
         }
+        if reason is not None:
+            report["reason"] = reason
+        self._outbox(attempt).finished = report
         self._wakeup.set()
 
     def _outbox(self, attempt: str) -> Outbox:

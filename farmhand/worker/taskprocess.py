@@ -68,6 +68,9 @@ class TaskProcess:
         self.cwd: str | None = None  # the real folder it runs in, once started
         self.exit_code: int | None = None
         self.error: str | None = None
+        # Why it ended other than by success (farmhand/master/jobs/outcomes.py), None if it did.
+        self.reason: str | None = None
+        self._ended_by: str | None = None  # "timeout" or "canceled", once the worker kills it
         self.done = Event()  # set once the result is queued
         self._spawned = Event()  # set once Popen has returned or failed
         self._proc: subprocess.Popen[bytes] | None = None
@@ -99,7 +102,7 @@ class TaskProcess:
             self.cwd = cwd
             pid = self._spawn(cwd)
         except (OSError, ValueError, TaskRefused) as exc:
-            self._finish(None, f"cannot start: {_describe(exc, order.argv[0])}")
+            self._finish(None, f"cannot start: {_describe(exc, order.argv[0])}", "cannot-start")
             return False
         finally:
             self._spawned.set()
@@ -165,7 +168,7 @@ class TaskProcess:
         if self.done.is_set():
             return
         log.info("attempt %s: cancel requested", self.attempt)
-        self._terminate("canceled")
+        self._terminate("canceled", "canceled")
 
     def _run(self) -> None:
         assert self._proc is not None
@@ -199,15 +202,16 @@ class TaskProcess:
                 "attempt %s: output still held open by an escaped process; closing", self.attempt
             )
             reader.kill()
-        self._finish(exit_code, self.error, duration_s)
+        self._finish(exit_code, self.error, _reason_of(exit_code, self._ended_by), duration_s)
 
     def _on_timeout(self) -> None:
         log.warning("attempt %s: timeout after %gs", self.attempt, self.order.timeout_s)
-        self._terminate(f"timeout after {self.order.timeout_s:g}s")
+        self._terminate(f"timeout after {self.order.timeout_s:g}s", "timeout")
 
-    def _terminate(self, reason: str) -> None:
+    def _terminate(self, error: str, ended_by: str) -> None:
         if self.error is None:
-            self.error = reason
+            self.error = error
+            self._ended_by = ended_by
         if self._killer is None:
             self._killer = gevent.spawn(self._kill_group)
 
@@ -282,11 +286,33 @@ class TaskProcess:
             self._last_percent = percent
             self.reports.progress(self.attempt, percent)
 
-    def _finish(self, exit_code: int | None, error: str | None, duration_s: float = 0.0) -> None:
-        self.exit_code, self.error = exit_code, error
-        log.info("attempt %s: finished: exit code %s, error %s", self.attempt, exit_code, error)
-        self.reports.finished(self.attempt, exit_code, error, duration_s)
+    def _finish(
+        self,
+        exit_code: int | None,
+        error: str | None,
+        reason: str | None,
+        duration_s: float = 0.0,
+    ) -> None:
+        self.exit_code, self.error, self.reason = exit_code, error, reason
+        log.info(
+            "attempt %s: finished: exit code %s, reason %s, error %s",
+            self.attempt,
+            exit_code,
+            reason,
+            error,
+        )
+        self.reports.finished(self.attempt, exit_code, error, duration_s, reason)
         self.done.set()
+
+
+def _reason_of(exit_code: int, ended_by: str | None) -> str | None:
+    """Why a process that ran ended: the worker's own kill (timeout, cancel) comes first, then
+    a signal (a negative exit code) or a non-zero exit; None for a clean exit 0."""
+    if ended_by is not None:
+        return ended_by
+    if exit_code < 0:
+        return "signal"
+    return "exit" if exit_code else None
 
 
 _devnull_fd = -1

@@ -240,6 +240,61 @@ def test_a_live_log_line_appears(page: Any, farm: dict[str, Any]) -> None:
     assert page.errors == []
 
 
+def test_a_failed_jobs_bar_is_red_and_a_running_task_row_is_live(
+    page: Any, farm: dict[str, Any]
+) -> None:
+    with RpcClient(farm["master"].port) as rpc:
+        failed = rpc.call(
+            "jobs.submit", name="doomed", argv=["python3", "-c", "raise SystemExit(2)"],
+            max_attempts=1,
+        )["job_id"]  # fmt: skip
+        wait_for(lambda: rpc.call("jobs.get", job_id=failed)["status"] == "failed", timeout=20)
+    page.goto(page.base + "/jobs")
+    bar = page.locator(f'#jobs tr[data-id="{failed}"] progress')
+    sync_api.expect(bar).to_have_class("failed")
+    red = bar.evaluate("e => getComputedStyle(e).getPropertyValue('--pico-progress-color')")
+    assert red.strip() == "#c62828"
+    # Its unfilled part too (it failed at 0%): the bar as drawn is red, not the usual grey.
+    track = bar.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert track == "rgb(242, 184, 184)", track
+    shot(page, "jobs-failed-red")
+    page.goto(f"{page.base}/jobs/{failed}")
+    sync_api.expect(page.locator("#job-progress")).to_have_class("failed")
+    row = page.locator("#tasks tbody tr").first
+    sync_api.expect(row.locator("td.why")).to_have_text("exit code 2")
+    assert row.locator("td.attempts").inner_text() == "1"  # it ran once
+
+    script = (
+        "import time\nfor i in range(1, 101):\n    print(i, '%', flush=True); time.sleep(0.1)\n"
+    )
+    with RpcClient(farm["master"].port) as rpc:
+        job_id = rpc.call("jobs.submit", name="steady", argv=["python3", "-c", script])["job_id"]
+        page.goto(f"{page.base}/jobs/{job_id}")
+        mark_page(page)
+        wait_for(lambda: rpc.call("tasks.list", job_id=job_id)["tasks"][0]["status"] == "running")
+    row = page.locator("#tasks tbody tr[data-status=running]")
+    row.wait_for()
+    progress = row.locator("progress")
+    elapsed = row.locator("td.elapsed")
+    wait_for(lambda: float(progress.get_attribute("value") or 0) >= 10, timeout=20)
+    before = (float(progress.get_attribute("value") or 0), elapsed.inner_text())
+    shot(page, "job-task-live")
+    # Both move while the page stays put: progress from `tasks` events, elapsed between them.
+    wait_for(
+        lambda: (
+            float(progress.get_attribute("value") or 0) > before[0] + 10
+            and elapsed.inner_text() != before[1]
+        ),
+        timeout=20,
+        what="the row's progress and elapsed time to move",
+    )
+    assert re.fullmatch(r"\d+(\.\d)? s", elapsed.inner_text())
+    assert not_reloaded(page)
+    with RpcClient(farm["master"].port) as rpc:
+        rpc.call("jobs.cancel", job_id=job_id)
+    assert page.errors == []
+
+
 def test_a_pour_appears_on_the_taps_page(page: Any, farm: dict[str, Any]) -> None:
     port = farm["master"].port
     with RpcClient(port) as rpc:

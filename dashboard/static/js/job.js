@@ -1,7 +1,7 @@
 // Job detail: the job's header, its tasks (following the `tasks` topic) and a live log view of
 // one task: new output is announced on `log:<task_id>` and read with tasks.log from the last
 // offset, so nothing is lost or shown twice. The browser keeps at most LOG_CAP characters.
-import { $, $$, el, api, post, live, attempt, badge, isAdmin, throttle, fillRows, initialData } from "./lib.js";
+import { $, $$, el, api, post, live, attempt, badge, duration, isAdmin, throttle, fillRows, initialData } from "./lib.js";
 import { previewsOf, showIn } from "./previews.js";
 
 const LOG_CAP = 200000;
@@ -18,8 +18,14 @@ $("#log").append(log.text);
 function renderJob() {
   $("#job-name").textContent = job.name;
   const counts = Object.entries(job.tasks_by_status).filter(([, n]) => n).map(([s, n]) => `${n} ${s}`).join(", ");
-  $("#job-summary").replaceChildren(badge(job.status), ` priority ${job.priority} · ${Math.floor(job.progress)}% · ${counts}`);
+  const timing = [job.elapsed_s !== null && job.elapsed_s !== undefined ? `elapsed ${duration(job.elapsed_s)}` : null,
+    job.eta_s !== null && job.eta_s !== undefined && job.status === "active" ? `eta ${duration(job.eta_s)}` : null,
+    job.avg_task_s !== null && job.avg_task_s !== undefined ? `${duration(job.avg_task_s)} per task` : null,
+    job.tasks_per_minute ? `${job.tasks_per_minute} tasks/min` : null].filter(Boolean).join(" · ");
+  $("#job-summary").replaceChildren(badge(job.status),
+    ` priority ${job.priority} · ${Math.floor(job.progress)}% · ${counts}${timing ? " · " + timing : ""}`);
   $("#job-progress").value = job.progress;
+  $("#job-progress").classList.toggle("failed", job.status === "failed");
   // Only jobs.get carries `blocked` (it is computed on demand): events keep the last one known.
   if ("blocked" in job) blocked = job.blocked;
   $("#job-blocked").textContent = blocked || "";
@@ -28,12 +34,27 @@ function renderJob() {
   if (document.activeElement !== $("#priority")) $("#priority").value = job.priority;
 }
 
+// A running task's elapsed time goes on between its events: the cell keeps the view's value
+// and when it came, and the ticker below adds the time since.
+function elapsedCell(task) {
+  const running = task.status === "running" && task.elapsed_s !== null && task.elapsed_s !== undefined;
+  return el("td", { class: "elapsed", dataset: running ? { base: task.elapsed_s, at: Date.now() } : {} },
+    duration(task.elapsed_s));
+}
+
+function progressCell(task) {
+  if (task.status === "queued") return el("td", {}, "");
+  return el("td", {}, el("progress", { value: task.progress, max: 100, class: task.status === "failed" ? "failed" : null }),
+    el("span", { class: "pct" }, ` ${Math.floor(task.progress)}%`));
+}
+
 function row(task) {
   const final = ["completed", "failed", "canceled"].includes(task.status);
-  return el("tr", { dataset: { id: task.id }, class: task.id === log.taskId ? "selected" : null },
+  return el("tr", { dataset: { id: task.id, status: task.status }, class: task.id === log.taskId ? "selected" : null },
     el("td", {}, task.index), el("td", {}, task.frames), el("td", {}, badge(task.status)),
-    el("td", {}, task.worker || ""), el("td", {}, task.attempts), el("td", {}, task.exit_code ?? ""),
-    el("td", {}, task.duration_s === null ? "" : `${task.duration_s.toFixed(2)} s`),
+    el("td", {}, task.worker || ""), el("td", { class: "attempts" }, task.attempts_made ?? task.attempts),
+    el("td", {}, task.exit_code ?? ""), elapsedCell(task), progressCell(task),
+    el("td", { class: "why", title: task.reason || "" }, task.error || ""),
     el("td", {},
       el("button", { class: "secondary small", on: { click: () => showLog(task.id) } }, "log"),
       isAdmin && final ? el("button", { class: "secondary small", on: { click: () => requeueTask(task.id) } }, "requeue") : null));
@@ -129,6 +150,11 @@ $("#set-priority").addEventListener("click", async () => {
   if (view) { job = view; renderJob(); }
 });
 
+setInterval(() => {
+  for (const td of $$("td.elapsed[data-at]", tbody)) {
+    td.textContent = duration(Number(td.dataset.base) + (Date.now() - Number(td.dataset.at)) / 1000);
+  }
+}, 1000);
 async function loadPreview() { showIn($("#job-preview"), (await previewsOf([job.id])).get(job.id)); }
 
 renderJob();

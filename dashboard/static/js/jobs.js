@@ -1,6 +1,6 @@
 // Jobs: a server-side paginated table with a status filter, progress bars and actions (also in
 // bulk), and the submit form. Rows on the page follow the `jobs` topic.
-import { $, $$, el, api, post, live, attempt, ago, badge, isAdmin, throttle, fillRows, initialData } from "./lib.js";
+import { $, $$, el, api, post, live, attempt, ago, badge, duration, isAdmin, throttle, fillRows, initialData } from "./lib.js";
 import { previewsOf, thumb } from "./previews.js";
 
 const data = initialData();
@@ -18,8 +18,12 @@ const ACTIONS = {
 };
 
 function progressCell(job) {
-  return el("td", {}, el("progress", { value: job.progress, max: 100, dataset: { job: job.id } }),
-    el("span", { class: "pct" }, ` ${Math.floor(job.progress)}%`));
+  // A failed job's bar is red; an active one says how long it has run and is expected to run.
+  const timing = job.status === "active" && job.elapsed_s !== null && job.elapsed_s !== undefined
+    ? ` · ${duration(job.elapsed_s)}${job.eta_s === null || job.eta_s === undefined ? "" : `, ${duration(job.eta_s)} left`}` : "";
+  return el("td", {}, el("progress", { value: job.progress, max: 100, dataset: { job: job.id },
+    class: job.status === "failed" ? "failed" : null }),
+    el("span", { class: "pct" }, ` ${Math.floor(job.progress)}%${timing}`));
 }
 
 function row(job) {

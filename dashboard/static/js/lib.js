@@ -96,6 +96,14 @@ export function ago(iso) {
   return new Date(iso).toLocaleDateString();
 }
 
+// Seconds as people read them: "4.2 s", "3m05s", "2h07m" ("" for none).
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const whole = Math.floor(seconds);
+  if (whole < 3600) return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, "0")}s`;
+  return `${Math.floor(whole / 3600)}h${String(Math.floor((whole % 3600) / 60)).padStart(2, "0")}m`;
+}
 export const timeOf = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
 export const ml = (v) => (v >= 1000 ? `${(v / 1000).toFixed(2)} L` : `${Math.round(v)} ml`);
 export const badge = (text) => el("span", { class: `badge s-${String(text).replace(/[^a-z]/g, "")}` }, text);

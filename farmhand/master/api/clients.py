@@ -55,7 +55,8 @@ def clients_get(services: Services, session: Session, p: Args) -> dict[str, Any]
     if client is None:
         raise not_found(f"no client named {p['name']!r}", "no_such_client")
     farm = services.farm
-    history = [task_view(task) for task in farm.worker_history(client.name, p["limit"])]
+    now = services.clock.wall()
+    history = [task_view(task, now) for task in farm.worker_history(client.name, p["limit"])]
     return {
         **_row(services, client),
         "host_info": client.host_info,

@@ -52,7 +52,7 @@ def jobs_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     status = p["status"]
     limit = p["limit"]
     offset = p["offset"]
-    views, total = history.list_jobs(services.farm, status, limit, offset)
+    views, total = history.list_jobs(services.farm, status, limit, offset, services.clock.wall())
     return {"jobs": views, "total": total}
 
 
@@ -67,7 +67,7 @@ def jobs_get(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """One job's view: status, progress, tasks by status, and `blocked`: why its queued tasks
     wait (no worker may run them, a dependency, a retry delay), or null."""
     state = history.view_job(services.farm, p["job_id"])
-    view = job_view(state)
+    view = job_view(state, services.clock.wall())
     view["blocked"] = blocked_reason(
         services.farm, state, services.registry.clients(), services.clock.mono()
     )
@@ -79,7 +79,7 @@ def jobs_cancel(services: Services, session: Session, p: Args) -> dict[str, Any]
     """Cancel a job: queued tasks are dropped, running ones killed on their workers."""
     state = _job(services, p)
     services.farm.cancel(state)
-    return job_view(state)
+    return job_view(state, services.clock.wall())
 
 
 @method("jobs.pause", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
@@ -87,7 +87,7 @@ def jobs_pause(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Pause a job: no new tasks are dispatched; running ones finish."""
     state = _job(services, p)
     services.farm.pause(state)
-    return job_view(state)
+    return job_view(state, services.clock.wall())
 
 
 @method("jobs.resume", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
@@ -95,7 +95,7 @@ def jobs_resume(services: Services, session: Session, p: Args) -> dict[str, Any]
     """Resume a paused job."""
     state = _job(services, p)
     services.farm.resume(state)
-    return job_view(state)
+    return job_view(state, services.clock.wall())
 
 
 @method("jobs.requeue", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
@@ -103,7 +103,7 @@ def jobs_requeue(services: Services, session: Session, p: Args) -> dict[str, Any
     """Put a job's failed and canceled tasks back in the queue."""
     state = _job(services, p)
     services.farm.requeue(state)
-    return job_view(state)
+    return job_view(state, services.clock.wall())
 
 
 @method(
@@ -120,7 +120,7 @@ def jobs_set_priority(services: Services, session: Session, p: Args) -> dict[str
     state = _job(services, p)
     priority = p["priority"]
     services.farm.set_priority(state, priority)
-    return job_view(state)
+    return job_view(state, services.clock.wall())
 
 
 @method("jobs.delete", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))

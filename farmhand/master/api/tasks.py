@@ -10,6 +10,7 @@ from gevent.event import AsyncResult
 from protocol.errors import ErrorCode, RpcError
 
 from ..jobs import history
+from ..jobs.outcomes import WORKER_REASONS
 from ..jobs.previews import decode_preview
 from ..jobs.states import TASK_FINAL
 from ..jobs.views import task_view
@@ -36,7 +37,8 @@ def tasks_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     offset = p["offset"]
     limit = p["limit"]
     chosen, total = history.task_page(services.farm, p["job_id"], offset, limit)
-    return {"tasks": [task_view(task) for task in chosen], "total": total}
+    now = services.clock.wall()
+    return {"tasks": [task_view(task, now) for task in chosen], "total": total}
 
 
 @method(
@@ -62,7 +64,7 @@ def tasks_log(services: Services, session: Session, p: Args) -> dict[str, Any]:
 def tasks_requeue(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Run one completed, failed or canceled task again."""
     task_id = p["task_id"]
-    return task_view(services.farm.requeue_task(task_id))
+    return task_view(services.farm.requeue_task(task_id), services.clock.wall())
 
 
 def _worker(session: Session) -> RuntimeClient:
@@ -128,6 +130,12 @@ def task_progress(services: Services, session: Session, p: Args) -> None:
         integer("exit_code", "the process's exit code (none if killed or never started)", None),
         string("error", "why it failed to run", None),
         number("duration_s", "how long it ran (checked, not kept)", None),
+        string(
+            "reason",
+            "why it ended other than by success (none: it succeeded, or an older worker)",
+            None,
+            choices=WORKER_REASONS,
+        ),
     ),
 )
 def task_finished(services: Services, session: Session, p: Args) -> AsyncResult:
@@ -135,7 +143,8 @@ def task_finished(services: Services, session: Session, p: Args) -> AsyncResult:
     attempt = p["attempt"]
     exit_code = p["exit_code"]
     error = p["error"]
-    return services.farm.task_finished(_worker(session), attempt, exit_code, error)
+    reason = p["reason"]
+    return services.farm.task_finished(_worker(session), attempt, exit_code, error, reason)
 
 
 @method(

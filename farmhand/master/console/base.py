@@ -42,6 +42,8 @@ class Command:
     aliases: tuple[str, ...] = ()
     # The API methods it is a face of: `help COMMAND` shows their summaries and params.
     methods: tuple[str, ...] = ()
+    # More lines `help COMMAND` shows after the summary (what its options mean).
+    notes: tuple[str, ...] = ()
 
 
 def collector(table: list[Command]) -> Callable[..., Callable[[Runner], Runner]]:
@@ -55,9 +57,10 @@ def collector(table: list[Command]) -> Callable[..., Callable[[Runner], Runner]]
         aliases: tuple[str, ...] = (),
         open: bool = False,
         methods: tuple[str, ...] = (),
+        notes: tuple[str, ...] = (),
     ) -> Callable[[Runner], Runner]:
         def collect(run: Runner) -> Runner:
-            table.append(Command(name, usage, summary, run, open, aliases, methods))
+            table.append(Command(name, usage, summary, run, open, aliases, methods, notes))
             return run
 
         return collect

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from farmhand.tables import format_table, plural
+from farmhand.tables import format_duration, format_table, job_timing_text, plural
 
 from .base import Command, Reply, UsageError, collector, is_number
 
@@ -18,13 +18,25 @@ command = collector(COMMANDS)
 BAR_WIDTH = 20
 SUBMIT_USAGE = (
     "submit NAME [frames=1-250] [chunk=N] [priority=0-100] [tags=a,b] "
-    "[max_attempts=N] [timeout=SECONDS] [cwd=DIR] [after=ID,ID] -- ARGV…"
+    "[max_attempts=N] [timeout=SECONDS] [retry_delay=SECONDS] [cwd=DIR] [after=ID,ID] "
+    "[progress=REGEX] [on_failure=fail_fast|finish] -- ARGV…"
+)
+SUBMIT_NOTES = (
+    "progress=REGEX reads a task's progress from its output (progress_regex below): a group "
+    "named percent, frame (a frame number) or count (frames done, like ffmpeg's frame=); "
+    "without it Blender's Fra:N and NN% are read",
+    "retry_delay=SECONDS waits before a failed task's next attempt, doubling each time "
+    "(default 10 s, at most 10 min; 0 retries at once)",
 )
 
 
 def progress_bar(percent: float) -> str:
     filled = round(percent / 100 * BAR_WIDTH)
     return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {percent:5.1f}%"
+
+
+def _duration(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(seconds)
 
 
 def job_id_of(args: list[str], usage: str) -> int:
@@ -54,10 +66,14 @@ def jobs(console: ConsoleConnection, args: list[str]) -> Reply:
             job["priority"],
             progress_bar(job["progress"]),
             f"{job['tasks_by_status']['completed']}/{job['tasks_total']}",
+            _duration(job.get("elapsed_s")),
+            _duration(job.get("eta_s")),
         ]
         for job in result["jobs"]
     ]
-    table = format_table(["id", "name", "status", "prio", "progress", "tasks done"], rows)
+    table = format_table(
+        ["id", "name", "status", "prio", "progress", "tasks done", "elapsed", "eta"], rows
+    )
     count = f"{len(rows)} of {plural(result['total'], 'job')}"
     return Reply(result, f"{table}\n{count}" if rows else "no jobs")
 
@@ -73,6 +89,7 @@ def job(console: ConsoleConnection, args: list[str]) -> Reply:
         f"  argv:      {' '.join(result['argv'])}",
         f"  frames:    {result['frames'] or '-'} (chunk {result['chunk']})",
         f"  tasks:     {result['tasks_total']} ({by_status})",
+        f"  timing:    {job_timing_text(result, _duration)}",
         f"  attempts:  up to {result['max_attempts']}, timeout "
         f"{result['timeout_s'] or 'none'}, on failure: {result['fail_policy']}",
         f"  created:   {result['created']}   updated: {result['updated']}",
@@ -91,6 +108,7 @@ SUBMIT_OPTIONS: dict[str, tuple[str, Any]] = {
     "tags": ("tags", lambda v: [t for t in v.split(",") if t]),
     "max_attempts": ("max_attempts", int),
     "timeout": ("timeout_s", float),
+    "retry_delay": ("retry_delay_s", float),
     "cwd": ("cwd", str),
     "after": ("depends_on", lambda v: [int(i) for i in v.split(",") if i]),
     "progress": ("progress_regex", str),
@@ -99,7 +117,11 @@ SUBMIT_OPTIONS: dict[str, tuple[str, Any]] = {
 
 
 @command(
-    "submit", SUBMIT_USAGE, "submit a job: a command over a frame range", methods=("jobs.submit",)
+    "submit",
+    SUBMIT_USAGE,
+    "submit a job: a command over a frame range",
+    methods=("jobs.submit",),
+    notes=SUBMIT_NOTES,
 )
 def submit(console: ConsoleConnection, args: list[str]) -> Reply:
     if "--" not in args:

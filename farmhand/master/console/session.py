@@ -56,7 +56,7 @@ def _command_help(found: Command) -> Reply:
     the method table (the same entries rpc.discover and docs/api.md describe)."""
     from ..api import METHODS
 
-    lines = [f"usage: {found.usage}", f"  {found.summary}"]
+    lines = [f"usage: {found.usage}", f"  {found.summary}", *(f"  {n}" for n in found.notes)]
     methods = []
     for name in found.methods:
         entry = METHODS[name]

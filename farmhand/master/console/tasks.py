@@ -21,7 +21,7 @@ LOG_TAIL_BYTES = 256 * 1024
 @command(
     "tasks",
     "tasks ID",
-    "a job's tasks: frames, status, worker, attempts, duration",
+    "a job's tasks: frames, status, worker, attempts made, elapsed, progress, why one failed",
     methods=("tasks.list",),
 )
 def tasks(console: ConsoleConnection, args: list[str]) -> Reply:

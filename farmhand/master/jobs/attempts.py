@@ -20,6 +20,7 @@ from protocol.errors import conflict
 from ..registry import RuntimeClient
 from .board import BLOCKLIST_FAILURES, JobState
 from .dispatcher import task_id_of
+from .outcomes import Reason, describe, reported_reason
 from .retries import retry_delay
 from .states import TASK_IN_FLIGHT, JobStatus, TaskStatus
 from .views import task_view
@@ -68,7 +69,7 @@ def progress(farm: JobFarm, client: RuntimeClient, attempt: str, percent: float)
     farm.journal.task_changed(task, urgent=False)  # stored with the next flush
     board = farm.board
     if board.events.has_subscribers("tasks"):
-        board.events.publish("tasks", task_view(task))
+        board.events.publish("tasks", task_view(task, farm.wall()))
     board.publish_job(board.jobs[task.job_id])
 
 
@@ -78,8 +79,11 @@ def finished(
     attempt: str,
     exit_code: int | None,
     error: str | None,
+    reason: str | None = None,
 ) -> AsyncResult:
-    """Record the outcome; the reply (an AsyncResult) resolves once it is committed."""
+    """Record the outcome; the reply (an AsyncResult) resolves once it is committed.
+    `reason` is the worker's (outcomes.WORKER_REASONS); without one it is read from the
+    exit code and error."""
     task = current_task(farm, client, attempt)
     if task is None:
         # A finished job may have left memory: its task is then read back from the database.
@@ -104,7 +108,10 @@ def finished(
     farm.unconfirmed.pop(task.id, None)
     state = farm.board.jobs[task.job_id]
     began = task.started if task.started is not None else now
-    outcome = "exit code " + str(exit_code) + (f" ({error})" if error else "")
+    why = reported_reason(exit_code, error, reason)
+    line = "exit code 0" if why is None else describe(why, exit_code, error, state.rec.timeout_s)
+    # The worker's own words too, where the line says it otherwise ("timeout after 3s").
+    outcome = line if not error or error in line else f"{line} [worker: {error}]"
     ended = f"--- farmhand: attempt {attempt} ended:"
     # A task recovered after a restart may already hold this line (written, then the master
     # died before the commit, and the worker sent the result again).
@@ -114,10 +121,12 @@ def finished(
         unless=ended if task.id in farm.recovered else None,
     )
     farm.logs.close(task)
-    if exit_code == 0 and not error:
-        farm.board.move(task, "succeed", exit_code=0, error=None, finished=now, progress=100.0)
+    if why is None:
+        farm.board.move(
+            task, "succeed", exit_code=0, error=None, reason=None, finished=now, progress=100.0
+        )
     else:
-        record_failure(farm, state, task, exit_code, error or f"exit code {exit_code}", now)
+        record_failure(farm, state, task, exit_code, line, now, reason=why)
     farm.dispatcher.wake()
     return farm.journal.committed({})
 
@@ -127,7 +136,14 @@ def order_undelivered(farm: JobFarm, task: TaskRecord, error: str) -> None:
     farm.logs.append(task, f"--- farmhand: {error} ---\n")
     farm.logs.close(task)
     record_failure(
-        farm, farm.board.jobs[task.job_id], task, None, error, farm.wall(), blocklist=False
+        farm,
+        farm.board.jobs[task.job_id],
+        task,
+        None,
+        error,
+        farm.wall(),
+        reason=Reason.LOST,
+        blocklist=False,
     )
 
 
@@ -140,10 +156,12 @@ def record_failure(
     error: str,
     now: float,
     *,
+    reason: Reason,
     blocklist: bool = True,
 ) -> None:
     """A failed attempt: counted; retried after the job's retry delay, or the task fails.
-    `blocklist` counts it against the worker too (not for an order that never arrived)."""
+    `error` is its human line, `reason` why (outcomes.Reason). `blocklist` counts it against
+    the worker too (not for an order that never arrived)."""
     worker = task.worker or "?"
     failures = farm.board.note_blocklist(state, worker) if blocklist else 0
     if failures == BLOCKLIST_FAILURES:
@@ -158,6 +176,7 @@ def record_failure(
         "attempts": attempts,
         "exit_code": exit_code,
         "error": error,
+        "reason": reason,
         "finished": now,
     }
     if attempts < state.rec.max_attempts:
@@ -192,10 +211,12 @@ def cancel_tasks(farm: JobFarm, state: JobState, reason: str) -> int:
     canceled = 0
     for task in state.tasks:
         if task.status == TaskStatus.QUEUED:
-            farm.board.move(task, "cancel", error=reason)
+            farm.board.move(task, "cancel", error=reason, reason=Reason.CANCELED)
         elif task.status in TASK_IN_FLIGHT:
             attempt, worker = task.attempt, farm.workers.get(task.worker or "")
-            farm.board.move(task, "cancel", error=reason, finished=farm.wall())
+            farm.board.move(
+                task, "cancel", error=reason, reason=Reason.CANCELED, finished=farm.wall()
+            )
             farm.logs.append(task, f"--- farmhand: canceled: {reason} ---\n")
             farm.logs.close(task)
             holder = worker or _online_client(farm, task.worker)
@@ -230,7 +251,7 @@ def worker_lost(farm: JobFarm, client: RuntimeClient, why: str = "lost") -> None
             client.name,
             why,
         )
-        farm.board.move(task, "lose", error=f"worker {client.name} {why}")
+        farm.board.move(task, "lose", error=f"worker {client.name} {why}", reason=Reason.LOST)
         farm.logs.append(task, f"--- farmhand: worker {client.name} {why} ---\n")
     if lost:
         farm.dispatcher.wake()
@@ -245,7 +266,7 @@ def reconcile_worker(farm: JobFarm, client: RuntimeClient, attempts: list[str]) 
         if task.attempt in held:
             log.info("task %d (attempt %s) confirmed on %s", task.id, task.attempt, client.name)
             continue
-        farm.board.move(task, "lose", error=f"{client.name} no longer runs it")
+        farm.board.move(task, "lose", error=f"{client.name} no longer runs it", reason=Reason.LOST)
     mine = set(farm.board.load.get(client.name, ()))
     connection = client.connection
     if connection is None:

@@ -38,7 +38,19 @@ BLOCKLIST_FAILURES = 3
 class JobState:
     """A job and its tasks, with what dispatch needs: a heap of queued task indexes."""
 
-    __slots__ = ("blocklist", "counts", "held", "in_flight", "queue", "rec", "tasks")
+    __slots__ = (
+        "blocklist",
+        "completed_s",
+        "counts",
+        "first_started",
+        "held",
+        "in_flight",
+        "last_finished",
+        "queue",
+        "rec",
+        "tasks",
+        "timed_completed",
+    )
 
     def __init__(self, rec: JobRecord, tasks: list[TaskRecord]) -> None:
         self.rec = rec
@@ -53,6 +65,34 @@ class JobState:
         self.blocklist: dict[str, int] = {}
         # task id → monotonic time its retry delay ends (queued, not yet dispatchable)
         self.held: dict[int, float] = {}
+        # Timing, kept as tasks move (JobBoard.move) so a job view never walks the tasks:
+        # the earliest start and latest end seen, and the run time of completed tasks.
+        self.first_started: float | None = None
+        self.last_finished: float | None = None
+        self.completed_s = 0.0
+        self.timed_completed = 0
+        for task in tasks:
+            self.note_times(task)
+            self.count_completed(task, 1)
+
+    def note_times(self, task: TaskRecord) -> None:
+        if task.started is not None and (
+            self.first_started is None or task.started < self.first_started
+        ):
+            self.first_started = task.started
+        if (
+            task.finished is not None
+            and task.status != TaskStatus.QUEUED
+            and (self.last_finished is None or task.finished > self.last_finished)
+        ):
+            self.last_finished = task.finished
+
+    def count_completed(self, task: TaskRecord, sign: int) -> None:
+        """Add (sign 1) or take back (-1) a completed task's run time."""
+        started, finished = task.started, task.finished
+        if task.status == TaskStatus.COMPLETED and started is not None and finished is not None:
+            self.completed_s += sign * max(0.0, finished - started)
+            self.timed_completed += sign
 
     @classmethod
     def summary(cls, rec: JobRecord, counts: Mapping[str, int]) -> JobState:
@@ -151,7 +191,7 @@ class JobBoard:
                 self.attempts[task.attempt] = task
                 self.load.setdefault(task.worker or "", set()).add(task.attempt)
                 if self.events.has_subscribers("tasks"):
-                    self.events.publish("tasks", task_view(task))
+                    self.events.publish("tasks", task_view(task, self.wall()))
         self.generation += 1
         self.publish_job(state)
         return state
@@ -244,9 +284,12 @@ class JobBoard:
         if old in TASK_IN_FLIGHT and new not in TASK_IN_FLIGHT:
             self._release(task, state)
         state.held.pop(task.id, None)
+        state.count_completed(task, -1)  # a completed task requeued gives its time back
         for name, value in changes.items():
             setattr(task, name, value)
         task.status = new
+        state.count_completed(task, 1)
+        state.note_times(task)
         state.counts[old] -= 1
         state.counts[new] += 1
         if new == TaskStatus.QUEUED:
@@ -268,7 +311,7 @@ class JobBoard:
         # leaves the task dispatched to the same worker, which reports it when back.
         self.journal.task_changed(task, urgent=event != "start")
         if self.events.has_subscribers("tasks"):
-            self.events.publish("tasks", task_view(task))
+            self.events.publish("tasks", task_view(task, self.wall()))
         self.refresh_job(state)
         if state.rec.status in JOB_FINAL:
             self.settle(state)
@@ -341,7 +384,9 @@ class JobBoard:
         if changed and status in JOB_FINAL and self.events.has_subscribers(NOTICE_TOPIC):
             # job.completed, job.failed, job.canceled with the jobs.get view (a finished job
             # is never blocked).
-            self.events.notify(f"job.{status.value}", {**job_view(state), "blocked": None})
+            self.events.notify(
+                f"job.{status.value}", {**job_view(state, self.wall()), "blocked": None}
+            )
         if status in JOB_FINAL:
             self.settle(state)
 
@@ -362,7 +407,7 @@ class JobBoard:
 
     def publish_job(self, state: JobState) -> None:
         if self.events.has_subscribers("jobs"):
-            self.events.publish("jobs", job_view(state))
+            self.events.publish("jobs", job_view(state, self.wall()))
 
     # -- dispatch support ----------------------------------------------------------------------
     def dispatchable(self) -> list[JobState]:

@@ -42,6 +42,7 @@ from protocol.frames import expand_argv
 from ..ports import Peer
 from ..registry import RuntimeClient, week_minute
 from .board import JobBoard, JobState
+from .outcomes import Reason
 from .states import TaskStatus
 from .stranded import may_take
 from .tasklogs import TaskLogs
@@ -199,7 +200,9 @@ class Dispatcher:
         for task, attempt, worker, connection, _params in batch:
             self.logs.begin_attempt(task, attempt, worker.name, now)
             if connection is None or worker.connection is not connection or connection.closed:
-                self.board.move(task, "lose", error=f"worker {worker.name} lost")
+                self.board.move(
+                    task, "lose", error=f"worker {worker.name} lost", reason=Reason.LOST
+                )
                 self.wake()
         self._send(batch)
 
@@ -227,6 +230,7 @@ class Dispatcher:
             finished=None,
             exit_code=None,
             error=None,
+            reason=None,
             progress=0.0,
         )
         self.logs.begin_attempt(task, attempt, worker.name, self.wall())
@@ -299,7 +303,12 @@ class Dispatcher:
             "worker %s refused task %d (attempt %s): %s", worker, task.id, attempt, error.message
         )
         self._cooling[worker] = self.mono() + REFUSAL_COOLDOWN_S
-        self.board.move(task, "lose", error=f"refused by {worker}: {error.message}")
+        self.board.move(
+            task,
+            "lose",
+            error=f"refused by {worker}: {error.message}",
+            reason=Reason.CANNOT_START,
+        )
         self.wake()
 
     def start(self) -> None:

@@ -37,6 +37,7 @@ from . import attempts, history
 from .board import BLOCKLIST_FAILURES, JobBoard, JobState
 from .dispatcher import Dispatcher
 from .journal import Journal
+from .outcomes import Reason
 from .previews import PreviewStore
 from .retries import retry_delay
 from .states import TASK_IN_FLIGHT, JobStatus, TaskStatus, job_action
@@ -185,7 +186,12 @@ class JobFarm:
                     task.id,
                     task.worker,
                 )
-                self.board.move(task, "lose", error=f"worker {task.worker} did not come back")
+                self.board.move(
+                    task,
+                    "lose",
+                    error=f"worker {task.worker} did not come back",
+                    reason=Reason.LOST,
+                )
                 requeued.append(task_id)
         if requeued:
             self.dispatcher.wake()
@@ -279,10 +285,17 @@ class JobFarm:
         attempts.progress(self, client, attempt, percent)
 
     def task_finished(
-        self, client: RuntimeClient, attempt: str, exit_code: int | None, error: str | None
+        self,
+        client: RuntimeClient,
+        attempt: str,
+        exit_code: int | None,
+        error: str | None,
+        reason: str | None = None,
     ) -> AsyncResult:
-        """Record the outcome; the reply resolves once it is committed (-32009 if stale)."""
-        return attempts.finished(self, client, attempt, exit_code, error)
+        """Record the outcome; the reply resolves once it is committed (-32009 if stale).
+        `reason` is the worker's (outcomes.WORKER_REASONS), None if it succeeded or does
+        not say."""
+        return attempts.finished(self, client, attempt, exit_code, error, reason)
 
     def task_preview(
         self, client: RuntimeClient, task_id: int, frame: int | None, image: dict[str, Any]

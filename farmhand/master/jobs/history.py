@@ -30,26 +30,27 @@ FINAL = sorted(JOB_FINAL)  # the statuses stored jobs are listed by
 
 
 def list_jobs(
-    farm: JobFarm, status: str | None, limit: int, offset: int
+    farm: JobFarm, status: str | None, limit: int, offset: int, now: float
 ) -> tuple[list[dict[str, Any]], int]:
-    """Views of the jobs of `status` (None: all), newest first, and how many there are."""
+    """Views of the jobs of `status` (None: all), newest first, and how many there are; their
+    timing as of `now` (a stored job listed without its tasks has none: docs/jobs.md)."""
     live = [s for s in farm.board.jobs.values() if status is None or s.rec.status == status]
     stored = FINAL if status is None else [status] if status in JOB_FINAL else []
     if not stored:
         live.sort(key=lambda state: -state.id)
-        return [job_view(state) for state in live[offset : offset + limit]], len(live)
+        return [job_view(state, now) for state in live[offset : offset + limit]], len(live)
     # A job in memory may be stored with an older status: memory has the say for it.
     skip = list(farm.board.jobs)
     if not live:  # the usual case for a finished status: one page straight from the database
         page, total = farm.history.page(stored, skip, limit, offset)
-        return [job_view(JobState.summary(rec, counts)) for rec, counts in page], total
+        return [job_view(JobState.summary(rec, counts), now) for rec, counts in page], total
     # Merged by id: the stored ids up to the page's end, then only the page's rows.
     stored_ids, stored_total = farm.history.ids(stored, skip, offset + limit)
     by_id = {state.id: state for state in live}
     chosen = sorted([*by_id, *stored_ids], reverse=True)[offset : offset + limit]
     rows = farm.history.counted([job_id for job_id in chosen if job_id not in by_id])
     by_id.update((rec.id, JobState.summary(rec, counts)) for rec, counts in rows)
-    views = [job_view(by_id[job_id]) for job_id in chosen if job_id in by_id]
+    views = [job_view(by_id[job_id], now) for job_id in chosen if job_id in by_id]
     return views, len(live) + stored_total
 
 

@@ -88,7 +88,9 @@ SUBMIT_PARAMS = (
     integer_list("depends_on", "jobs that must complete first", []),
     string(
         "progress_regex",
-        "a regex for progress in the output: a `percent` or `frame` group, else the first group",
+        "a regex for progress in the output: a `percent`, `frame` (a frame number) or `count` "
+        "(frames done, e.g. ffmpeg's `frame=`) group, else the first group, as a percent; "
+        "templates set one",
         None,
         max_length=1000,
     ),
@@ -99,7 +101,8 @@ SUBMIT_PARAMS = (
     ),
     number(
         "retry_delay_s",
-        "wait before a failed task runs again",
+        "seconds before a failed task's first retry, doubled for each later one up to 10 min "
+        "(none: 10 s, 20 s, 40 s …; 0: retry at once)",
         None,
         minimum=0,
         maximum=MAX_RETRY_DELAY_S,

@@ -260,7 +260,12 @@ FFMPEG_PARAMS = (
         required=True,
     ),
     Param("output", summary="the movie to write, e.g. shot.mp4", required=True),
-    Param("start", "integer", summary="the first frame of the sequence", default=1),
+    Param(
+        "start",
+        "integer",
+        summary="the first frame of the sequence (with frames: the task's first frame)",
+        default=1,
+    ),
     Param("fps", "number", summary="frames per second", default=24),
     Param("codec", summary="video codec (-c:v)", default="libx264"),
     Param("pix_fmt", summary="pixel format (-pix_fmt)", default="yuv420p"),
@@ -268,6 +273,10 @@ FFMPEG_PARAMS = (
     Param("ffmpeg", summary="the ffmpeg program on the workers", default="ffmpeg"),
     Param("args", "strings", summary="extra output arguments", default=[]),
 )
+
+
+# ffmpeg's status line, `frame=  123 fps= 25 …` redrawn with \r: frames encoded so far.
+FFMPEG_PROGRESS = r"frame=\s*(?P<count>\d+)"
 
 
 def _ffmpeg(values: dict[str, Any], job: JobFields) -> Expansion:
@@ -283,13 +292,16 @@ def _ffmpeg(values: dict[str, Any], job: JobFields) -> Expansion:
             "jobs.submit: template ffmpeg: fps must be positive", "bad_template_param"
         )
     argv = [values["ffmpeg"], "-hide_banner", "-nostdin", "-y"]
-    argv += ["-framerate", f"{values['fps']:g}", "-start_number", str(values["start"])]
+    # With frames (one task over them: chunk as large as the range) the task's range is the
+    # sequence, and ffmpeg's `frame=  N` lines are its progress; without, there is no total.
+    start = "{start}" if job.frames else str(values["start"])
+    argv += ["-framerate", f"{values['fps']:g}", "-start_number", start]
     argv += ["-i", braces(pattern), "-c:v", values["codec"], "-pix_fmt", values["pix_fmt"]]
     if values["crf"] is not None:
         argv += ["-crf", str(values["crf"])]
     argv += [braces(arg) for arg in values["args"]]
     argv.append(braces(values["output"]))
-    return Expansion(argv, outputs=braces(values["output"]))
+    return Expansion(argv, outputs=braces(values["output"]), progress_regex=FFMPEG_PROGRESS)
 
 
 BUILTIN = (
