@@ -316,6 +316,15 @@ def integer(
     return Param(name, Kind.INTEGER, summary, default, minimum=minimum, maximum=maximum)
 
 
+# Ids are stored as 64-bit integers: a larger one is refused as out of range, never sent to SQL.
+MAX_ID = 2**62
+
+
+def record_id(name: str, summary: str, default: Any = REQUIRED) -> Param:
+    """A stored record's id (job_id, task_id, …): an integer up to MAX_ID."""
+    return integer(name, summary, default, maximum=MAX_ID)
+
+
 def number(
     name: str,
     summary: str,

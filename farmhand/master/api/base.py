@@ -36,6 +36,7 @@ from ..params import (
     mapping,
     number,
     parse_params,
+    record_id,
     string,
     text_list,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "mapping",
     "number",
     "parse_params",
+    "record_id",
     "string",
     "text_list",
 ]

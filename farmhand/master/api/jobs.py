@@ -15,7 +15,7 @@ from ..jobs.submit import SUBMIT_PARAMS, read_submission
 from ..jobs.views import job_view
 from ..services import Services
 from ..session import Session
-from .base import Access, Args, Method, collector, integer, integer_list, string
+from .base import Access, Args, Method, collector, integer, integer_list, record_id, string
 
 METHODS: list[Method] = []
 method = collector(METHODS)
@@ -62,7 +62,7 @@ def _job(services: Services, p: Args) -> JobState:
     return services.farm.job_for_change(job_id)
 
 
-@method("jobs.get", Access.READ, params=(integer("job_id", "the job's id"),))
+@method("jobs.get", Access.READ, params=(record_id("job_id", "the job's id"),))
 def jobs_get(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """One job's view: status, progress, tasks by status, and `blocked`: why its queued tasks
     wait (no worker may run them, a dependency, a retry delay), or null."""
@@ -74,7 +74,7 @@ def jobs_get(services: Services, session: Session, p: Args) -> dict[str, Any]:
     return view
 
 
-@method("jobs.cancel", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
+@method("jobs.cancel", Access.ADMIN, writes=True, params=(record_id("job_id", "the job's id"),))
 def jobs_cancel(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Cancel a job: queued tasks are dropped, running ones killed on their workers."""
     state = _job(services, p)
@@ -82,7 +82,7 @@ def jobs_cancel(services: Services, session: Session, p: Args) -> dict[str, Any]
     return job_view(state, services.clock.wall())
 
 
-@method("jobs.pause", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
+@method("jobs.pause", Access.ADMIN, writes=True, params=(record_id("job_id", "the job's id"),))
 def jobs_pause(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Pause a job: no new tasks are dispatched; running ones finish."""
     state = _job(services, p)
@@ -90,7 +90,7 @@ def jobs_pause(services: Services, session: Session, p: Args) -> dict[str, Any]:
     return job_view(state, services.clock.wall())
 
 
-@method("jobs.resume", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
+@method("jobs.resume", Access.ADMIN, writes=True, params=(record_id("job_id", "the job's id"),))
 def jobs_resume(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Resume a paused job."""
     state = _job(services, p)
@@ -98,7 +98,7 @@ def jobs_resume(services: Services, session: Session, p: Args) -> dict[str, Any]
     return job_view(state, services.clock.wall())
 
 
-@method("jobs.requeue", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
+@method("jobs.requeue", Access.ADMIN, writes=True, params=(record_id("job_id", "the job's id"),))
 def jobs_requeue(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Put a job's failed and canceled tasks back in the queue."""
     state = _job(services, p)
@@ -112,7 +112,7 @@ def jobs_requeue(services: Services, session: Session, p: Args) -> dict[str, Any
     writes=True,
     params=(
         integer("priority", "0-100; higher goes first", minimum=0, maximum=100),
-        integer("job_id", "the job's id"),
+        record_id("job_id", "the job's id"),
     ),
 )
 def jobs_set_priority(services: Services, session: Session, p: Args) -> dict[str, Any]:
@@ -123,14 +123,14 @@ def jobs_set_priority(services: Services, session: Session, p: Args) -> dict[str
     return job_view(state, services.clock.wall())
 
 
-@method("jobs.delete", Access.ADMIN, writes=True, params=(integer("job_id", "the job's id"),))
+@method("jobs.delete", Access.ADMIN, writes=True, params=(record_id("job_id", "the job's id"),))
 def jobs_delete(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Delete a completed, failed or canceled job (else -32009) with its tasks and logs."""
     services.farm.delete(p["job_id"])
     return {}
 
 
-@method("jobs.preview", Access.READ, params=(integer("job_id", "the job's id"),))
+@method("jobs.preview", Access.READ, params=(record_id("job_id", "the job's id"),))
 def jobs_preview(services: Services, session: Session, p: Args) -> AsyncResult:
     """The newest thumbnail of the job's output: `{task_id, frame, content_type, width, height,
     data}` (`data` base64, at most 640 px wide); -32004 while there is none."""

@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..devices.taps import pour_view
+from ..params import MAX_ID
 from ..services import Services
 from ..session import Session
 from .base import Access, Args, Method, boolean, collector, integer, number, string
 
-# Ids are SQLite/PostgreSQL 64-bit integers: a larger one is no pour, not a driver error.
-MAX_ID = 2**62
 METHODS: list[Method] = []
 method = collector(METHODS)
 

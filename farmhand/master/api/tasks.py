@@ -17,7 +17,7 @@ from ..jobs.views import task_view
 from ..registry import RuntimeClient
 from ..services import Services
 from ..session import Session
-from .base import Access, Args, Method, collector, integer, number, string
+from .base import Access, Args, Method, collector, integer, number, record_id, string
 
 METHODS: list[Method] = []
 method = collector(METHODS)
@@ -27,7 +27,7 @@ method = collector(METHODS)
     "tasks.list",
     Access.READ,
     params=(
-        integer("job_id", "the job's id"),
+        record_id("job_id", "the job's id"),
         integer("offset", "skip this many first", 0, minimum=0),
         integer("limit", "at most this many", None, minimum=1),
     ),
@@ -45,7 +45,7 @@ def tasks_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     "tasks.log",
     Access.READ,
     params=(
-        integer("task_id", "the task's id"),
+        record_id("task_id", "the task's id"),
         integer("offset", "the byte offset to read from", 0, minimum=0),
         integer("limit", "at most this many bytes", None, minimum=1),
     ),
@@ -60,7 +60,7 @@ def tasks_log(services: Services, session: Session, p: Args) -> dict[str, Any]:
     return {**chunk, "complete": complete}
 
 
-@method("tasks.requeue", Access.ADMIN, writes=True, params=(integer("task_id", "the task's id"),))
+@method("tasks.requeue", Access.ADMIN, writes=True, params=(record_id("task_id", "the task's id"),))
 def tasks_requeue(services: Services, session: Session, p: Args) -> dict[str, Any]:
     """Run one completed, failed or canceled task again."""
     task_id = p["task_id"]
@@ -152,7 +152,7 @@ def task_finished(services: Services, session: Session, p: Args) -> AsyncResult:
     Access.AGENT,
     agents=("worker",),
     params=(
-        integer("task_id", "the task whose output it shows"),
+        record_id("task_id", "the task whose output it shows"),
         integer("frame", "the frame it shows", None),
         string("content_type", "image/jpeg or image/png"),
         integer("width", "in pixels (at most 640)"),
