@@ -4,9 +4,9 @@ in memory (farmhand/master/jobs/farm.py unloads a job once it is finished and st
 Views of a finished job come from here, one statement each, in the Store's DB thread: a page of
 jobs of some statuses newest first with their task counts (`jobs.list`), one job with its tasks
 and blocklist (`jobs.get`, or to load it back for a requeue), a page of a job's tasks, one task
-by id, and the jobs finished before a time (retention). The statements use the indexes of
-migration 14 (job status and id) and the task table's (job_id, task_index): none scans the
-task table, whose size is the history's.
+by id, a worker's newest tasks (its page), and the jobs finished before a time (retention).
+The statements use the indexes of migration 14 (job status and id), 15 (task worker and id) and
+the task table's (job_id, task_index): none scans the task table, whose size is the history's.
 
 Lists of ids and statuses are bound as one parameter (a JSON text on SQLite, an array on
 PostgreSQL), so each statement is fixed text whatever their length.
@@ -74,6 +74,7 @@ class JobHistory:
             f' WHERE "job_id" = {p} ORDER BY "task_index" LIMIT {p} OFFSET {p}'
         )
         self._task = TASK.select(f' WHERE "id" = {p}')
+        self._worker_tasks = TASK.select(f' WHERE "worker" = {p} ORDER BY "id" DESC LIMIT {p}')
         self._blocklist = BLOCKLIST.select(f' WHERE "job_id" = {p} ORDER BY "worker"')
         self._before = (
             f'SELECT "id" FROM "job" WHERE {among("status")} AND "updated" < {p} ORDER BY "id"'
@@ -118,6 +119,10 @@ class JobHistory:
 
     def task(self, task_id: int) -> TaskRecord | None:
         return self._store.read(self._do_task, task_id)
+
+    def worker_tasks(self, worker: str, limit: int) -> list[TaskRecord]:
+        """The newest tasks `worker` ran, as stored (the (worker, id) index of migration 15)."""
+        return self._store.read(self._do_worker_tasks, worker, limit)
 
     def finished_before(self, statuses: Sequence[str], before: float) -> list[int]:
         """Ids of the jobs of `statuses` last changed before `before` (wall seconds)."""
@@ -199,6 +204,10 @@ class JobHistory:
     def _do_task(self, task_id: int) -> TaskRecord | None:
         row = self._store.db.execute_sql(self._task, (task_id,)).fetchone()
         return None if row is None else TaskRecord(*row)
+
+    def _do_worker_tasks(self, worker: str, limit: int) -> list[TaskRecord]:
+        cursor = self._store.db.execute_sql(self._worker_tasks, (worker, limit))
+        return list(starmap(TaskRecord, cursor.fetchall()))
 
     def _do_before(self, statuses: list[str], before: float) -> list[int]:
         cursor = self._store.db.execute_sql(self._before, (self._ids(statuses), before))

@@ -179,6 +179,8 @@ MIGRATIONS: list[Migration] = [
         adds=(schema.Job.task_counts,),
         indexes=((schema.Job, ("status", "id")),),
     ),
+    # The worker page's history reads a worker's newest tasks from the database.
+    Migration(15, "a worker's tasks by id", indexes=((schema.Task, ("worker", "id")),)),
 ]
 
 

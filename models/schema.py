@@ -132,7 +132,8 @@ class Task(BaseModel):
     class Meta:
         table_name = "task"
         # Also serves lookups by job_id alone (its leading column), so job_id has no own index.
-        indexes = ((("job_id", "task_index"), True),)
+        # (worker, id): a worker's recent tasks, finished ones included (migration 15).
+        indexes = ((("job_id", "task_index"), True), (("worker", "id"), False))
 
 
 class JobBlocklist(BaseModel):

@@ -248,8 +248,11 @@ class JobFarm:
         return requeued
 
     def worker_history(self, name: str, limit: int) -> list[TaskRecord]:
-        """The tasks `name` ran or runs, most recent first (those the board still holds)."""
-        tasks = [task for task in self.board.tasks.values() if task.worker == name]
+        """The tasks `name` ran or runs, most recent first: those the board holds, then those of
+        finished jobs, which have left memory, from the database."""
+        held = {task.id: task for task in self.board.tasks.values() if task.worker == name}
+        stored = [t for t in self.history.worker_tasks(name, limit) if t.id not in held]
+        tasks = [*held.values(), *stored]
         tasks.sort(key=lambda task: (task.finished or task.started or 0.0, task.id), reverse=True)
         return tasks[:limit]
 
