@@ -143,7 +143,9 @@ def test_operator_session_in_real_telnet(
     telnet.expect(r"farmhand> ")
 
     telnet.type("clients\r")
-    row = telnet.expect(r"\ne2e-render +worker +\S+ +idle +yes +now +2 +gpu,linux +0\n")
+    row = telnet.expect(
+        r"\ne2e-render +worker +\S+ +idle +yes +now +2 +gpu,linux +0 +-\n"
+    )  # SCHEDULE: none
     assert row
     telnet.expect(r"1 client \(1 online, 0 disabled\)\nfarmhand> ")
 
