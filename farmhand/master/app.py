@@ -330,6 +330,7 @@ class Master:
                 timeout_s,
             )
         unsaved = services.durability.drain(timeout_s)
+        services.webhooks.store_log()
         if self.lease is not None:
             self.lease.stop()  # released only now: a standby takes over what was stored
         services.store.close()

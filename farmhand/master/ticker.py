@@ -8,12 +8,16 @@ from collections.abc import Callable
 
 import gevent
 
+from models.health import DatabaseUnavailable
+
 log = logging.getLogger(__name__)
 
 
 class Ticker:
     """`Ticker("reaper", 2.5, reaper_tick).start()`; an exception in a tick is logged and the
-    next tick runs anyway, so one bad moment never stops a housekeeping loop for good."""
+    next tick runs anyway, so one bad moment never stops a housekeeping loop for good. A tick
+    that met a database outage is retried quietly: the store logs the outage once, not every
+    loop each second."""
 
     def __init__(self, name: str, interval_s: float, tick: Callable[[], object]) -> None:
         self.name = name
@@ -35,5 +39,7 @@ class Ticker:
             gevent.sleep(self.interval_s)
             try:
                 self.tick()
+            except DatabaseUnavailable as exc:
+                log.debug("%s: tick skipped: %s", self.name, exc)
             except Exception:
                 log.exception("%s: tick failed", self.name)

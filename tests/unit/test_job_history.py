@@ -63,7 +63,7 @@ def test_a_finished_job_leaves_memory_once_stored_and_its_views_still_answer(
     state = history.view_job(kit.farm, job_id)
     assert (state.rec.name, state.rec.status) == ("shot", "completed")
     assert [t.status for t in state.tasks] == ["completed"] * 3
-    views, total = history.list_jobs(kit.farm, "completed", 10, 0, kit.clock.wall())
+    views, total, _ = history.list_jobs(kit.farm, "completed", 10, 0, kit.clock.wall())
     assert total == 1
     assert views[0]["tasks_by_status"]["completed"] == 3
     assert views[0]["progress"] == 100.0
@@ -87,14 +87,14 @@ def test_jobs_list_merges_live_and_stored_jobs_newest_first(
     newest_done = kit.submit(frames="1")
     run_all(kit, worker, newest_done)
     assert set(kit.farm.board.jobs) == {live}
-    views, total = history.list_jobs(kit.farm, None, 10, 0, kit.clock.wall())
+    views, total, _ = history.list_jobs(kit.farm, None, 10, 0, kit.clock.wall())
     assert total == 5
     assert [v["id"] for v in views] == [newest_done, live, *reversed(done)]
-    views, total = history.list_jobs(kit.farm, None, 2, 1, kit.clock.wall())
+    views, total, _ = history.list_jobs(kit.farm, None, 2, 1, kit.clock.wall())
     assert (total, [v["id"] for v in views]) == (5, [live, done[2]])
-    views, total = history.list_jobs(kit.farm, "paused", 10, 0, kit.clock.wall())
+    views, total, _ = history.list_jobs(kit.farm, "paused", 10, 0, kit.clock.wall())
     assert (total, [v["id"] for v in views]) == (1, [live])
-    views, total = history.list_jobs(kit.farm, "completed", 2, 2, kit.clock.wall())
+    views, total, _ = history.list_jobs(kit.farm, "completed", 2, 2, kit.clock.wall())
     assert (total, [v["id"] for v in views]) == (4, [done[1], done[0]])
 
 

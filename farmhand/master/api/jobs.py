@@ -52,7 +52,11 @@ def jobs_list(services: Services, session: Session, p: Args) -> dict[str, Any]:
     status = p["status"]
     limit = p["limit"]
     offset = p["offset"]
-    views, total = history.list_jobs(services.farm, status, limit, offset, services.clock.wall())
+    views, total, complete = history.list_jobs(
+        services.farm, status, limit, offset, services.clock.wall()
+    )
+    if not complete:  # the database is unavailable: the jobs in memory, without the history
+        return {"jobs": views, "total": total, "history_unavailable": True}
     return {"jobs": views, "total": total}
 
 

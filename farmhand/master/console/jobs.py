@@ -75,7 +75,10 @@ def jobs(console: ConsoleConnection, args: list[str]) -> Reply:
         ["id", "name", "status", "prio", "progress", "tasks done", "elapsed", "eta"], rows
     )
     count = f"{len(rows)} of {plural(result['total'], 'job')}"
-    return Reply(result, f"{table}\n{count}" if rows else "no jobs")
+    text = f"{table}\n{count}" if rows else "no jobs"
+    if result.get("history_unavailable"):
+        text += "\n(the database is unavailable: finished jobs are not listed)"
+    return Reply(result, text)
 
 
 @command("job", "job ID", "one job in detail", methods=("jobs.get",))

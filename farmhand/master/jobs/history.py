@@ -12,8 +12,10 @@ tasks, blocklist), its task logs, and whatever the farm's `on_job_deleted` liste
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from models.health import DatabaseUnavailable
 from models.jobstore import TaskRecord
 from protocol.errors import conflict, not_found
 
@@ -31,14 +33,31 @@ FINAL = sorted(JOB_FINAL)  # the statuses stored jobs are listed by
 
 def list_jobs(
     farm: JobFarm, status: str | None, limit: int, offset: int, now: float
-) -> tuple[list[dict[str, Any]], int]:
-    """Views of the jobs of `status` (None: all), newest first, and how many there are; their
-    timing as of `now` (a stored job listed without its tasks has none: docs/jobs.md)."""
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """Views of the jobs of `status` (None: all), newest first, how many there are, and whether
+    the finished ones could be read; their timing as of `now` (a stored job listed without its
+    tasks has none: docs/jobs.md). While the database is unavailable the jobs in memory (all the
+    live ones) are still listed, and the third value is False: the history is missing."""
     live = [s for s in farm.board.jobs.values() if status is None or s.rec.status == status]
     stored = FINAL if status is None else [status] if status in JOB_FINAL else []
-    if not stored:
-        live.sort(key=lambda state: -state.id)
-        return [job_view(state, now) for state in live[offset : offset + limit]], len(live)
+    if stored:
+        try:
+            return (*_list_with_history(farm, live, stored, limit, offset, now), True)
+        except DatabaseUnavailable:
+            pass
+    live.sort(key=lambda state: -state.id)
+    views = [job_view(state, now) for state in live[offset : offset + limit]]
+    return views, len(live), not stored
+
+
+def _list_with_history(
+    farm: JobFarm,
+    live: list[JobState],
+    stored: Sequence[str],
+    limit: int,
+    offset: int,
+    now: float,
+) -> tuple[list[dict[str, Any]], int]:
     # A job in memory may be stored with an older status: memory has the say for it.
     skip = list(farm.board.jobs)
     if not live:  # the usual case for a finished status: one page straight from the database

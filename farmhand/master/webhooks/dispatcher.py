@@ -33,6 +33,7 @@ import orjson
 from gevent.event import Event
 from gevent.pool import Pool
 
+from models.health import DatabaseUnavailable
 from models.webhookstore import DeliveryRecord, WebhookRecord, WebhookStore
 from protocol.backoff import exponential_delay
 from protocol.errors import invalid_params, not_found
@@ -239,7 +240,8 @@ class WebhookDispatcher:
 
     def stop(self) -> None:
         """Stop delivering: attempts in flight are abandoned (a stored delivery stays pending and
-        is retried after a restart); what changed is stored."""
+        is retried after a restart). The master stores the delivery log after its drain
+        (`store_log`), once the database had its chance to come back."""
         self.events.unsubscribe(self)
         if self._loop is not None:
             self._loop.kill()
@@ -247,8 +249,18 @@ class WebhookDispatcher:
         self._pool.kill(timeout=1.0)
         self._sender.close()
         self._flusher.stop()
+
+    def store_log(self) -> None:
+        """Store what changed since the last flush, at shutdown; say what is lost if it can't."""
         try:
-            self.flush()
+            self.flush(prune=False)
+        except DatabaseUnavailable:
+            log.warning(
+                "webhooks: %d webhooks' counters and %d deliveries not stored (database "
+                "unavailable): retries waiting in them are lost",
+                len(self._dirty_hooks),
+                len(self._dirty_deliveries),
+            )
         except Exception:
             log.exception("webhooks: could not store the delivery log")
 
@@ -461,12 +473,13 @@ class WebhookDispatcher:
             self._wake.set()
 
     # -- storing ---------------------------------------------------------------------------------
-    def flush(self) -> None:
+    def flush(self, prune: bool = True) -> None:
         """Store the counters and deliveries changed since the last flush; prune old ones."""
         hooks, self._dirty_hooks = list(self._dirty_hooks.values()), {}
         deliveries, self._dirty_deliveries = list(self._dirty_deliveries.values()), {}
         try:
-            self.store.save_changes(hooks, deliveries)
+            if hooks or deliveries:
+                self.store.save_changes(hooks, deliveries)
         except Exception:
             for rec in hooks:  # kept for the next flush
                 self._dirty_hooks.setdefault(rec.id, rec)
@@ -474,6 +487,6 @@ class WebhookDispatcher:
                 self._dirty_deliveries.setdefault(delivery.id, delivery)
             raise
         now = self.wall()
-        if now - self._last_prune >= PRUNE_EVERY_S:
+        if prune and now - self._last_prune >= PRUNE_EVERY_S:
             self._last_prune = now
             self.store.prune(now - LOG_RETENTION_S)
