@@ -40,13 +40,24 @@ def hello_all(port: int, count: int) -> list[socket.socket]:
     return socks
 
 
+# Measured from now (they grow while the master is down), so not part of the stored state.
+TIMING_FIELDS = ("elapsed_s", "eta_s", "tasks_per_minute")
+
+
+def _stored(view: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in view.items() if k not in TIMING_FIELDS}
+
+
 def snapshot(api: RpcClient) -> dict[str, Any]:
     clients = api.call("clients.list", select="all")["clients"]
     jobs = api.call("jobs.list", limit=1000)["jobs"]
     return {
         "clients": sorted(({k: c[k] for k in CLIENT_FIELDS} for c in clients), key=str),
-        "jobs": jobs,
-        "tasks": {job["id"]: api.call("tasks.list", job_id=job["id"])["tasks"] for job in jobs},
+        "jobs": [_stored(job) for job in jobs],
+        "tasks": {
+            job["id"]: [_stored(t) for t in api.call("tasks.list", job_id=job["id"])["tasks"]]
+            for job in jobs
+        },
     }
 
 
