@@ -485,10 +485,14 @@ def test_a_jobs_preview_is_served_as_an_image(
     dash: Dashboard, master: MasterProcess, rpc: RpcClient
 ) -> None:
     image = b"\x89PNG\r\n\x1a\n" + b"not really more of a png"
+    # Submitted first and on top: jobs of earlier tests may still be queued on this master.
+    job_id = rpc.call(
+        "jobs.submit", name="previewed", argv=["true"], outputs="*.png", priority=100
+    )["job_id"]
     fake = FakeWorker(master.port, "preview-worker")
     try:
-        job_id = rpc.call("jobs.submit", name="previewed", argv=["true"], outputs="*.png")["job_id"]
         task = fake.take()
+        assert task["job_id"] == job_id, task
         fake.complete(task)
         client, _ = login(dash, VIEWER)
         assert client.get(f"/jobs/{job_id}/preview").status == 404  # none yet
