@@ -177,6 +177,10 @@ def main() -> int:
                 "/readings",
                 "/audit",
                 "/admin",
+                "/clients/fake-0500",
+                "/webhooks",
+                "/sessions",
+                "/taps/kiosk",
                 # what the pages fetch
                 f"/jobs/{middle}/preview",
                 f"/jobs/previews?ids={page_ids}",
