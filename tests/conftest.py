@@ -1,5 +1,7 @@
-"""Shared fixtures: one throwaway PostgreSQL server per test run, and a fresh database per test
-on either backend (`database_url`), so storage contract tests are written once for both."""
+"""Shared fixtures: one throwaway PostgreSQL server per test run, a fresh database per test on
+either backend (`database_url`), so storage contract tests are written once for both, and a
+real master process with a JSON-RPC connection to it (`master`, `api`; a folder's conftest or a
+module may define its own `master` with other settings)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.pgserver import PostgresServer
+from tests.support import MasterProcess, RpcClient
 
 _db_counter = itertools.count(1)
 
@@ -31,3 +34,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'farmhand.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.create_database(f"t{os.getpid()}_{next(_db_counter)}")
+
+
+@pytest.fixture
+def master(tmp_path: Path) -> Iterator[MasterProcess]:
+    """A master with a 0.5 s heartbeat so timeouts happen within a test."""
+    process = MasterProcess(tmp_path / "var", "--heartbeat-s", "0.5")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def api(master: MasterProcess) -> Iterator[RpcClient]:
+    """A JSON-RPC connection to the `master` fixture (trusted: loopback, no key)."""
+    with RpcClient(master.port) as client:
+        yield client

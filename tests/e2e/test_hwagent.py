@@ -29,13 +29,6 @@ TICKS_PER_ML = 2.724
 
 
 @pytest.fixture
-def master(tmp_path: Path) -> Iterator[MasterProcess]:
-    process = MasterProcess(tmp_path / "var", "--heartbeat-s", "0.5")
-    yield process
-    process.stop()
-
-
-@pytest.fixture
 def rpc(master: MasterProcess) -> Iterator[RpcClient]:
     with RpcClient(master.port) as client:
         yield client

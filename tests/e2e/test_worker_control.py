@@ -6,7 +6,6 @@ codes (76 stop, 75 restart) and the node's answer to them."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +17,6 @@ from tests.e2e.test_node import NODE, Node, worker_agent
 from tests.support import MasterProcess, Program, RpcClient, farmhand, wait_for
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def master(tmp_path: Path) -> Iterator[MasterProcess]:
-    process = MasterProcess(tmp_path / "var", "--heartbeat-s", "0.5")
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def api(master: MasterProcess) -> Iterator[RpcClient]:
-    with RpcClient(master.port) as client:
-        yield client
 
 
 def start_worker(tmp_path: Path, master: MasterProcess, name: str) -> Program:

@@ -7,22 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import MasterProcess, Program, RpcClient
-
-
-@pytest.fixture
-def master(tmp_path: Path) -> Iterator[MasterProcess]:
-    """A master with a 0.5 s heartbeat so timeouts happen within a test."""
-    process = MasterProcess(tmp_path / "var", "--heartbeat-s", "0.5")
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def api(master: MasterProcess) -> Iterator[RpcClient]:
-    """A JSON-RPC connection to the `master` fixture (trusted: loopback, no key)."""
-    with RpcClient(master.port) as client:
-        yield client
+from tests.support import MasterProcess, Program
 
 
 @pytest.fixture

@@ -34,12 +34,6 @@ def master(tmp_path: Path) -> Iterator[MasterProcess]:
     process.stop()
 
 
-@pytest.fixture
-def api(master: MasterProcess) -> Iterator[RpcClient]:
-    with RpcClient(master.port) as client:
-        yield client
-
-
 BIG = "x" * 200_000  # the 200 KB argument of the finding
 # Fits in one submit line (under the master's 1 MiB limit), but its orders do not fit in the
 # worker's: JSON writes each \x01 as 6 bytes, and each {job} grows from 5 to 19 characters.
