@@ -10,6 +10,14 @@ from __future__ import annotations
 
 import random
 
+# The longest an agent waits between attempts to reach the master. A restarted master waits this
+# much longer than one heartbeat timeout for the workers that held tasks before it requeues them
+# (farmhand/master/jobs/farm.py), so a worker that backed off while the master was down comes
+# back to find its task still its own. Kept short: an agent that backed off for 30 s while the
+# master crash-looped came back to find its finished tasks running on another worker
+# (bench/faults.py: 4 duplicated executions in 2 of 5 runs of 25 crashes).
+AGENT_RECONNECT_MAX_S = 5.0
+
 
 def exponential_delay(
     retries: int, initial_s: float, maximum_s: float, factor: float = 2.0

@@ -19,7 +19,7 @@ from gevent.event import Event
 
 from farmhand.options import MasterAddress, MasterList, describe_tls_error, key_in_clear
 from farmhand.tls import client_context, connect_any
-from protocol.backoff import Backoff
+from protocol.backoff import AGENT_RECONNECT_MAX_S, Backoff
 from protocol.errors import RpcError
 from protocol.version import PROTOCOL_VERSION, SOFTWARE_VERSION
 
@@ -29,12 +29,6 @@ from .link import MasterLink, OrderHandler
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
-# The longest wait between reconnects. A restarted master waits one heartbeat timeout (15 s by
-# default) for the workers that held tasks before it requeues their tasks elsewhere; an agent
-# that backed off longer than that while the master crash-looped came back to find its finished
-# tasks running again on another worker (bench/faults.py: 4 duplicated executions in 2 of 5
-# runs of 25 crashes). At most 5 s apart, an agent is back well within that wait.
-RECONNECT_MAX_S = 5.0
 
 
 class AgentRuntime:
@@ -76,7 +70,7 @@ class AgentRuntime:
         self.hello_params = hello_params or (lambda: {})
         # Runs in its own greenlet after each successful hello (a worker re-sends its reports).
         self.on_connected = on_connected
-        self.backoff = backoff or Backoff(maximum_s=RECONNECT_MAX_S)
+        self.backoff = backoff or Backoff(maximum_s=AGENT_RECONNECT_MAX_S)
         self.link: MasterLink | None = None
         self.connected = Event()
         self.hello_result: dict[str, Any] = {}

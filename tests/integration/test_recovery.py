@@ -263,7 +263,8 @@ def test_a_worker_that_never_comes_back_has_its_task_requeued_after_the_timeout(
     with RpcClient(second.port) as api:
         other = start(second.port, "render-02")
         assert task_view(api, job_id, task["task_id"])["status"] == "running"
-        again = other.take(timeout=5)  # once render-01's heartbeat timeout has passed
+        # once render-01's recovery grace has passed: 1.5 s heartbeat timeout + 5 s reconnect
+        again = other.take(timeout=10)
         assert again["task_id"] == task["task_id"]
         assert again["attempt"] != task["attempt"]
         view = task_view(api, job_id, task["task_id"])

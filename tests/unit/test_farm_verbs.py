@@ -11,9 +11,13 @@ import pytest
 
 from farmhand.master.jobs.states import TaskStatus
 from models.jobstore import JobStore
+from protocol.backoff import AGENT_RECONNECT_MAX_S
 from protocol.errors import ErrorCode, RpcError
 from protocol.selector import parse_selector
 from tests.unit.farmkit import HEARTBEAT_TIMEOUT_S, FarmKit, peer_of
+
+# A restarted master waits a heartbeat timeout plus an agent's longest reconnect wait.
+RECOVERY_GRACE_S = HEARTBEAT_TIMEOUT_S + AGENT_RECONNECT_MAX_S
 
 pytestmark = [pytest.mark.fast, pytest.mark.timeout(30)]
 
@@ -296,6 +300,38 @@ def test_a_worker_leaving_during_shutdown_keeps_its_tasks(kit: FarmKit) -> None:
     assert statuses(kit, job_id) == ["dispatched"]
 
 
+def test_a_worker_back_after_its_reconnect_backoff_keeps_the_task_it_held(kit: FarmKit) -> None:
+    """Found in CI: with a short heartbeat the restarted master requeued a task whose worker was
+    still sleeping between reconnects; the task ran again although its result was on the way."""
+    worker = kit.worker("w1")
+    job_id = kit.submit(frames="1")
+    (order,) = kit.orders(worker)
+    kit.restart()
+    kit.clock.advance(HEARTBEAT_TIMEOUT_S + AGENT_RECONNECT_MAX_S - 0.1)
+    assert kit.farm.run_once(kit.clock.mono()) == []
+    kit.worker("w1", attempts=(order["attempt"],))
+    assert statuses(kit, job_id) == ["dispatched"]
+
+
+def test_the_recovery_grace_runs_from_when_the_master_starts_serving(kit: FarmKit) -> None:
+    kit.worker("w1")
+    kit.submit(frames="1")
+    kit.dispatch()
+    farm = kit.restart()
+    kit.clock.advance(HEARTBEAT_TIMEOUT_S * 10)  # a long load
+    farm.start()
+    try:
+        requeued = []
+        for _ in range(int(RECOVERY_GRACE_S / 0.5) - 1):  # the housekeeping, running on time
+            kit.clock.advance(0.5)
+            requeued += farm.run_once(kit.clock.mono())
+        assert requeued == []
+        kit.clock.advance(0.6)
+        assert len(farm.run_once(kit.clock.mono())) == 1
+    finally:
+        farm.stop()
+
+
 def test_after_a_restart_held_attempts_stay_and_the_rest_are_requeued(kit: FarmKit) -> None:
     one, two = kit.worker("w1"), kit.worker("w2")
     job_id = kit.submit(frames="1-2")
@@ -306,7 +342,7 @@ def test_after_a_restart_held_attempts_stay_and_the_rest_are_requeued(kit: FarmK
     assert peer_of(back).take("task.cancel") == [{"attempt": "99.1.abcdef"}]  # unknown: cancel
     tasks = {task.id: task for task in kit.farm.board.jobs[job_id].tasks}
     assert tasks[kept["task_id"]].status == TaskStatus.DISPATCHED
-    kit.clock.advance(HEARTBEAT_TIMEOUT_S - 0.1)
+    kit.clock.advance(RECOVERY_GRACE_S - 0.1)
     kit.farm.run_once(kit.clock.mono())
     assert tasks[gone["task_id"]].status == TaskStatus.DISPATCHED  # w2 may still come back
     kit.clock.advance(0.2)

@@ -9,7 +9,9 @@ anything else is a -32009 conflict naming the current state.
 Crash recovery: tasks that were dispatched or running when the master stopped come back in
 flight but unconfirmed. A worker that says hello lists the attempts it still holds (`attempts`):
 its listed tasks are kept, the others requeued. Tasks whose worker has not come back within the
-heartbeat timeout are requeued by `run_once(now_mono)`. Requeuing a lost task counts no attempt.
+recovery grace (one heartbeat timeout plus the longest wait between an agent's reconnects,
+counted from when the master starts serving) are requeued by `run_once(now_mono)`. Requeuing a
+lost task counts no attempt.
 
 History: only live jobs are loaded at start and kept in memory; a finished job leaves the board
 once stored, its views come from the database, and a verb loads it back (history.py). `delete`
@@ -28,6 +30,7 @@ from gevent.event import AsyncResult
 
 from models.jobhistory import JobHistory
 from models.jobstore import JobStore, TaskRecord
+from protocol.backoff import AGENT_RECONNECT_MAX_S
 from protocol.errors import conflict
 
 from ..events import EventBus
@@ -82,6 +85,9 @@ class JobFarm:
         self.wall = wall
         self.mono = mono
         self.heartbeat_timeout_s = heartbeat_timeout_s
+        # How long a restarted master waits for a worker that held tasks: a worker that was
+        # between reconnects while the master was down may sleep AGENT_RECONNECT_MAX_S more.
+        self.recovery_grace_s = heartbeat_timeout_s + AGENT_RECONNECT_MAX_S
         self.log_retention_s = log_retention_days * 86400.0
         self.journal = Journal(jobstore)
         self.board = JobBoard(self.journal, events, wall)
@@ -113,7 +119,7 @@ class JobFarm:
         history.note_dependencies(self, sorted({dep for job in jobs for dep in job.depends_on}))
         self._hold_retries(tasks)
         self.previews.load()
-        deadline = self.mono() + self.heartbeat_timeout_s
+        deadline = self.mono() + self.recovery_grace_s
         self.unconfirmed = {task.id: deadline for task in tasks if task.status in TASK_IN_FLIGHT}
         self.recovered = set(self.unconfirmed)
         log.info(
@@ -138,7 +144,10 @@ class JobFarm:
                 self.board.hold(state, task, now_mono + left_s)
 
     def start(self) -> None:
+        """The master is serving: the recovery grace runs from now (a long load is not in it)."""
         self._last_run = self.mono()
+        deadline = self._last_run + self.recovery_grace_s
+        self.unconfirmed = dict.fromkeys(self.unconfirmed, deadline)
         self.journal.start()
         self.dispatcher.start()
         self._ticker.start()
