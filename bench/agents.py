@@ -1,6 +1,6 @@
 """Bench: N agents online at once: the master's memory and `clients.list` time.
 
-    python bench/agents.py [--agents 10000] [--procs 4] [--heartbeat-s 5]
+    python bench/agents.py [--agents 10000] [--procs 4] [--heartbeat-s 5] [--profile]
 
 Starts a real master (`master.py --port 0` on a temp data dir), then `--procs` client processes
 that each open agents/procs gevent connections; every agent sends `hello` (role worker, a unique
@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.benchlib import BenchError, RpcClient, percentile, start_master, stop_all  # noqa: E402
+from bench.profiler import Profiler, find_py_spy, print_hotspots  # noqa: E402
 from protocol.errors import RpcError  # noqa: E402
 
 RSS_TARGET_MB = 300.0
@@ -199,7 +200,9 @@ def wait_online(
     raise BenchError(f"timed out: {online}/{agents} online after {ONLINE_TIMEOUT_S:.0f} s")
 
 
-def run(agents: int, procs: int, heartbeat_s: float, data_dir: Path) -> dict[str, Any]:
+def run(
+    agents: int, procs: int, heartbeat_s: float, data_dir: Path, profiler: Profiler | None = None
+) -> dict[str, Any]:
     started: list[subprocess.Popen[bytes]] = []
     rpc: RpcClient | None = None
     try:
@@ -223,9 +226,13 @@ def run(agents: int, procs: int, heartbeat_s: float, data_dir: Path) -> dict[str
         connect_cpu_s = sum(master_ps.cpu_times()[:2]) - cpu_before
 
         # Let every agent send at least one heartbeat so its buffers are in use, then measure.
+        if profiler is not None:
+            profiler.start(master.pid)
         cpu_0, wall_0 = sum(master_ps.cpu_times()[:2]), time.monotonic()
         time.sleep(heartbeat_s * 1.1)
         steady_cpu = (sum(master_ps.cpu_times()[:2]) - cpu_0) / (time.monotonic() - wall_0)
+        if profiler is not None:
+            profiler.stop()
         rss_online = master_ps.memory_info().rss
         fds = master_ps.num_fds()
         times_ms = []
@@ -319,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
         "--heartbeat-s", type=float, default=5.0, help="heartbeat interval (default 5)"
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the master while the agents only heartbeat",
+    )
+    parser.add_argument(
         "--client", nargs=4, metavar=("HOST", "PORT", "FIRST", "COUNT"), help=argparse.SUPPRESS
     )
     parser.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -333,7 +345,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with tempfile.TemporaryDirectory(prefix="farmhand-bench-") as tmp:
-            result = run(args.agents, args.procs, args.heartbeat_s, Path(tmp))
+            profiler = None
+            if args.profile:
+                exe = find_py_spy()
+                if exe is None:
+                    parser.error("--profile: py-spy not found (pip install py-spy)")
+                profiler = Profiler(exe, Path(tmp) / "profile.txt")
+            result = run(args.agents, args.procs, args.heartbeat_s, Path(tmp), profiler)
+            hot = profiler.hotspots(top=25) if profiler is not None else None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -341,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"agents.py: error: {exc}", file=sys.stderr)
         return 1
     print_report(result)
+    if hot is not None:
+        print_hotspots(hot)
     return 0
 
 
