@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-# The last whole second formatted and its text: views of many clients or tasks stamped within
-# the same second (clients.list over 10,000 agents) format the date and time once.
-# One tuple, replaced whole: a thread reading it never sees a second with another's text.
-_last_second: tuple[int, str] = (-(2**62), "")
+# Whole seconds already formatted → their text. Views of many clients or tasks stamped within a
+# few seconds of each other (clients.list over 10,000 agents heartbeating every 5 s) format each
+# second's date and time once. Bounded: cleared when full (a dict's get and set are atomic, so a
+# thread reading it never sees a second with another's text).
+_SECONDS_KEPT = 4096
+_second_texts: dict[int, str] = {}
+_MILLIS = tuple(f".{millis:03d}Z" for millis in range(1000))
 
 
 def iso_utc(epoch_s: float | None) -> str | None:
@@ -17,17 +20,21 @@ def iso_utc(epoch_s: float | None) -> str | None:
     if epoch_s is None:
         return None
     whole = math.floor(epoch_s)
-    micros = round((epoch_s - whole) * 1_000_000)
-    if micros >= 1_000_000:
-        whole, micros = whole + 1, micros - 1_000_000
-    global _last_second
-    second, text = _last_second
-    if second != whole:
-        at = datetime.fromtimestamp(whole, UTC)
-        day = f"{at.year:04d}-{at.month:02d}-{at.day:02d}"
-        text = f"{day}T{at.hour:02d}:{at.minute:02d}:{at.second:02d}"
-        _last_second = (whole, text)
-    return f"{text}.{micros // 1000:03d}Z"
+    millis = round((epoch_s - whole) * 1_000_000) // 1000
+    if millis >= 1000:
+        whole, millis = whole + 1, millis - 1000
+    text = _second_texts.get(whole) or _format_second(whole)
+    return text + _MILLIS[millis]
+
+
+def _format_second(whole: int) -> str:
+    at = datetime.fromtimestamp(whole, UTC)
+    day = f"{at.year:04d}-{at.month:02d}-{at.day:02d}"
+    text = f"{day}T{at.hour:02d}:{at.minute:02d}:{at.second:02d}"
+    if len(_second_texts) >= _SECONDS_KEPT:
+        _second_texts.clear()
+    _second_texts[whole] = text
+    return text
 
 
 def parse_iso_utc(text: str) -> float:

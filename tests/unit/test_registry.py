@@ -224,6 +224,42 @@ def test_view_has_the_fields_of_clients_list(registry: ClientRegistry, clock: Fa
     assert view["last_seen"].startswith("2023-11-14T22:13:20")
 
 
+def test_a_clients_row_follows_every_verb_that_changes_it(
+    registry: ClientRegistry, clock: FakeClock
+) -> None:
+    """clients.list keeps each client's row built; every change must show in the next view,
+    exactly as a row built from scratch (a fresh RuntimeClient of the same state) would."""
+    from protocol.schedule import parse_schedule
+
+    def fresh(client: RuntimeClient) -> dict[str, Any]:
+        twin = RuntimeClient(client.record())
+        for field in ("online", "running", "stopping", "sleep", "host", "role", "slots"):
+            setattr(twin, field, getattr(client, field))
+        return twin.view(clock.wall())
+
+    client, _ = connect(registry, clock, "w1", tags=["gpu"], slots=2)
+    seen = [client.view(clock.wall())]
+    steps = [
+        lambda: registry.set_running(client, ["1.1.abc"]),
+        lambda: registry.heard_from(client, clock.wall() + 7.25, clock.mono()),
+        lambda: registry.set_enabled(parse_selector("w1"), False),
+        lambda: registry.set_schedule(parse_selector("w1"), parse_schedule("mon-sun 00:00-23:59")),
+        lambda: registry.begin_stop(client, "restart", "idle"),
+        lambda: registry.set_running(client, []),
+        lambda: registry.disconnect(client, client.connection, clock.wall() + 9, "test"),
+        lambda: connect(registry, clock, "w1", tags=["cpu"], slots=4),
+    ]
+    for step in steps:
+        step()
+        view = client.view(clock.wall())
+        assert view == fresh(client), step
+        assert view != seen[-1]
+        seen.append(view)
+    statuses = [view["status"] for view in seen]
+    assert statuses == ["idle"] + ["busy"] * 5 + ["idle", "offline", "idle"]
+    assert (seen[-1]["tags"], seen[-1]["slots"], seen[-1]["stopping"]) == (["cpu"], 4, None)
+
+
 # -- select, enable, disable -------------------------------------------------------------------
 
 
