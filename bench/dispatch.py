@@ -4,6 +4,7 @@
                              [--tasks 20000] [--true-tasks 2000] [--latency-jobs 200]
                              [--quick] [--profile]
     python bench/dispatch.py --process [--workers 2] [--slots 4] [--true-tasks 2000]
+    python bench/dispatch.py --db postgresql://… [--mode noop] …   (the master on PostgreSQL)
 
 For every mode and worker count it starts a fresh real master (`master.py --port 0` on a temp
 data dir, SQLite: the master's own journal writes every task state change, and `task.finished`
@@ -367,11 +368,27 @@ def summary(values: list[float]) -> dict[str, float | int | None]:
     }
 
 
-def db_completed(db_path: Path, job_id: int) -> int:
-    """Completed tasks of the job as committed in the master's SQLite file (read-only)."""
-    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
-        sql = 'SELECT count(*) FROM "task" WHERE job_id = ? AND status = ?'
-        return int(db.execute(sql, (job_id, "completed")).fetchone()[0])
+def db_completed(db: Path | str, job_id: int) -> int:
+    """Completed tasks of the job as committed: read-only from the master's SQLite file, or
+    from the `--db` PostgreSQL database."""
+    sql = 'SELECT count(*) FROM "task" WHERE job_id = ? AND status = ?'
+    if isinstance(db, str):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as conn:
+            row = conn.execute(sql.replace("?", "%s"), (job_id, "completed")).fetchone()
+            return int(row[0]) if row else 0
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as lite:
+        return int(lite.execute(sql, (job_id, "completed")).fetchone()[0])
+
+
+def fresh_postgresql(url: str) -> None:
+    """An empty database for the next configuration: every farmhand table dropped."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
 
 
 # -- phases ---------------------------------------------------------------------------------------
@@ -420,7 +437,7 @@ def measure_throughput(
     host: str,
     port: int,
     tasks: int,
-    db_path: Path,
+    db_path: Path | str,
     master: psutil.Process,
     load: list[psutil.Process],
     profiler: Any,
@@ -516,7 +533,12 @@ def run_config(
     rpc: RpcClient | None = None
     tasks = args.tasks if mode == "noop" else args.true_tasks
     try:
-        master, host, port = start_master(data_dir, started, script=args.master_script)
+        db: Path | str = data_dir / "farmhand.db"
+        flags: list[str] = []
+        if args.db:
+            fresh_postgresql(args.db)
+            db, flags = args.db, ["--db", args.db]
+        master, host, port = start_master(data_dir, started, *flags, script=args.master_script)
         rpc = RpcClient(host, port)
         if mode == "noop":
             load = start_noop_workers(host, port, workers, args.slots, args.procs, started)
@@ -526,7 +548,7 @@ def run_config(
         latency, submit_rtt = measure_latency(host, port, args.latency_jobs, mode, load)
         load_ps = [psutil.Process(proc.pid) for proc in load]
         result = measure_throughput(
-            host, port, tasks, data_dir / "farmhand.db", psutil.Process(master.pid), load_ps,
+            host, port, tasks, db, psutil.Process(master.pid), load_ps,
             profiler, probing=probing,
         )  # fmt: skip
         farm = rpc.call("status")["farm"]
@@ -552,6 +574,7 @@ def run_config(
             "latency_submit_ms": summary(submit_rtt),
             "latency_jobs": args.latency_jobs,
             "farm": farm,
+            "db": "postgresql" if args.db else "sqlite",
         }
     finally:
         if rpc is not None:
@@ -570,12 +593,19 @@ def api_p99(r: dict[str, Any]) -> float:
 
 
 def print_report(results: list[dict[str, Any]], hot: dict[str, Any] | None) -> dict[str, Any]:
-    print(
-        "farmhand dispatch bench: a real master.py with SQLite. Every task state change goes "
-        "through the master's\njournal (group commit; SQLite WAL with synchronous=FULL: every "
-        "commit is fsynced); task.finished is\nanswered after its commit, and completion is "
-        "counted in the database file itself."
-    )
+    if results and results[0].get("db") == "postgresql":
+        print(
+            "farmhand dispatch bench: a real master.py on PostgreSQL (--db). Every task state "
+            "change goes through the\nmaster's journal (group commit, COPY); task.finished is "
+            "answered after its commit, and completion is\ncounted in the database itself."
+        )
+    else:
+        print(
+            "farmhand dispatch bench: a real master.py with SQLite. Every task state change goes "
+            "through the master's\njournal (group commit; SQLite WAL with synchronous=FULL: every "
+            "commit is fsynced); task.finished is\nanswered after its commit, and completion is "
+            "counted in the database file itself."
+        )
     print()
     head = (
         f"{'mode':<5} {'wrk':>3} {'slots':>5} {'tasks':>6} {'submit':>8} {'done':>7} "
@@ -740,6 +770,12 @@ def main(argv: list[str] | None = None) -> int:
         "machine's spawn limit measured in the same run; CPU per task in worker and master",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the largest no-op run")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="a postgresql:// URL to run the master on (its tables are dropped before each "
+        "configuration); default SQLite in a temp data dir",
+    )
     parser.add_argument(
         "--master-script",
         type=Path,
