@@ -48,11 +48,16 @@ class GroupRecord:
 
 def start_time(pid: int) -> int | None:
     """The start time of process `pid` in clock ticks since boot, or None if there is none."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
+    try:  # os.open, not open(): no file object (a worker reads this for every task it starts)
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
     except OSError:
         return None
+    try:
+        stat = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     # "pid (comm) state ppid …": comm may hold spaces and parentheses; starttime is field 22.
     fields = stat[stat.rfind(b")") + 2 :].split()
     return int(fields[19]) if len(fields) > 19 else None
