@@ -40,6 +40,7 @@ format: $(VENV)/.dev-deps
 bench: $(VENV)/.dev-deps
 	$(PY) bench/clients_io.py
 	$(PY) bench/agents.py
+	$(PY) bench/crowd.py
 	$(PY) bench/dispatch.py
 	$(PY) bench/ingest.py
 	$(PY) bench/dashboard.py

@@ -6,8 +6,13 @@ ACTIVE: it loads the state as a restart does, opens its ports, fences its storag
 lease's generation and renews the lease every lease_s / 4. A renewal the database refuses
 (another master took over) or a write the fence refused means FENCED: the master closes its
 ports at once and writes nothing more; master.py then starts over as a standby. A renewal that
-fails (database unreachable) changes nothing by itself: the master keeps serving reads, its
-writes fail anyway, and once it reaches the database again it learns whether it was taken over.
+fails (database unreachable) changes nothing by itself while the lease runs: the master keeps
+serving reads, its writes fail anyway. Once the lease has run out by this master's own clock
+(lease_s from the sending of the last renewal that worked, which is never later than the
+database's expiry) with no renewal answered, it is EXPIRED, which fences it too: a standby may
+take over now, and the agents must leave this master for that one. A renewal is not waited
+for past the lease (a partition may leave it unanswered for minutes); one sent after the lease
+ran out (a master woken from a freeze) is given LAST_ASK_S to learn whether it was taken over.
 A clean stop releases the lease so that a standby takes over at once. SQLite masters have no
 lease and are always active.
 
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 10.0
 POLL_S = 1.0  # how often a standby asks for the lease
+LAST_ASK_S = 1.0  # how long a renewal sent after the lease ran out is waited for
+STOP_TIMEOUT_S = 5.0  # at most this long for releasing the lease and closing its connection
 
 
 class Role(StrEnum):
@@ -53,6 +60,7 @@ class Outcome(StrEnum):
     TAKEN = "taken"  # the renewal was refused: another master has a newer generation
     WRITE_FENCED = "write_fenced"  # the storage's generation check failed
     FAILED = "failed"  # the database did not answer
+    EXPIRED = "expired"  # no renewal answered for the whole lease: a standby may take over
     STOP = "stop"
 
 
@@ -65,6 +73,7 @@ TRANSITIONS: dict[tuple[Role, Outcome], Role] = {
     (Role.ACTIVE, Outcome.FAILED): Role.ACTIVE,
     (Role.ACTIVE, Outcome.TAKEN): Role.FENCED,
     (Role.ACTIVE, Outcome.WRITE_FENCED): Role.FENCED,
+    (Role.ACTIVE, Outcome.EXPIRED): Role.FENCED,
     (Role.ACTIVE, Outcome.STOP): Role.STOPPED,
     (Role.FENCED, Outcome.STOP): Role.STOPPED,
 }
@@ -72,6 +81,11 @@ TRANSITIONS: dict[tuple[Role, Outcome], Role] = {
 
 class BadTransition(Exception):
     pass
+
+
+class NoAnswer(TimeoutError):
+    """A lease call not answered in the time it was given (for a renewal: the rest of the
+    lease, so the lease has run out)."""
 
 
 @dataclass
@@ -116,6 +130,8 @@ class RoleMachine:
             self.failures += 1
         interval = self.renew_s if new is Role.ACTIVE else self.poll_s
         self.next_at = now + interval
+        if new is Role.ACTIVE and self.renewed_at is not None:
+            self.next_at = min(self.next_at, self.renewed_at + self.lease_s)  # act at expiry
         return new
 
 
@@ -154,15 +170,27 @@ class LeaseKeeper:
         self.took_over_at: float | None = None  # database epoch seconds
         self.last_view: LeaseView | None = None
         self.lost_reason = ""
+        # A call that never came back (a partition): the lease's one thread is taken for good.
+        self._stuck = False
 
     @property
     def role(self) -> Role:
         return self.machine.role
 
-    def _attempt(self, fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+    def _attempt(
+        self, fn: Callable[..., Any], *args: Any, timeout_s: float | None = None
+    ) -> tuple[bool, Any]:
         """fn(*args) in the lease's thread: (True, result) or (False, the exception), which
-        comes back as a value (gevent's ThreadPool would print it through the hub)."""
-        ok, value = self._pool.spawn(_capture, fn, args).get()
+        comes back as a value (gevent's ThreadPool would print it through the hub). Not
+        answered within `timeout_s`: (False, TimeoutError), and the thread is left stuck."""
+        if self._stuck:
+            return False, NoAnswer("the lease's connection is stuck in an earlier call")
+        pending = self._pool.spawn(_capture, fn, args)
+        try:
+            ok, value = pending.get(timeout=timeout_s)
+        except gevent.Timeout:
+            self._stuck = True
+            return False, NoAnswer(f"no answer within {timeout_s:.1f}s")
         if not ok:
             self._pool.spawn(_capture, self._lease.drop, ()).get()
         return ok, value
@@ -219,13 +247,29 @@ class LeaseKeeper:
         machine = self.machine
         assert machine.generation is not None
         now = self._mono()
-        ok, value = self._attempt(self._lease.renew, machine.generation, machine.lease_s)
+        left = machine.lease_left_s(now)
+        # Waited for until the lease runs out; a master that finds it run out already (woken
+        # from a freeze) still asks, briefly: the database says whether someone took over.
+        ok, value = self._attempt(
+            self._lease.renew,
+            machine.generation,
+            machine.lease_s,
+            timeout_s=None if left is None else max(left, LAST_ASK_S),
+        )
         if machine.role is not Role.ACTIVE:
             return machine.role  # fenced (a write found the takeover) or stopped meanwhile
         if not ok:
             if machine.failures == 0:
                 log.warning("master lease: renewal failed: %s", value)
-            return machine.record(Outcome.FAILED, now)
+            machine.record(Outcome.FAILED, now)
+            left = machine.lease_left_s(self._mono())
+            if isinstance(value, NoAnswer) or (left is not None and left <= 0):
+                self._lose(
+                    Outcome.EXPIRED,
+                    f"no renewal of the lease answered for {machine.lease_s:g}s "
+                    f"(the database is unreachable: {value}); a standby may take over",
+                )
+            return machine.role
         if value:
             if machine.failures:
                 log.info("master lease renewed again after %d failures", machine.failures)
@@ -254,11 +298,15 @@ class LeaseKeeper:
             self._loop.kill()
             self._loop = None
         if was_active and self.machine.generation is not None:
-            ok, value = self._attempt(self._lease.release, self.machine.generation)
+            ok, value = self._attempt(
+                self._lease.release, self.machine.generation, timeout_s=STOP_TIMEOUT_S
+            )
             if not ok:
                 log.warning("master lease: could not release it: %s", value)
-        self._pool.spawn(_capture, self._lease.close, ()).get()
-        self._pool.kill()
+        if not self._stuck:
+            self._attempt(self._lease.close, timeout_s=STOP_TIMEOUT_S)
+        if not self._stuck:  # killing the pool waits for its thread: not for a stuck one
+            self._pool.kill()
 
     # -- views ------------------------------------------------------------------------------
     def _refresh_view(self) -> None:

@@ -1,7 +1,9 @@
 """A TCP proxy the test controls, to cut a worker off from the master without closing anything:
 `cut()` drops every byte in both directions (the connection looks alive to both ends, as in a
-network partition), `heal()` forwards again. An end that closed meanwhile is closed on the
-other side once healed. Threads and blocking sockets; 127.0.0.1 only."""
+network partition), `heal()` forwards again, `reset()` ends the partition as a broken network
+often does: every connection through it is closed, new ones are forwarded. An end that closed
+meanwhile is closed on the other side once healed. Threads and blocking sockets; 127.0.0.1
+only."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ class PartitionProxy:
         self.port = int(self.listener.getsockname()[1])
         self.partitioned = threading.Event()
         self.dropped_bytes = 0
+        self._resets = 0  # a pump ends when this moved past the value it started with
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
         self._accepter = threading.Thread(target=self._accept, daemon=True)
@@ -27,6 +30,10 @@ class PartitionProxy:
         self.partitioned.set()
 
     def heal(self) -> None:
+        self.partitioned.clear()
+
+    def reset(self) -> None:
+        self._resets += 1
         self.partitioned.clear()
 
     def close(self) -> None:
@@ -54,8 +61,9 @@ class PartitionProxy:
     def _pump(self, downstream: socket.socket, upstream: socket.socket) -> None:
         peer = {downstream: upstream, upstream: downstream}
         closed: set[socket.socket] = set()
+        resets = self._resets
         try:
-            while not self._closing.is_set():
+            while not self._closing.is_set() and self._resets == resets:
                 if closed and not self.partitioned.is_set():
                     return  # one end left while cut off: the other learns it now
                 open_ends = [end for end in peer if end not in closed]

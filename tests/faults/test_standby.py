@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -28,6 +29,7 @@ from farmhand.options import MasterAddress, MasterList
 from models.lease import LeaseLost, LeaseStore
 from models.store import ClientRecord, Store
 from tests.faults.harness import free_port, ledger_argv, read_ledger
+from tests.faults.proxy import PartitionProxy
 from tests.pgserver import PostgresServer
 from tests.support import ConsoleClient, Program, RpcClient, wait_for
 
@@ -415,6 +417,47 @@ def test_an_active_master_cut_from_the_database_is_taken_over_and_steps_down(
         assert master_view(b.port)["generation"] == 2
         assert "Traceback" not in a.log() and "Traceback" not in b.log()
     finally:
+        for program in programs:
+            program.kill()
+
+
+def test_an_active_master_partitioned_from_the_database_steps_down_and_its_agents_move(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """Found in review: master a, cut from the database by a partition (bytes dropped, no
+    connection closed), kept serving its agents after b took over at the lease's expiry, so the
+    workers stayed on a master that could store nothing. Now a steps down when its lease runs
+    out by its own clock: it closes its agents' connections and they move to b."""
+    url = postgres_server.create_database(f"standby_partition_{next(_names)}")
+    parts = urlsplit(url)
+    assert parts.port is not None
+    proxy = PartitionProxy(parts.port)
+    via_proxy = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    a, b = start_pair(tmp_path, via_proxy, url)
+    programs: list[Program] = [a, b]
+    try:
+        worker = start_worker(tmp_path, "w1", addresses(a, b))
+        programs.append(worker)
+        wait_for(lambda: online_on(a.port, ["w1"]), timeout=30, what="w1 on a")
+        cut_at = time.monotonic()
+        proxy.cut()
+        wait_for(
+            lambda: "stepping down: no renewal of the lease answered" in a.log(),
+            timeout=TAKEOVER_LIMIT_S,
+            what="a stepping down",
+        )
+        stepped_down_s = time.monotonic() - cut_at
+        b.wait_line("listening on", timeout=TAKEOVER_LIMIT_S)
+        assert time.monotonic() - cut_at < TAKEOVER_LIMIT_S
+        assert stepped_down_s <= 10.5  # lease_s (10 s) from its last renewal, at most
+        wait_for(lambda: online_on(b.port, ["w1"]), timeout=30, what="w1 on b")
+        assert refuses_connections(a.port)
+        assert master_view(b.port)["generation"] == 2
+        proxy.reset()  # the partition ends, its stuck connections broken: a stands by
+        a.wait_line("standing by", timeout=60)
+        assert "Traceback" not in a.log() and "Traceback" not in b.log()
+    finally:
+        proxy.close()
         for program in programs:
             program.kill()
 

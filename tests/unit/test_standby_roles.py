@@ -4,6 +4,8 @@ driving it against a lease that answers as told (no database, no sleeps)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -31,6 +33,7 @@ EXPECTED = [
     (Role.ACTIVE, Outcome.FAILED, Role.ACTIVE),  # unreachable: serve reads, writes fail anyway
     (Role.ACTIVE, Outcome.TAKEN, Role.FENCED),
     (Role.ACTIVE, Outcome.WRITE_FENCED, Role.FENCED),
+    (Role.ACTIVE, Outcome.EXPIRED, Role.FENCED),  # unreachable for the whole lease
     (Role.ACTIVE, Outcome.STOP, Role.STOPPED),
     (Role.FENCED, Outcome.STOP, Role.STOPPED),
 ]
@@ -177,3 +180,54 @@ def test_a_renewal_answered_after_a_write_was_fenced_changes_nothing() -> None:
     lease.during_renew = keeper.write_fenced
     assert keeper.renew_once() is Role.FENCED
     assert lost == ["a write found another master's lease generation"]
+
+
+def test_an_active_master_that_cannot_renew_for_the_whole_lease_steps_down() -> None:
+    """Found in review: a master cut from its database kept its agents after a standby took
+    over at the lease's expiry. It now steps down when the lease runs out by its own clock."""
+    clock = FakeClock()
+    failures: list[bool | Exception] = [OSError("unreachable")] * 4
+    keeper = keeper_for(ScriptedLease(takeovers=[3], renewals=failures), clock)
+    lost: list[str] = []
+    keeper._on_lost = lost.append
+    keeper.try_once()
+    for _ in range(3):  # at 2, 4 and 6 s of an 8 s lease: still active, serving reads
+        clock.advance(2.0)
+        assert keeper.renew_once() is Role.ACTIVE
+    assert keeper.machine.next_at == pytest.approx(clock.mono() + 2.0)
+    clock.advance(2.0)  # the lease ran out with no renewal answered
+    assert keeper.renew_once() is Role.FENCED
+    assert lost and "no renewal of the lease answered for 8s" in lost[0]
+
+
+def test_the_next_renewal_is_due_no_later_than_the_lease_runs_out() -> None:
+    machine = RoleMachine(lease_s=8.0, poll_s=1.0)
+    machine.record(Outcome.TOOK_OVER, 0.0, generation=1)
+    machine.record(Outcome.FAILED, 7.0)  # a failure answered late, 1 s before the expiry
+    assert machine.next_at == pytest.approx(8.0)
+
+
+def test_a_renewal_left_unanswered_is_not_waited_for_past_the_lease() -> None:
+    """A partition drops packets: the renewal's query may hang for minutes. The keeper waits
+    only until the lease runs out, steps down, and its stop does not wait for the stuck call."""
+    clock = FakeClock()
+    lease = ScriptedLease(takeovers=[4], renewals=[True])
+    gate = threading.Event()
+    lease.during_renew = gate.wait
+    keeper = keeper_for(lease, clock)
+    lost: list[str] = []
+    keeper._on_lost = lost.append
+    keeper.try_once()
+    clock.advance(8.0 - 1.2)  # 1.2 s of lease left, by the keeper's clock
+    began = time.monotonic()
+    try:
+        assert keeper.renew_once() is Role.FENCED
+        waited = time.monotonic() - began
+        assert 1.1 < waited < 3.0, waited
+        assert lost and "no answer within 1.2s" in lost[0]
+        began = time.monotonic()
+        keeper.stop()
+        assert time.monotonic() - began < 2.0
+        assert ("close", None) not in lease.calls  # queued behind the stuck call: not asked
+    finally:
+        gate.set()
