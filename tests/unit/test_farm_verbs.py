@@ -87,6 +87,22 @@ def test_on_an_idle_farm_a_new_job_is_dispatched_by_its_own_insert(kit: FarmKit)
     assert third["task_id"] == 3
 
 
+def test_a_stored_result_has_its_output_and_footer_on_disk_already(kit: FarmKit) -> None:
+    """Found in the full suite: a master killed right after committing a task's result had not
+    yet written that task's output and `ended:` line (they waited up to 10 ms for the writer
+    thread), so the log of a completed task showed only its header. The journal now has the
+    task logs write what is queued before every commit."""
+    worker = kit.worker("w1")
+    job_id = kit.submit(frames="1")
+    (order,) = kit.orders(worker)
+    kit.farm.task_started(worker, order["attempt"])
+    kit.farm.task_output(worker, order["attempt"], "rendered frame 1\n")
+    kit.finish(worker, order)  # the result, and the commit that stores it
+    on_disk = kit.farm.logs.path(job_id, order["task_id"]).read_text()
+    assert "rendered frame 1" in on_disk
+    assert f"attempt {order['attempt']} ended: exit code 0" in on_disk
+
+
 def test_a_new_job_waits_its_turn_when_others_are_queued(kit: FarmKit) -> None:
     kit.farm.dispatcher.plans_new_jobs = True
     worker = kit.worker("w1", slots=1)

@@ -92,6 +92,7 @@ class JobFarm:
         self.journal = Journal(jobstore)
         self.board = JobBoard(self.journal, events, wall)
         self.logs = TaskLogs(data_dir / "logs", events)
+        self.journal.before_commit = self.logs.sync
         # Thumbnails of finished tasks' outputs; a deleted job's go with `previews.forget`.
         self.previews = PreviewStore(data_dir / "previews", events)
         self.on_job_deleted.append(self.previews.forget)

@@ -51,6 +51,9 @@ class Journal:
         self._backoff = Backoff(RETRY_DELAY_S, MAX_RETRY_S)
         self._retry_in_s = RETRY_DELAY_S
         self._lazy_timer: Any = None  # the hub timer that flushes lazy changes, while armed
+        # Runs (and may wait) before every commit: the task logs put their queued lines on disk
+        # first, so that a result stored is never one whose output a crash then loses.
+        self.before_commit: Callable[[], None] = lambda: None
 
     def job_changed(self, job: JobRecord) -> None:
         self._jobs[job.id] = job
@@ -104,6 +107,7 @@ class Journal:
         blocklist = list(live_blocklist.values())
         try:
             if jobs or tasks or blocklist:
+                self.before_commit()
                 self._jobstore.save_changes(jobs, tasks, blocklist)
         except Exception as exc:
             self._note_failure(exc, len(jobs), len(tasks))
