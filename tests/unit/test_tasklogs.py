@@ -3,6 +3,7 @@ to the writer thread once per hub loop iteration, not once per line."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import gevent
@@ -122,3 +123,22 @@ def test_pruning_removes_the_job_file_too(logs: TaskLogs) -> None:
     assert logs.prune({9: 0.0}, 10.0, 100.0) == 1
     assert not logs.job_lines_path(9).parent.exists()
     assert _text(logs, task) == ""
+
+
+def test_output_goes_to_the_writer_at_once_and_sync_waits_for_the_masters_lines(
+    logs: TaskLogs,
+) -> None:
+    """Found in the full suite: a master killed within 10 ms of a task's output lost it (the
+    worker does not send output twice). Output is handed over at once; the master's own lines
+    may wait, and `sync()` (the journal's, before each commit) puts them on disk."""
+    task = _task(3)
+    logs.output(task, "frame 3 done\n")
+    deadline = time.monotonic() + 5
+    while not logs.path(7, 3).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)  # blocks the hub: no handoff timer can fire meanwhile
+    assert logs.path(7, 3).read_text() == "frame 3 done\n"
+    logs.append(task, "--- farmhand: attempt 3.1.abc ended: exit code 0 after 0.1s ---\n")
+    time.sleep(0.05)
+    assert "ended" not in logs.path(7, 3).read_text()  # waits for its handoff
+    logs.sync()
+    assert "ended: exit code 0" in logs.path(7, 3).read_text()

@@ -11,9 +11,11 @@ its own file existed) and its own file. A silent task thus costs no file at all,
 master's lines about it are still served by `tasks.log`.
 
 File work runs in one writer thread: creating a file per task cost the hub ~40% of its time at
-full dispatch rate (bench/dispatch.py). The hub only appends to a list and hands the batch over
-at most every HANDOFF_S (10 ms), not once per line; the thread drains it, and reads go through
-the same thread after handing over what is queued, so they see every write made before them.
+full dispatch rate (bench/dispatch.py). The hub only appends to a list and hands the master's
+own lines over at most every HANDOFF_S (10 ms), not once per line (a task's output goes at
+once: nobody sends it again if the master dies with it queued); the thread drains it, and
+reads go through the same thread after handing over what is queued, so they see every write
+made before them.
 The journal calls `sync()` before each commit: a task's lines are in their files before its
 result is stored, so a master killed right after a commit loses none of a stored task's log.
 """
@@ -108,8 +110,14 @@ class TaskLogs:
         self._publish(task, text)
 
     def output(self, task: TaskRecord, text: str) -> None:
-        """Append the task's own output (its first output creates its file)."""
-        self._enqueue(Write(task.job_id, task.id, text.encode("utf-8", "replace"), output=True))
+        """Append the task's own output (its first output creates its file). Handed to the
+        writer at once, not after HANDOFF_S: a worker does not send output twice, so output
+        waiting on the hub when the master is killed would be lost for good (the master's own
+        lines come back: a resent result writes its `ended:` line)."""
+        self._enqueue(
+            Write(task.job_id, task.id, text.encode("utf-8", "replace"), output=True),
+            at_once=True,
+        )
         self._publish(task, text)
 
     def close(self, task: TaskRecord) -> None:
@@ -120,12 +128,22 @@ class TaskLogs:
         if self.events.has_subscribers(topic):
             self.events.publish(topic, {"task_id": task.id, "text": text})
 
-    def _enqueue(self, write: Write) -> None:
+    def _enqueue(self, write: Write, *, at_once: bool = False) -> None:
         with self._lock:
             self._writes.append(write)
-            if self._draining or self._handoff_due:
+            if self._draining:
+                return  # the writer thread takes it before it stops
+            now = at_once and not self._closed
+            if now:
+                self._draining = True
+            elif self._handoff_due:
                 return
-            self._handoff_due = True
+            else:
+                self._handoff_due = True
+        if now:
+            self.handoffs += 1
+            self._pool.spawn(self._drain)
+            return
         # Hand over at most every HANDOFF_S: dispatch batches and bursts of reports become one
         # handoff to the writer thread (a thread-pool spawn costs the hub tens of µs), not one
         # per line. Reads hand over at once, so they still see every write before them.
